@@ -1,0 +1,133 @@
+//! The command line, defined once: clap parses it, and the man page and shell completions are
+//! generated from the same definition.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::sidecar::Md5Hex;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success or duplicate skipped, 1 internal error, 2 usage, 10 config error,
+11 not configured, 12 MD5 mismatch, 13 bad file, 14 process failed, 15 timed out, 16 busy,
+128+n interrupted by signal n. See ftptrigger(1).";
+
+/// Verify an uploaded file's MD5 and run the job configured for its customer.
+///
+/// Called once per file by an FTP server's post-upload hook, a cron job or an operator:
+/// `ftptrigger <CID> <FILE> --md5 <HEX>` checks that the CID and file name are set up for
+/// processing, that the file arrived intact, and runs the configured command.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ftptrigger",
+    version,
+    about = "Verify an uploaded file's MD5 and run the job configured for its customer",
+    after_help = AFTER_HELP,
+    subcommand_negates_reqs = true,
+    override_usage = "ftptrigger [OPTIONS] <CID> <FILE> (--md5 <HEX> | --md5-file <PATH>)\n       \
+                      ftptrigger [OPTIONS] <COMMAND>",
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options accepted before or after any subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Global {
+    /// Config file [default: $FTPTRIGGER_CONFIG, ./ftpscanner.cfg, /etc/ftptrigger/ftpscanner.cfg]
+    #[arg(short, long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Print nothing on success; on failure, the error and the command's output tail
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more about what happens (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print one JSON object with the result on stdout (the command's output goes to stderr)
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// What a run needs: which customer, which file, and the MD5 the sender claims.
+#[derive(Debug, Args, Clone)]
+#[group(id = "run_args")]
+pub struct RunArgs {
+    /// The customer id the file belongs to
+    #[arg(required = true)]
+    pub cid: Option<String>,
+
+    /// The uploaded file
+    #[arg(required = true)]
+    pub file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub md5: Md5Source,
+
+    /// Run even if this CID, file name and MD5 already succeeded before
+    #[arg(long)]
+    pub force: bool,
+
+    /// Exit 16 at once instead of waiting when another run holds this file's lock
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// Do every check, print the exact command, environment and workdir; run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+#[group(required = true, multiple = false)]
+pub struct Md5Source {
+    /// The MD5 the sender gave: 32 hex digits, any case
+    #[arg(long, value_name = "HEX", value_parser = Md5Hex::parse)]
+    pub md5: Option<Md5Hex>,
+
+    /// Read the MD5 from a sidecar: bare hex, `md5sum` output, or BSD `MD5 (name) = hex`
+    #[arg(long, value_name = "PATH")]
+    pub md5_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Verify and process a file (the explicit form, for a CID named like a subcommand)
+    Run(RunArgs),
+    /// Validate the config: every problem as PATH:LINE:COL: field: message
+    Check,
+    /// Show which rule matches CID and FILE, and the exact command that would run; no side effects
+    Explain {
+        /// The customer id
+        cid: String,
+        /// The file, as it would be passed to a run
+        file: PathBuf,
+    },
+    /// Print shell completions
+    Completions {
+        /// The shell to generate completions for
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The clap command, for the man page and completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_definition_is_consistent() {
+        super::command().debug_assert();
+    }
+}

@@ -1,0 +1,129 @@
+//! Config problems with their place in the file: `PATH:LINE:COL: field: message`.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+use toml::de::DeValue;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub field: String,
+    pub message: String,
+    pub severity: Severity,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let warning = match self.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+        };
+        write!(
+            f,
+            "{}:{}:{}: {}: {warning}{}",
+            self.path.display(),
+            self.line,
+            self.col,
+            self.field,
+            self.message
+        )
+    }
+}
+
+/// Collects diagnostics for one file, turning byte offsets into 1-based line and column.
+pub struct Diagnostics<'a> {
+    path: &'a Path,
+    text: &'a str,
+    pub found: Vec<Diagnostic>,
+}
+
+impl<'a> Diagnostics<'a> {
+    pub fn new(path: &'a Path, text: &'a str) -> Self {
+        Diagnostics { path, text, found: Vec::new() }
+    }
+
+    pub fn error(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
+        self.push(span, field.into(), message.into(), Severity::Error);
+    }
+
+    pub fn warning(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
+        self.push(span, field.into(), message.into(), Severity::Warning);
+    }
+
+    fn push(&mut self, span: Range<usize>, field: String, message: String, severity: Severity) {
+        let (line, col) = line_col(self.text, span.start);
+        self.found.push(Diagnostic { path: self.path.to_owned(), line, col, field, message, severity });
+    }
+
+    /// Records a serde error from deserializing the value `section` (named `name`), naming the
+    /// innermost field that holds the error's position.
+    pub fn serde(&mut self, err: &toml::de::Error, name: &str, section: &Spanned<DeValue<'_>>) {
+        let span = err.span().unwrap_or_else(|| section.span());
+        let field = field_at(name, section, &span);
+        self.error(span, field, err.message().trim_end().replace('\n', " "));
+    }
+
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.found.iter().any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// The dotted path (`rule[2].command[0]`) of the deepest key or element whose key or value
+/// contains `span`, starting from a value called `name`.
+fn field_at(name: &str, value: &Spanned<DeValue<'_>>, span: &Range<usize>) -> String {
+    let inside = |s: Range<usize>| s.start <= span.start && span.start < s.end.max(s.start + 1);
+    match value.get_ref() {
+        DeValue::Table(table) => {
+            let hit = table.iter().find(|(k, v)| inside(k.span()) || inside(v.span()));
+            if let Some((key, child)) = hit {
+                return field_at(&format!("{name}.{}", key.get_ref()), child, span);
+            }
+        }
+        DeValue::Array(items) => {
+            if let Some((i, child)) = items.iter().enumerate().find(|(_, v)| inside(v.span())) {
+                return field_at(&format!("{name}[{i}]"), child, span);
+            }
+        }
+        _ => {}
+    }
+    name.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        assert_eq!(line_col(text, 10), (2, 4));
+        assert_eq!(line_col(text, 999), (3, 1));
+    }
+}

@@ -1,0 +1,244 @@
+//! The configuration file: where it is found, how it is checked, and the typed settings the
+//! rest of the program sees.
+//!
+//! Loading never stops at the first problem: every section is checked on its own and every
+//! problem is reported with its line and column, so an operator fixes a config in one pass.
+
+mod diag;
+mod env_file;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use diag::{Diagnostic, Severity};
+pub use env_file::is_env_name;
+
+use crate::template::Template;
+
+/// Where the config is looked for when neither `--config` nor `$FTPTRIGGER_CONFIG` is given.
+pub const SEARCH_PATHS: &[&str] = &["./ftpscanner.cfg", "/etc/ftptrigger/ftpscanner.cfg"];
+
+/// A loaded, valid configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    pub journal: Journal,
+    pub defaults: Settings,
+    pub rules: Vec<Rule>,
+    pub channels: BTreeMap<String, Channel>,
+    /// Variables from every `env_file`, by file, for `*_env` lookups.
+    pub env_files: BTreeMap<PathBuf, BTreeMap<String, String>>,
+    /// Problems that do not stop a run (an unset secret variable); `check` prints them.
+    pub warnings: Vec<Diagnostic>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Journal {
+    /// `None` means the default location in the user's state directory.
+    pub path: Option<PathBuf>,
+    pub retention: Duration,
+}
+
+/// The keys of `[defaults]`, resolved for one rule.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub timeout: Duration,
+    pub kill_grace: Duration,
+    pub lock_wait: Duration,
+    pub duplicates: Duplicates,
+    pub notify: Vec<String>,
+    pub notify_success: Vec<String>,
+    pub env_file: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timeout: Duration::from_secs(3600),
+            kill_grace: Duration::from_secs(10),
+            lock_wait: Duration::from_secs(600),
+            duplicates: Duplicates::Skip,
+            notify: Vec::new(),
+            notify_success: Vec::new(),
+            env_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duplicates {
+    Skip,
+    Run,
+}
+
+/// One `[[rule]]`.
+#[derive(Debug)]
+pub struct Rule {
+    pub name: String,
+    /// Line of the rule in the config file, for `explain`.
+    pub line: usize,
+    pub cid: String,
+    pub matcher: Matcher,
+    pub root: PathBuf,
+    /// `command[0]`, resolved: absolute, or a bare name looked up in `PATH`.
+    pub program: OsString,
+    /// `command[1..]`.
+    pub args: Vec<Template>,
+    pub workdir: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub settings: Settings,
+}
+
+/// How a rule recognises a file by its base name.
+#[derive(Debug)]
+pub enum Matcher {
+    Glob {
+        pattern: String,
+        glob: globset::GlobMatcher,
+    },
+    /// Anchored: the regex must match the whole name.
+    Regex {
+        source: String,
+        regex: regex::bytes::Regex,
+    },
+}
+
+impl Matcher {
+    /// `glob ACME_*.zip` / `regex ^ACME_(?P<cycle>\d{8})\.zip$`, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Matcher::Glob { pattern, .. } => format!("glob {pattern}"),
+            Matcher::Regex { source, .. } => format!("regex {source}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Channel {
+    Email(Email),
+    Webhook(Webhook),
+}
+
+#[derive(Debug, Clone)]
+pub enum EmailTransport {
+    /// `smtp://` (STARTTLS required), `smtps://` (TLS) or `smtp+plain://` (no TLS).
+    Smtp(String),
+    Sendmail,
+}
+
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub transport: EmailTransport,
+    pub from: String,
+    pub to: Vec<String>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub url: String,
+    pub secret_env: Option<String>,
+    pub bearer_token_env: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no config file found; tried {}", list(.tried))]
+    NotFound { tried: Vec<PathBuf> },
+    #[error("cannot read config {}: {source}", .path.display())]
+    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("config {} is not a regular file", .path.display())]
+    NotAFile { path: PathBuf },
+    #[error(
+        "config {} is writable by group or others (mode {mode:04o}); anyone who can edit it can run commands as this user: chmod go-w {}",
+        .path.display(), .path.display()
+    )]
+    Writable { path: PathBuf, mode: u32 },
+    #[error("config {} is invalid ({} problem{})", .path.display(), .problems.len(), if .problems.len() == 1 { "" } else { "s" })]
+    Invalid { path: PathBuf, problems: Vec<Diagnostic> },
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Finds the config file: `--config`, then `$FTPTRIGGER_CONFIG`, then [`SEARCH_PATHS`]. An
+/// explicitly named file is used (or reported) as it is, never skipped for another.
+pub fn locate(explicit: Option<&Path>, from_env: Option<OsString>) -> Result<PathBuf, ConfigError> {
+    let named =
+        explicit.map(Path::to_path_buf).or_else(|| from_env.filter(|v| !v.is_empty()).map(PathBuf::from));
+    if let Some(path) = named {
+        return match path.try_exists() {
+            Ok(true) => Ok(path),
+            _ => Err(ConfigError::NotFound { tried: vec![path] }),
+        };
+    }
+    let tried: Vec<PathBuf> = SEARCH_PATHS.iter().map(PathBuf::from).collect();
+    tried.iter().find(|p| p.exists()).cloned().ok_or(ConfigError::NotFound { tried })
+}
+
+/// Reads and validates the config at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = read(path)?;
+    parse(path, &text).map_err(|problems| ConfigError::Invalid { path: path.to_owned(), problems })
+}
+
+/// Reads the file, refusing one that others may write: whoever can edit the config chooses
+/// the commands this tool runs. Opened non-blocking so a FIFO cannot hang us.
+fn read(path: &Path) -> Result<String, ConfigError> {
+    let unreadable = |source| ConfigError::Unreadable { path: path.to_owned(), source };
+    let mut file = File::options()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(ConfigError::NotAFile { path: path.to_owned() });
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(ConfigError::Writable { path: path.to_owned(), mode });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes).map_err(unreadable)?;
+    String::from_utf8(bytes).map_err(|err| {
+        let text = String::from_utf8_lossy(err.as_bytes());
+        let (line, col) = diag::line_col(&text, err.utf8_error().valid_up_to());
+        let problem = Diagnostic {
+            path: path.to_owned(),
+            line,
+            col,
+            field: "file".into(),
+            message: "the config is not valid UTF-8".into(),
+            severity: Severity::Error,
+        };
+        ConfigError::Invalid { path: path.to_owned(), problems: vec![problem] }
+    })
+}
+
+/// Validates config text. `path` names the file in diagnostics and anchors relative paths.
+pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
+    validate::validate(path, text)
+}
+
+impl Config {
+    /// Looks a secret up: the process environment first, then the `env_file` that applies.
+    pub fn secret(&self, name: &str, env_file: Option<&Path>) -> Option<String> {
+        std::env::var(name).ok().or_else(|| self.env_files.get(env_file?)?.get(name).cloned())
+    }
+}

@@ -1,0 +1,98 @@
+//! The config file exactly as written: serde types with spans, before any validation.
+//!
+//! Each section is deserialized on its own (see `config::load`), so one bad `[[rule]]` does not
+//! hide the problems of the next: `check` reports them all.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type Text = Spanned<String>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journal {
+    pub path: Option<Text>,
+    pub retention: Option<Text>,
+}
+
+/// The keys of `[defaults]`, which a rule may override one by one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub timeout: Option<Text>,
+    pub kill_grace: Option<Text>,
+    pub lock_wait: Option<Text>,
+    pub duplicates: Option<Text>,
+    pub notify: Option<Vec<Text>>,
+    pub notify_success: Option<Vec<Text>>,
+    pub env_file: Option<Text>,
+}
+
+/// A `[[rule]]`. serde cannot combine `flatten` with `deny_unknown_fields`, so the settings
+/// keys are repeated here and gathered by [`Rule::settings`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub name: Option<Text>,
+    pub cid: Text,
+    pub pattern: Option<Text>,
+    pub regex: Option<Text>,
+    pub root: Text,
+    pub command: Spanned<Vec<Text>>,
+    pub workdir: Option<Text>,
+    #[serde(default)]
+    pub env: BTreeMap<Text, String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub timeout: Option<Text>,
+    pub kill_grace: Option<Text>,
+    pub lock_wait: Option<Text>,
+    pub duplicates: Option<Text>,
+    pub notify: Option<Vec<Text>>,
+    pub notify_success: Option<Vec<Text>>,
+    pub env_file: Option<Text>,
+}
+
+impl Rule {
+    pub fn settings(&mut self) -> Settings {
+        Settings {
+            timeout: self.timeout.take(),
+            kill_grace: self.kill_grace.take(),
+            lock_wait: self.lock_wait.take(),
+            duplicates: self.duplicates.take(),
+            notify: self.notify.take(),
+            notify_success: self.notify_success.take(),
+            env_file: self.env_file.take(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Email {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub smtp: Option<Text>,
+    pub transport: Option<Text>,
+    pub from: Text,
+    pub to: Spanned<Vec<Text>>,
+    pub username: Option<String>,
+    pub password_env: Option<Text>,
+    pub timeout: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: Text,
+    pub secret_env: Option<Text>,
+    pub bearer_token_env: Option<Text>,
+    #[serde(default)]
+    pub headers: BTreeMap<Text, String>,
+    pub timeout: Option<Text>,
+    pub retries: Option<Spanned<u32>>,
+}

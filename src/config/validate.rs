@@ -1,0 +1,593 @@
+//! Turns config text into a [`Config`], collecting every problem on the way.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use super::diag::Diagnostics;
+use super::raw::{self, Text};
+use super::{
+    Channel, Config, Diagnostic, Duplicates, Email, EmailTransport, Journal, Matcher, Rule, Settings,
+    Webhook, env_file,
+};
+use crate::template::{BUILTIN, Template};
+
+/// The raw sections, each deserialized on its own.
+#[derive(Default)]
+struct Sections {
+    journal: raw::Journal,
+    defaults: raw::Settings,
+    rules: Vec<(Spanned<()>, raw::Rule)>,
+    channels: Vec<(Text, RawChannel)>,
+}
+
+enum RawChannel {
+    Email(raw::Email),
+    Webhook(raw::Webhook),
+}
+
+pub fn validate(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
+    let mut d = Diagnostics::new(path, text);
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    for err in &syntax {
+        d.error(err.span().unwrap_or(0..0), "toml", err.message().trim_end().replace('\n', " "));
+    }
+    if !syntax.is_empty() {
+        return Err(d.found);
+    }
+    let sections = split_sections(&mut d, doc.into_inner());
+    let dir = config_dir(path);
+    let mut v = Validator { d, dir, env_files: BTreeMap::new(), secrets_file: None };
+    let names: Vec<String> = sections.channels.iter().map(|(n, _)| n.get_ref().clone()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let journal = v.journal(sections.journal);
+    let defaults = v.settings("defaults", sections.defaults, &Settings::default(), &names);
+    let rules = v.rules(sections.rules, &defaults, &names);
+    v.secrets_file = defaults.env_file.clone();
+    let channels = v.channels(sections.channels);
+    if v.d.has_errors() {
+        return Err(v.d.found);
+    }
+    let (warnings, env_files) = (v.d.found, v.env_files);
+    Ok(Config { path: path.to_owned(), journal, defaults, rules, channels, env_files, warnings })
+}
+
+fn split_sections(d: &mut Diagnostics<'_>, doc: DeTable<'_>) -> Sections {
+    let mut s = Sections::default();
+    for (key, value) in doc {
+        match key.get_ref().as_ref() {
+            "journal" => s.journal = section(d, "journal", value).unwrap_or_default(),
+            "defaults" => s.defaults = section(d, "defaults", value).unwrap_or_default(),
+            "rule" => match value.get_ref() {
+                DeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let span = item.span();
+                        if let Some(rule) = section(d, &format!("rule[{i}]"), item.clone()) {
+                            s.rules.push((Spanned::new(span, ()), rule));
+                        }
+                    }
+                }
+                _ => {
+                    d.error(value.span(), "rule", "rules are an array of tables: write [[rule]], not [rule]")
+                }
+            },
+            "channel" => match value.get_ref() {
+                DeValue::Table(table) => {
+                    for (name, ch) in table {
+                        let field = format!("channel.{}", name.get_ref());
+                        if let Some(parsed) = channel(d, &field, ch) {
+                            let name = Spanned::new(name.span(), name.get_ref().to_string());
+                            s.channels.push((name, parsed));
+                        }
+                    }
+                }
+                _ => d.error(value.span(), "channel", "channels are tables: write [channel.NAME]"),
+            },
+            other => d.error(
+                key.span(),
+                other,
+                "unknown section; expected [journal], [defaults], [[rule]] or [channel.NAME]",
+            ),
+        }
+    }
+    s
+}
+
+fn section<T: DeserializeOwned>(
+    d: &mut Diagnostics<'_>,
+    name: &str,
+    value: Spanned<DeValue<'_>>,
+) -> Option<T> {
+    T::deserialize(ValueDeserializer::from(value.clone())).map_err(|err| d.serde(&err, name, &value)).ok()
+}
+
+fn channel(d: &mut Diagnostics<'_>, field: &str, value: &Spanned<DeValue<'_>>) -> Option<RawChannel> {
+    let kind = match value.get_ref() {
+        DeValue::Table(t) => t.get("type").map(|k| (k.get_ref().as_str().map(str::to_owned), k.span())),
+        _ => {
+            d.error(value.span(), field, "a channel is a table: write [channel.NAME]");
+            return None;
+        }
+    };
+    match kind {
+        Some((Some(k), _)) if k == "email" => section(d, field, value.clone()).map(RawChannel::Email),
+        Some((Some(k), _)) if k == "webhook" => section(d, field, value.clone()).map(RawChannel::Webhook),
+        Some((_, span)) => {
+            d.error(span, format!("{field}.type"), "unknown channel type; expected \"email\" or \"webhook\"");
+            None
+        }
+        None => {
+            d.error(value.span(), format!("{field}.type"), "missing `type` (\"email\" or \"webhook\")");
+            None
+        }
+    }
+}
+
+struct Validator<'a> {
+    d: Diagnostics<'a>,
+    dir: PathBuf,
+    env_files: BTreeMap<PathBuf, BTreeMap<String, String>>,
+    /// The `[defaults]` env_file, where channel secrets are looked up.
+    secrets_file: Option<PathBuf>,
+}
+
+impl Validator<'_> {
+    fn journal(&mut self, raw: raw::Journal) -> Journal {
+        let retention =
+            self.duration("journal.retention", raw.retention.as_ref(), Duration::from_secs(90 * 86400));
+        Journal { path: raw.path.map(|p| self.resolve(p.get_ref())), retention }
+    }
+
+    fn settings(
+        &mut self,
+        prefix: &str,
+        raw: raw::Settings,
+        parent: &Settings,
+        channels: &[&str],
+    ) -> Settings {
+        let field = |key: &str| format!("{prefix}.{key}");
+        let mut timeout = self.duration(&field("timeout"), raw.timeout.as_ref(), parent.timeout);
+        if timeout.is_zero() {
+            let span = raw.timeout.as_ref().map_or(0..0, Spanned::span);
+            self.d.error(span, field("timeout"), "must be longer than 0s");
+            timeout = parent.timeout;
+        }
+        let duplicates = match raw.duplicates.as_ref().map(|t| (t.get_ref().as_str(), t.span())) {
+            None => parent.duplicates,
+            Some(("skip", _)) => Duplicates::Skip,
+            Some(("run", _)) => Duplicates::Run,
+            Some((_, span)) => {
+                self.d.error(span, field("duplicates"), "expected \"skip\" or \"run\"");
+                parent.duplicates
+            }
+        };
+        Settings {
+            timeout,
+            kill_grace: self.duration(&field("kill_grace"), raw.kill_grace.as_ref(), parent.kill_grace),
+            lock_wait: self.duration(&field("lock_wait"), raw.lock_wait.as_ref(), parent.lock_wait),
+            duplicates,
+            notify: self.channel_list(&field("notify"), raw.notify, &parent.notify, channels),
+            notify_success: self.channel_list(
+                &field("notify_success"),
+                raw.notify_success,
+                &parent.notify_success,
+                channels,
+            ),
+            env_file: match raw.env_file {
+                Some(p) => self.env_file(&field("env_file"), &p),
+                None => parent.env_file.clone(),
+            },
+        }
+    }
+
+    fn duration(&mut self, field: &str, raw: Option<&Text>, default: Duration) -> Duration {
+        let Some(raw) = raw else { return default };
+        match humantime::parse_duration(raw.get_ref()) {
+            Ok(d) => d,
+            Err(err) => {
+                let msg = format!("invalid duration {:?}: {err}; write e.g. 90s, 10m, 1h30m", raw.get_ref());
+                self.d.error(raw.span(), field, msg);
+                default
+            }
+        }
+    }
+
+    fn channel_list(
+        &mut self,
+        field: &str,
+        raw: Option<Vec<Text>>,
+        parent: &[String],
+        known: &[&str],
+    ) -> Vec<String> {
+        let Some(raw) = raw else { return parent.to_vec() };
+        for (i, name) in raw.iter().enumerate() {
+            if !known.contains(&name.get_ref().as_str()) {
+                let defined = if known.is_empty() {
+                    "none are defined".to_owned()
+                } else {
+                    format!("defined: {}", known.join(", "))
+                };
+                self.d.error(
+                    name.span(),
+                    format!("{field}[{i}]"),
+                    format!("unknown channel {:?}; {defined}", name.get_ref()),
+                );
+            }
+        }
+        raw.into_iter().map(Spanned::into_inner).collect()
+    }
+
+    fn env_file(&mut self, field: &str, raw: &Text) -> Option<PathBuf> {
+        let path = self.resolve(raw.get_ref());
+        if self.env_files.contains_key(&path) {
+            return Some(path);
+        }
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) => {
+                self.d.error(raw.span(), field, format!("cannot read {}: {err}", path.display()));
+                return None;
+            }
+        };
+        if let Ok(meta) = std::fs::metadata(&path) {
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o004 != 0 {
+                let msg =
+                    format!("{} holds secrets but is readable by everyone (mode {mode:04o})", path.display());
+                self.d.warning(raw.span(), field, msg);
+            }
+        }
+        match env_file::parse(&text) {
+            Ok(vars) => {
+                self.env_files.insert(path.clone(), vars);
+                Some(path)
+            }
+            Err(err) => {
+                self.d.error(raw.span(), field, format!("{}: {err}", path.display()));
+                None
+            }
+        }
+    }
+
+    fn rules(
+        &mut self,
+        raw: Vec<(Spanned<()>, raw::Rule)>,
+        defaults: &Settings,
+        channels: &[&str],
+    ) -> Vec<Rule> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut rules = Vec::with_capacity(raw.len());
+        for (i, (span, mut r)) in raw.into_iter().enumerate() {
+            let field = |key: &str| format!("rule[{i}].{key}");
+            let (line, _) = super::diag::line_col(self.d.text(), span.span().start);
+            let settings = self.settings(&format!("rule[{i}]"), r.settings(), defaults, channels);
+            if r.cid.get_ref().is_empty() || r.cid.get_ref().chars().any(|c| c.is_control() || c == '/') {
+                self.d.error(
+                    r.cid.span(),
+                    field("cid"),
+                    "must be non-empty, without '/' or control characters",
+                );
+            }
+            let Some(matcher) = self.matcher(i, &r, span.span()) else { continue };
+            let name = match &r.name {
+                Some(n) => n.get_ref().clone(),
+                None => match &matcher {
+                    Matcher::Glob { pattern, .. } => format!("{}:{pattern}", r.cid.get_ref()),
+                    Matcher::Regex { source, .. } => format!("{}:{source}", r.cid.get_ref()),
+                },
+            };
+            if let Some(first) = seen.insert(name.clone(), line) {
+                let at = r.name.as_ref().map_or(span.span(), Spanned::span);
+                self.d.error(
+                    at,
+                    field("name"),
+                    format!("duplicate rule name {name:?} (first used by the rule at line {first})"),
+                );
+            }
+            let captures: Vec<String> = match &matcher {
+                Matcher::Regex { regex, .. } => regex.capture_names().flatten().map(str::to_owned).collect(),
+                Matcher::Glob { .. } => Vec::new(),
+            };
+            let Some((program, args)) = self.command(i, &r.command, &captures) else { continue };
+            for (key, _) in &r.env {
+                if !super::is_env_name(key.get_ref()) || key.get_ref().starts_with("FTPTRIGGER_") {
+                    let msg = "must be a variable name (letters, digits, _) and not start with FTPTRIGGER_";
+                    self.d.error(key.span(), format!("rule[{i}].env.{}", key.get_ref()), msg);
+                }
+            }
+            rules.push(Rule {
+                name,
+                line,
+                cid: r.cid.into_inner(),
+                matcher,
+                root: self.resolve(r.root.get_ref()),
+                program,
+                args,
+                workdir: r.workdir.map(|w| self.resolve(w.get_ref())),
+                env: r.env.into_iter().map(|(k, v)| (k.into_inner(), v)).collect(),
+                tags: r.tags,
+                settings,
+            });
+        }
+        rules
+    }
+
+    fn matcher(&mut self, i: usize, r: &raw::Rule, span: std::ops::Range<usize>) -> Option<Matcher> {
+        match (&r.pattern, &r.regex) {
+            (Some(p), None) => {
+                let pattern = p.get_ref();
+                if pattern.contains('/') {
+                    self.d.error(
+                        p.span(),
+                        format!("rule[{i}].pattern"),
+                        "matches the file's base name, so it cannot contain '/'",
+                    );
+                    return None;
+                }
+                let built =
+                    globset::GlobBuilder::new(pattern).literal_separator(true).backslash_escape(true).build();
+                match built {
+                    Ok(glob) => {
+                        Some(Matcher::Glob { pattern: pattern.clone(), glob: glob.compile_matcher() })
+                    }
+                    Err(err) => {
+                        self.d.error(
+                            p.span(),
+                            format!("rule[{i}].pattern"),
+                            format!("invalid glob: {}", err.kind()),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, Some(re)) => {
+                let anchored = format!("^(?:{})$", re.get_ref());
+                match regex::bytes::RegexBuilder::new(&anchored).build() {
+                    Ok(regex) => {
+                        if let Some(clash) = regex.capture_names().flatten().find(|n| BUILTIN.contains(n)) {
+                            let msg = format!(
+                                "capture group `{clash}` would hide the builtin placeholder {{{clash}}}"
+                            );
+                            self.d.error(re.span(), format!("rule[{i}].regex"), msg);
+                            return None;
+                        }
+                        Some(Matcher::Regex { source: re.get_ref().clone(), regex })
+                    }
+                    Err(err) => {
+                        let msg = err
+                            .to_string()
+                            .lines()
+                            .map(str::trim)
+                            .filter(|l| !l.is_empty())
+                            .last()
+                            .unwrap_or("")
+                            .to_owned();
+                        self.d.error(re.span(), format!("rule[{i}].regex"), format!("invalid regex: {msg}"));
+                        None
+                    }
+                }
+            }
+            (Some(_), Some(re)) => {
+                self.d.error(re.span(), format!("rule[{i}].regex"), "set either pattern or regex, not both");
+                None
+            }
+            (None, None) => {
+                self.d.error(span, format!("rule[{i}]"), "missing `pattern` (a glob) or `regex`");
+                None
+            }
+        }
+    }
+
+    fn command(
+        &mut self,
+        i: usize,
+        command: &Spanned<Vec<Text>>,
+        captures: &[String],
+    ) -> Option<(OsString, Vec<Template>)> {
+        let Some(first) = command.get_ref().first() else {
+            self.d.error(
+                command.span(),
+                format!("rule[{i}].command"),
+                "must name a program: command = [\"/path/to/job\", ...]",
+            );
+            return None;
+        };
+        let field0 = format!("rule[{i}].command[0]");
+        if first.get_ref().contains(['{', '}']) {
+            self.d.error(
+                first.span(),
+                field0,
+                "the program must be a fixed path; placeholders go in the arguments",
+            );
+            return None;
+        }
+        let program = if first.get_ref().contains('/') {
+            let resolved = self.resolve(first.get_ref());
+            if !is_executable(&resolved) {
+                self.d.warning(
+                    first.span(),
+                    field0,
+                    format!("{} is not an executable file", resolved.display()),
+                );
+            }
+            resolved.into_os_string()
+        } else if first.get_ref().is_empty() {
+            self.d.error(first.span(), field0, "must not be empty");
+            return None;
+        } else {
+            OsString::from(first.get_ref())
+        };
+        let mut args = Vec::new();
+        let mut ok = true;
+        for (j, arg) in command.get_ref().iter().enumerate().skip(1) {
+            match Template::parse(arg.get_ref(), captures) {
+                Ok(t) => args.push(t),
+                Err(err) => {
+                    self.d.error(arg.span(), format!("rule[{i}].command[{j}]"), err.to_string());
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some((program, args))
+    }
+
+    fn channels(&mut self, raw: Vec<(Text, RawChannel)>) -> BTreeMap<String, Channel> {
+        let mut channels = BTreeMap::new();
+        for (name, ch) in raw {
+            let field = |key: &str| format!("channel.{}.{key}", name.get_ref());
+            let parsed = match ch {
+                RawChannel::Email(e) => self.email(&field, e).map(Channel::Email),
+                RawChannel::Webhook(w) => self.webhook(&field, w).map(Channel::Webhook),
+            };
+            if let Some(parsed) = parsed {
+                channels.insert(name.into_inner(), parsed);
+            }
+        }
+        channels
+    }
+
+    fn email(&mut self, field: &dyn Fn(&str) -> String, e: raw::Email) -> Option<Email> {
+        let _ = e.kind;
+        let transport = match (&e.smtp, e.transport.as_ref().map(|t| (t.get_ref().as_str(), t.span()))) {
+            (Some(url), None | Some(("smtp", _))) => {
+                let ok = ["smtp://", "smtps://", "smtp+plain://"]
+                    .iter()
+                    .any(|s| url.get_ref().strip_prefix(s).is_some_and(|rest| !rest.is_empty()));
+                if !ok {
+                    self.d.error(url.span(), field("smtp"), "expected smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (TLS) or smtp+plain://HOST[:PORT] (no TLS)");
+                }
+                EmailTransport::Smtp(url.get_ref().clone())
+            }
+            (None, Some(("sendmail", _))) => EmailTransport::Sendmail,
+            (Some(url), Some(("sendmail", _))) => {
+                self.d.error(
+                    url.span(),
+                    field("smtp"),
+                    "set either smtp or transport = \"sendmail\", not both",
+                );
+                EmailTransport::Sendmail
+            }
+            (_, Some((_, span))) => {
+                self.d.error(span, field("transport"), "expected \"smtp\" or \"sendmail\"");
+                EmailTransport::Sendmail
+            }
+            (None, None) => {
+                self.d.error(
+                    e.from.span(),
+                    field("smtp"),
+                    "missing `smtp = \"smtp://HOST:587\"` or `transport = \"sendmail\"`",
+                );
+                EmailTransport::Sendmail
+            }
+        };
+        self.address(&field("from"), &e.from);
+        if e.to.get_ref().is_empty() {
+            self.d.error(e.to.span(), field("to"), "needs at least one address");
+        }
+        for (i, to) in e.to.get_ref().iter().enumerate() {
+            self.address(&format!("{}[{i}]", field("to")), to);
+        }
+        if let (Some(p), None) = (&e.password_env, &e.username) {
+            self.d.error(
+                p.span(),
+                field("password_env"),
+                "set `username` too: both are needed for SMTP AUTH",
+            );
+        }
+        let password_env = self.env_name(&field("password_env"), e.password_env.as_ref());
+        Some(Email {
+            transport,
+            from: e.from.into_inner(),
+            to: e.to.into_inner().into_iter().map(Spanned::into_inner).collect(),
+            username: e.username,
+            password_env,
+            timeout: self.duration(&field("timeout"), e.timeout.as_ref(), Duration::from_secs(30)),
+        })
+    }
+
+    fn address(&mut self, field: &str, addr: &Text) {
+        let a = addr.get_ref();
+        let bare = a.rsplit_once('<').map_or(a.as_str(), |(_, r)| r.trim_end_matches('>'));
+        if !bare.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty()) {
+            self.d.error(addr.span(), field, format!("{a:?} is not an email address"));
+        }
+    }
+
+    fn webhook(&mut self, field: &dyn Fn(&str) -> String, w: raw::Webhook) -> Option<Webhook> {
+        let _ = w.kind;
+        let url = w.url.get_ref();
+        let ok =
+            ["http://", "https://"].iter().any(|s| url.strip_prefix(s).is_some_and(|rest| !rest.is_empty()));
+        if !ok {
+            self.d.error(w.url.span(), field("url"), "expected an http:// or https:// URL");
+        }
+        for (name, _) in &w.headers {
+            let valid = !name.get_ref().is_empty()
+                && name
+                    .get_ref()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !valid {
+                self.d.error(
+                    name.span(),
+                    format!("{}.{}", field("headers"), name.get_ref()),
+                    "not a valid HTTP header name",
+                );
+            }
+        }
+        Some(Webhook {
+            url: url.clone(),
+            secret_env: self.env_name(&field("secret_env"), w.secret_env.as_ref()),
+            bearer_token_env: self.env_name(&field("bearer_token_env"), w.bearer_token_env.as_ref()),
+            headers: w.headers.into_iter().map(|(k, v)| (k.into_inner(), v)).collect(),
+            timeout: self.duration(&field("timeout"), w.timeout.as_ref(), Duration::from_secs(10)),
+            retries: w.retries.map_or(3, Spanned::into_inner),
+        })
+    }
+
+    fn env_name(&mut self, field: &str, raw: Option<&Text>) -> Option<String> {
+        let raw = raw?;
+        if !super::is_env_name(raw.get_ref()) {
+            self.d.error(
+                raw.span(),
+                field,
+                format!("{:?} is not an environment variable name", raw.get_ref()),
+            );
+        }
+        // Unset now may be set for the real run (a systemd unit's Environment=), so only warn.
+        let in_file =
+            |f: &PathBuf| self.env_files.get(f).is_some_and(|vars| vars.contains_key(raw.get_ref()));
+        if std::env::var_os(raw.get_ref()).is_none() && !self.secrets_file.as_ref().is_some_and(in_file) {
+            let msg =
+                format!("{} is set neither in the environment nor in [defaults] env_file", raw.get_ref());
+            self.d.warning(raw.span(), field, msg);
+        }
+        Some(raw.get_ref().clone())
+    }
+
+    /// Relative paths in the config are relative to the config file, so a config and the
+    /// tree beside it work wherever they are checked out.
+    fn resolve(&self, path: &str) -> PathBuf {
+        self.dir.join(path)
+    }
+}
+
+/// The absolute directory of the config file: relative paths in it are anchored there, not
+/// at the caller's working directory (which for an FTP hook is anybody's guess).
+fn config_dir(path: &Path) -> PathBuf {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    parent.canonicalize().or_else(|_| std::path::absolute(parent)).unwrap_or_else(|_| parent.to_owned())
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

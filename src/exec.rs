@@ -1,0 +1,241 @@
+//! Running the job: spawning it in its own process group, streaming its output, keeping the
+//! tail for messages, and enforcing the timeout on the whole group.
+//!
+//! Everything about child processes lives here, so the rules for them (no shell, stdin from
+//! /dev/null, nothing of the group outlives the run) are kept in one place.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process_group, test_kill_process_group};
+
+use crate::display::escape;
+
+/// How much of the command's combined output is kept for messages and notifications.
+pub const TAIL_BYTES: usize = 64 * 1024;
+
+/// A fully prepared command: every placeholder already expanded.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    /// Added to the inherited environment.
+    pub env: Vec<(OsString, OsString)>,
+    pub workdir: Option<PathBuf>,
+    pub timeout: Duration,
+    pub kill_grace: Duration,
+}
+
+impl Job {
+    /// `program` followed by the arguments.
+    pub fn argv(&self) -> Vec<OsString> {
+        std::iter::once(self.program.clone()).chain(self.args.iter().cloned()).collect()
+    }
+}
+
+/// Where the command's stdout goes. Its stderr goes to ours unless output is discarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Streamed live to our stdout.
+    Stdout,
+    /// To our stderr, because stdout is reserved for the JSON result.
+    Stderr,
+    /// Only kept in the tail (`--quiet`).
+    Discard,
+}
+
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub status: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub duration: Duration,
+    /// The last [`TAIL_BYTES`] of stdout and stderr together, as they arrived.
+    pub tail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("cannot run {}: {source}", escape(.program.as_os_str()))]
+    Spawn { program: OsString, source: io::Error },
+    #[error("cannot run {}: workdir {}: {source}", escape(.program.as_os_str()), escape(.workdir.as_os_str()))]
+    Workdir { program: OsString, workdir: PathBuf, source: io::Error },
+    #[error("lost track of the command: {0}")]
+    Wait(io::Error),
+}
+
+/// Runs `job` to completion (or its timeout) and reports how it ended.
+pub fn run(job: &Job, output: Output) -> Result<Finished, ExecError> {
+    let mut cmd = Command::new(&job.program);
+    cmd.args(&job.args)
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group, so a timeout or signal reaches everything it started.
+        .process_group(0);
+    if let Some(dir) = &job.workdir {
+        if let Err(source) = std::fs::read_dir(dir) {
+            return Err(ExecError::Workdir { program: job.program.clone(), workdir: dir.clone(), source });
+        }
+        cmd.current_dir(dir);
+    }
+    let started = Instant::now();
+    let mut child =
+        cmd.spawn().map_err(|source| ExecError::Spawn { program: job.program.clone(), source })?;
+    let group = Pid::from_child(&child);
+    let tail = Arc::new(Mutex::new(Tail::default()));
+    let (stdout_to, stderr_to) = match output {
+        Output::Stdout => (Sink::Stdout, Sink::Stderr),
+        Output::Stderr => (Sink::Stderr, Sink::Stderr),
+        Output::Discard => (Sink::None, Sink::None),
+    };
+    let pumps = [
+        child.stdout.take().map(|s| pump(s, stdout_to, Arc::clone(&tail))),
+        child.stderr.take().map(|s| pump(s, stderr_to, Arc::clone(&tail))),
+    ];
+    let exited = wait_in_background(child);
+
+    let mut timed_out = false;
+    let status = match exited.recv_timeout(job.timeout) {
+        Ok(status) => status,
+        Err(RecvTimeoutError::Timeout) => {
+            timed_out = true;
+            stop_group(group, &exited, job.kill_grace)
+        }
+        Err(RecvTimeoutError::Disconnected) => Err(io::Error::other("wait thread ended")),
+    }
+    .map_err(ExecError::Wait)?;
+    let duration = started.elapsed();
+    // The leader is gone; whatever it left in its group (a background grandchild holding our
+    // pipes open) is stopped too, so nothing of the job outlives the run.
+    kill_leftovers(group, job.kill_grace);
+    for handle in pumps.into_iter().flatten() {
+        let _ = handle.join();
+    }
+    let tail = tail.lock().map(|t| t.text()).unwrap_or_default();
+    Ok(Finished { status: status.code(), signal: status.signal(), timed_out, duration, tail })
+}
+
+fn wait_in_background(mut child: Child) -> Receiver<io::Result<ExitStatus>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    rx
+}
+
+/// SIGTERM to the group, SIGKILL after `grace` if the leader has not exited.
+fn stop_group(
+    group: Pid,
+    exited: &Receiver<io::Result<ExitStatus>>,
+    grace: Duration,
+) -> io::Result<ExitStatus> {
+    let _ = kill_process_group(group, Signal::TERM);
+    match exited.recv_timeout(grace) {
+        Ok(status) => status,
+        Err(_) => {
+            let _ = kill_process_group(group, Signal::KILL);
+            exited.recv().map_err(|_| io::Error::other("wait thread ended"))?
+        }
+    }
+}
+
+fn kill_leftovers(group: Pid, grace: Duration) {
+    if test_kill_process_group(group).is_err() {
+        return;
+    }
+    let _ = kill_process_group(group, Signal::TERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if test_kill_process_group(group).is_err() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let _ = kill_process_group(group, Signal::KILL);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Sink {
+    Stdout,
+    Stderr,
+    None,
+}
+
+/// Copies one pipe to its sink as data arrives, keeping the tail. A sink that fails (a closed
+/// pipe on our stdout) is dropped, but the pipe is still drained so the job never blocks.
+fn pump(mut from: impl Read + Send + 'static, to: Sink, tail: Arc<Mutex<Tail>>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut sink = Some(to);
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            let chunk = &buf[..n];
+            if let Ok(mut t) = tail.lock() {
+                t.push(chunk);
+            }
+            let written = match sink {
+                Some(Sink::Stdout) => write_all(&mut io::stdout().lock(), chunk),
+                Some(Sink::Stderr) => write_all(&mut io::stderr().lock(), chunk),
+                Some(Sink::None) | None => Ok(()),
+            };
+            if written.is_err() {
+                sink = None;
+            }
+        }
+    })
+}
+
+fn write_all(w: &mut impl Write, chunk: &[u8]) -> io::Result<()> {
+    w.write_all(chunk)?;
+    w.flush()
+}
+
+/// The last [`TAIL_BYTES`] bytes of output.
+#[derive(Debug, Default)]
+struct Tail(VecDeque<u8>);
+
+impl Tail {
+    fn push(&mut self, chunk: &[u8]) {
+        let chunk = &chunk[chunk.len().saturating_sub(TAIL_BYTES)..];
+        let overflow = (self.0.len() + chunk.len()).saturating_sub(TAIL_BYTES);
+        self.0.drain(..overflow);
+        self.0.extend(chunk);
+    }
+
+    fn text(&self) -> String {
+        let (a, b) = self.0.as_slices();
+        String::from_utf8_lossy(&[a, b].concat()).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_only_the_last_bytes() {
+        let mut t = Tail::default();
+        t.push(&vec![b'a'; TAIL_BYTES - 1]);
+        t.push(b"xyz");
+        let text = t.text();
+        assert_eq!(text.len(), TAIL_BYTES);
+        assert!(text.ends_with("axyz"));
+        t.push(&vec![b'b'; TAIL_BYTES * 3]);
+        assert_eq!(t.text(), "b".repeat(TAIL_BYTES));
+    }
+}

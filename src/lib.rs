@@ -1,0 +1,152 @@
+//! ftptrigger: verify an uploaded file's MD5 and run the job configured for it.
+//!
+//! [`run`] is the whole program: it takes argv and returns the exit code, printing as it goes.
+//! Nothing global survives a call, so tests may call it more than once.
+
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod display;
+pub mod exec;
+pub mod explain;
+pub mod man;
+pub mod outcome;
+pub mod plan;
+pub mod report;
+pub mod rules;
+pub mod sidecar;
+pub mod template;
+pub mod trigger;
+pub mod verify;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::Parser;
+
+use cli::{Cli, Command, Global, RunArgs};
+use config::{Config, ConfigError};
+use outcome::{Failure, Outcome};
+use trigger::{Expected, Request};
+
+/// Runs ftptrigger with `args` (including the program name) and returns the exit code.
+pub fn run<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // --help and --version are "errors" that succeed.
+            return if err.use_stderr() { Outcome::Usage.code() } else { 0 };
+        }
+    };
+    let global = cli.global;
+    match cli.command {
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut cli::command(), "ftptrigger", &mut std::io::stdout());
+            0
+        }
+        Some(Command::Check) => match locate(&global) {
+            Ok(path) => {
+                let (text, ok) = check::check(&path);
+                print_out(&text);
+                if ok { 0 } else { Outcome::ConfigError.code() }
+            }
+            Err(failure) => fail(&failure),
+        },
+        Some(Command::Explain { cid, file }) => match load_config(&global) {
+            Ok(config) => {
+                let (text, verdict) = explain::explain(&config, &cid, &file);
+                print_out(&text);
+                verdict.map_or_else(|f| f.outcome.code(), |()| 0)
+            }
+            Err(failure) => fail(&failure),
+        },
+        Some(Command::Run(args)) => run_file(&global, args),
+        None => run_file(&global, cli.run),
+    }
+}
+
+fn run_file(global: &Global, args: RunArgs) -> u8 {
+    let req = match request(global, args) {
+        Ok(req) => req,
+        Err(failure) => return fail(&failure),
+    };
+    let report = trigger::run(&req, || load_config(global));
+    if global.json {
+        print_out(&format!("{}\n", report.to_json()));
+    } else if !report.kind.is_ok() {
+        eprintln!("{}", report.message);
+        if global.quiet {
+            let tail = report.process.as_ref().map_or("", |p| p.output_tail.as_str());
+            if !tail.is_empty() {
+                eprintln!("--- output tail ---\n{}", tail.trim_end());
+            }
+        }
+    } else if !global.quiet {
+        eprintln!("ftptrigger: {}", report.message);
+    }
+    report.kind.code()
+}
+
+/// The second stage of argument handling: clap's struct into the request the run sees.
+fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
+    let missing = |what: &str| Failure::new(Outcome::Usage, format!("missing {what}"));
+    let expected = match (args.md5.md5, args.md5.md5_file) {
+        (Some(md5), _) => Expected::Given(md5),
+        (None, Some(path)) => Expected::Sidecar(path),
+        (None, None) => return Err(missing("--md5 or --md5-file")),
+    };
+    let output = if global.json {
+        exec::Output::Stderr
+    } else if global.quiet {
+        exec::Output::Discard
+    } else {
+        exec::Output::Stdout
+    };
+    Ok(Request {
+        cid: args.cid.ok_or_else(|| missing("CID"))?,
+        file: args.file.ok_or_else(|| missing("FILE"))?,
+        expected,
+        force: args.force,
+        no_wait: args.no_wait,
+        dry_run: args.dry_run,
+        output,
+    })
+}
+
+fn locate(global: &Global) -> Result<std::path::PathBuf, Failure> {
+    config::locate(global.config.as_deref(), std::env::var_os("FTPTRIGGER_CONFIG")).map_err(config_failure)
+}
+
+/// Loads the config; every problem it has is printed, one per line, before the failure.
+fn load_config(global: &Global) -> Result<Config, Failure> {
+    let path = locate(global)?;
+    config::load(&path).map_err(|err| {
+        if let ConfigError::Invalid { problems, .. } = &err {
+            for p in problems {
+                eprintln!("{p}");
+            }
+        }
+        config_failure(err)
+    })
+}
+
+fn config_failure(err: ConfigError) -> Failure {
+    Failure::new(Outcome::ConfigError, err.to_string())
+}
+
+/// The one place a failure that ends an invocation is printed.
+fn fail(failure: &Failure) -> u8 {
+    eprintln!("{failure}");
+    failure.outcome.code()
+}
+
+/// Writes to stdout, treating a closed pipe (`| head`) as success.
+fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}

@@ -1,0 +1,54 @@
+//! The man page, generated from the clap definition plus the sections clap does not know
+//! (exit status, files, environment). `tests` compare it with `man/ftptrigger.1`.
+
+use roff::{Roff, bold, roman};
+
+use crate::outcome::EXIT_TABLE;
+
+/// The complete `ftptrigger(1)` page in roff.
+pub fn render() -> Vec<u8> {
+    let man = clap_mangen::Man::new(crate::cli::command()).date("");
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = man.render_title(&mut out);
+    let _ = man.render_name_section(&mut out);
+    let _ = man.render_synopsis_section(&mut out);
+    let _ = man.render_description_section(&mut out);
+    let _ = man.render_options_section(&mut out);
+    let _ = man.render_subcommands_section(&mut out);
+    let _ = extra_sections().to_writer(&mut out);
+    let _ = man.render_version_section(&mut out);
+    out
+}
+
+fn extra_sections() -> Roff {
+    let mut roff = Roff::new();
+    roff.control("SH", ["EXIT STATUS"]);
+    roff.text([roman("The exit codes are stable; hooks and scripts may rely on them. Every outcome from 11 to 16 is a failure.")]);
+    for row in EXIT_TABLE {
+        roff.control("TP", []);
+        roff.text([bold(row.code), roman(format!(" ({})", row.name))]);
+        roff.text([roman(row.meaning)]);
+    }
+    roff.control("SH", ["FILES"]);
+    for (path, what) in [
+        ("./ftpscanner.cfg", "the config, when neither --config nor FTPTRIGGER_CONFIG names one"),
+        ("/etc/ftptrigger/ftpscanner.cfg", "the system-wide config, tried last"),
+    ] {
+        roff.control("TP", []);
+        roff.text([bold(path)]);
+        roff.text([roman(what)]);
+    }
+    roff.text([roman(
+        "The config must not be writable by group or others. Relative paths inside it resolve against its directory. \
+         See ftpscanner.cfg.example for every key.",
+    )]);
+    roff.control("SH", ["ENVIRONMENT"]);
+    roff.control("TP", []);
+    roff.text([bold("FTPTRIGGER_CONFIG")]);
+    roff.text([roman("the config file, when --config is not given")]);
+    roff.control("TP", []);
+    roff.text([bold("FTPTRIGGER_CID, FTPTRIGGER_FILE, FTPTRIGGER_FILENAME, FTPTRIGGER_MD5, FTPTRIGGER_SIZE, FTPTRIGGER_RULE, FTPTRIGGER_RUN_ID")]);
+    roff.text([roman("set for the command, besides the placeholders {cid} {file} {filename} {stem} {ext} {dir} {md5} {size} {rule} {run_id} in its arguments")]);
+    roff
+}
