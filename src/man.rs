@@ -1,7 +1,7 @@
 //! The man page, generated from the clap definition plus the sections clap does not know
 //! (exit status, files, environment). `tests` compare it with `man/ftptrigger.1`.
 
-use roff::{Roff, bold, roman};
+use roff::{Roff, bold, italic, roman};
 
 use crate::outcome::EXIT_TABLE;
 
@@ -15,10 +15,35 @@ pub fn render() -> Vec<u8> {
     let _ = man.render_synopsis_section(&mut out);
     let _ = man.render_description_section(&mut out);
     let _ = man.render_options_section(&mut out);
-    let _ = man.render_subcommands_section(&mut out);
+    let _ = subcommands().to_writer(&mut out);
     let _ = extra_sections().to_writer(&mut out);
     let _ = man.render_version_section(&mut out);
     out
+}
+
+/// Every subcommand in this one page, with its usage and arguments (clap_mangen would point at
+/// separate `ftptrigger-NAME(1)` pages instead).
+fn subcommands() -> Roff {
+    let mut roff = Roff::new();
+    roff.control("SH", ["SUBCOMMANDS"]);
+    let mut cmd = crate::cli::command();
+    cmd.build();
+    for sub in cmd.get_subcommands_mut().filter(|s| s.get_name() != "help") {
+        let usage = sub.render_usage().to_string();
+        let usage = usage.trim_start_matches("Usage: ").trim().to_owned();
+        roff.control("TP", []);
+        roff.text([bold(usage)]);
+        roff.text([roman(sub.get_about().map(|a| a.to_string()).unwrap_or_default())]);
+        for arg in sub.get_positionals() {
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            roff.control("IP", []);
+            roff.text([
+                italic(format!("<{}>", arg.get_id().as_str().to_uppercase())),
+                roman(format!("  {help}")),
+            ]);
+        }
+    }
+    roff
 }
 
 fn extra_sections() -> Roff {
@@ -39,6 +64,7 @@ fn extra_sections() -> Roff {
         roff.text([bold(path)]);
         roff.text([roman(what)]);
     }
+    roff.control("PP", []);
     roff.text([roman(
         "The config must not be writable by group or others. Relative paths inside it resolve against its directory. \
          See ftpscanner.cfg.example for every key.",

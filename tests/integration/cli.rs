@@ -1,0 +1,55 @@
+//! The command line itself: help, version, the `run` form, completions and the man page.
+
+use crate::support::{Trigger, World, md5_hex};
+
+#[test]
+fn version_and_help_exit_0() {
+    Trigger::bare().arg("--version").run().code(0).stdout_has(env!("CARGO_PKG_VERSION"));
+    Trigger::bare().arg("--help").run().code(0).stdout_has("Exit codes:");
+    Trigger::bare().args(["help", "check"]).run().code(0).stdout_has("Validate the config");
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    Trigger::bare().run().code(2).stderr_has("Usage:");
+    Trigger::bare().args(["acme"]).run().code(2);
+    Trigger::bare().args(["--bogus"]).run().code(2).stderr_has("--bogus");
+    Trigger::bare().args(["acme", "f", "--md5", "x", "--md5", "y"]).run().code(2);
+}
+
+#[test]
+fn run_subcommand_handles_a_cid_named_like_a_subcommand() {
+    let w = World::new();
+    w.config(&crate::support::BASIC_CONFIG.replace("cid = \"acme\"", "cid = \"check\""));
+    let file = w.upload("a.zip", b"x");
+    w.cmd().args(["run", "check"]).arg(&file).args(["--md5", &md5_hex(b"x")]).run().code(0);
+    assert!(w.job_ran());
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        Trigger::bare().args(["completions", shell]).run().code(0).stdout_has("ftptrigger");
+    }
+    Trigger::bare().args(["completions", "tcsh"]).run().code(2);
+}
+
+/// The checked-in man page is what the code generates. To update it after changing a flag:
+/// `UPDATE_MAN=1 cargo test man_page` (see the README).
+#[test]
+fn man_page_is_up_to_date() {
+    let generated = ftptrigger::man::render();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man/ftptrigger.1");
+    if std::env::var_os("UPDATE_MAN").is_some() {
+        std::fs::write(&path, &generated).expect("write man page");
+    }
+    let checked_in = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "man/ftptrigger.1 is stale: run `UPDATE_MAN=1 cargo test man_page` and commit the result"
+    );
+    let text = String::from_utf8(generated).unwrap();
+    for code in ["0", "1", "2", "10", "11", "12", "13", "14", "15", "16", "128+n"] {
+        assert!(text.contains(&format!("\\fB{code}\\fR")), "man page documents exit code {code}");
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real binary against real files, configs and child processes.
+//! One test binary, so the crate links once; one module per capability.
+
+mod support;
+
+mod cli;
+mod md5;

@@ -1,0 +1,245 @@
+//! A world per test: a temp dir with a config, an FTP root, a job script, and a builder that
+//! runs the real binary against it and asserts on exactly what came out.
+
+#![allow(dead_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+/// MD5 of `content`, computed by the reference crate, as lowercase hex.
+pub fn md5_hex(content: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(content))
+}
+
+/// The job most tests use: it records its argv (NUL-separated), its environment and its
+/// working directory into the world's `out/` directory, and prints a line.
+pub const RECORDING_JOB: &str = r#"#!/bin/sh
+out="$(dirname "$0")/out"
+mkdir -p "$out"
+for a in "$@"; do printf '%s\0' "$a"; done > "$out/argv"
+env > "$out/env"
+pwd > "$out/pwd"
+echo "job ran for $FTPTRIGGER_FILENAME"
+"#;
+
+/// A config with one rule for CID `acme`, files `*.zip`, running [`RECORDING_JOB`].
+pub const BASIC_CONFIG: &str = r#"
+[[rule]]
+name = "stmt"
+cid = "acme"
+pattern = "*.zip"
+root = "ftp/acme"
+command = ["./job.sh", "{file}"]
+"#;
+
+pub struct World {
+    pub dir: TempDir,
+}
+
+impl World {
+    /// A world with [`BASIC_CONFIG`] and [`RECORDING_JOB`].
+    pub fn new() -> World {
+        let world = World::empty();
+        world.config(BASIC_CONFIG);
+        world.script("job.sh", RECORDING_JOB);
+        world
+    }
+
+    /// Only the directories: `ftp/acme` exists, nothing else.
+    pub fn empty() -> World {
+        let dir = tempfile::Builder::new().prefix("ftptrigger-test-").tempdir().expect("temp dir");
+        fs::create_dir_all(dir.path().join("ftp/acme")).expect("root");
+        World { dir }
+    }
+
+    pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.path("ftp/acme")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path("ftpscanner.cfg")
+    }
+
+    /// Writes the config with mode 0600 (a config others can write is refused).
+    pub fn config(&self, text: &str) -> PathBuf {
+        let path = self.config_path();
+        write_mode(&path, text.as_bytes(), 0o600);
+        path
+    }
+
+    /// Writes an executable script relative to the world's dir.
+    pub fn script(&self, rel: &str, body: &str) -> PathBuf {
+        let path = self.path(rel);
+        write_mode(&path, body.as_bytes(), 0o755);
+        path
+    }
+
+    /// Writes an upload into the root; the name may be any bytes.
+    pub fn upload(&self, name: impl AsRef<OsStr>, content: &[u8]) -> PathBuf {
+        let path = self.root().join(name.as_ref());
+        fs::write(&path, content).expect("write upload");
+        path
+    }
+
+    /// The job's recorded argv, split at NULs, byte for byte.
+    pub fn recorded_argv(&self) -> Vec<OsString> {
+        let bytes = fs::read(self.path("out/argv")).expect("the job ran and recorded its argv");
+        bytes.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| OsStr::from_bytes(a).to_owned()).collect()
+    }
+
+    pub fn recorded(&self, what: &str) -> String {
+        fs::read_to_string(self.path("out").join(what)).expect("the job ran and recorded")
+    }
+
+    pub fn job_ran(&self) -> bool {
+        self.path("out/argv").exists()
+    }
+
+    /// `ftptrigger -c <config>` run from the world's dir.
+    pub fn cmd(&self) -> Trigger {
+        let mut t = Trigger::bare();
+        t.cmd.current_dir(self.dir.path()).arg("-c").arg(self.config_path());
+        t
+    }
+
+    /// The command without `-c`, run from the world's dir.
+    pub fn cmd_no_config(&self) -> Trigger {
+        let mut t = Trigger::bare();
+        t.cmd.current_dir(self.dir.path());
+        t
+    }
+}
+
+pub fn write_mode(path: &Path, bytes: &[u8], mode: u32) {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).expect("parent dir");
+    }
+    fs::write(path, bytes).expect("write");
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Builds one invocation of the real binary.
+pub struct Trigger {
+    pub cmd: Command,
+    timeout: Duration,
+}
+
+impl Trigger {
+    /// The binary with a scrubbed environment: nothing from the developer's shell (a
+    /// `FTPTRIGGER_CONFIG`, `NO_COLOR`) can change a result.
+    pub fn bare() -> Trigger {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftptrigger"));
+        cmd.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin").env("HOME", "/nonexistent");
+        Trigger { cmd, timeout: Duration::from_secs(60) }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Fails the test instead of hanging if the binary runs longer than this.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = limit;
+        self
+    }
+
+    pub fn run(self) -> Run {
+        let mut assert_cmd = assert_cmd::Command::from_std(self.cmd);
+        assert_cmd.timeout(self.timeout);
+        let output = assert_cmd.output().expect("spawn ftptrigger");
+        Run { output }
+    }
+}
+
+/// What one invocation produced.
+pub struct Run {
+    pub output: Output,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "\n--- status: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        )
+    }
+
+    pub fn code(self, expected: i32) -> Self {
+        assert_eq!(self.output.status.code(), Some(expected), "wrong exit code{}", self.context());
+        self
+    }
+
+    pub fn stderr_has(self, needle: &str) -> Self {
+        assert!(self.stderr().contains(needle), "stderr lacks {needle:?}{}", self.context());
+        self
+    }
+
+    pub fn stderr_lacks(self, needle: &str) -> Self {
+        assert!(!self.stderr().contains(needle), "stderr has {needle:?}{}", self.context());
+        self
+    }
+
+    pub fn stdout_has(self, needle: &str) -> Self {
+        assert!(self.stdout().contains(needle), "stdout lacks {needle:?}{}", self.context());
+        self
+    }
+
+    pub fn stdout_is(self, expected: &str) -> Self {
+        assert_eq!(self.stdout(), expected, "stdout differs{}", self.context());
+        self
+    }
+
+    pub fn stderr_is(self, expected: &str) -> Self {
+        assert_eq!(self.stderr(), expected, "stderr differs{}", self.context());
+        self
+    }
+
+    /// stdout parsed as exactly one JSON object.
+    pub fn json(&self) -> serde_json::Value {
+        let text = self.stdout();
+        assert_eq!(text.lines().count(), 1, "expected one JSON line{}", self.context());
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("stdout is not JSON: {e}{}", self.context()))
+    }
+}
+
+/// True when running as root, where permission-based tests cannot work.
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
