@@ -61,7 +61,7 @@ where
             Ok(config) => {
                 let (text, verdict) = explain::explain(&config, &cid, &file);
                 print_out(&text);
-                verdict.map_or_else(|f| f.outcome.code(), |()| 0)
+                verdict.map_or_else(|f| fail(&f), |()| 0)
             }
             Err(failure) => fail(&failure),
         },

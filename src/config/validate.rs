@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
+use std::ops::Range;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,8 +24,16 @@ use crate::template::{BUILTIN, Template};
 struct Sections {
     journal: raw::Journal,
     defaults: raw::Settings,
-    rules: Vec<(Spanned<()>, raw::Rule)>,
+    rules: Vec<RuleAt>,
     channels: Vec<(Text, RawChannel)>,
+}
+
+/// A rule as written, with its position among all `[[rule]]` tables (kept even when an
+/// earlier one could not be read, so `rule[3]` in a message is the fourth rule in the file).
+struct RuleAt {
+    index: usize,
+    span: Range<usize>,
+    rule: raw::Rule,
 }
 
 enum RawChannel {
@@ -51,6 +60,7 @@ pub fn validate(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
     let rules = v.rules(sections.rules, &defaults, &names);
     v.secrets_file = defaults.env_file.clone();
     let channels = v.channels(sections.channels);
+    v.d.found.sort_by_key(|p| (p.line, p.col));
     if v.d.has_errors() {
         return Err(v.d.found);
     }
@@ -66,10 +76,9 @@ fn split_sections(d: &mut Diagnostics<'_>, doc: DeTable<'_>) -> Sections {
             "defaults" => s.defaults = section(d, "defaults", value).unwrap_or_default(),
             "rule" => match value.get_ref() {
                 DeValue::Array(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        let span = item.span();
-                        if let Some(rule) = section(d, &format!("rule[{i}]"), item.clone()) {
-                            s.rules.push((Spanned::new(span, ()), rule));
+                    for (index, item) in items.iter().enumerate() {
+                        if let Some(rule) = section(d, &format!("rule[{index}]"), item.clone()) {
+                            s.rules.push(RuleAt { index, span: item.span(), rule });
                         }
                     }
                 }
@@ -99,12 +108,35 @@ fn split_sections(d: &mut Diagnostics<'_>, doc: DeTable<'_>) -> Sections {
     s
 }
 
+/// Deserializes one section. serde stops at the first bad key, so after each error the key
+/// that holds it is removed and the section read again: every bad key is reported, and the
+/// rest of the section is still checked. Gives up when the error is not inside one key (a
+/// missing required field).
 fn section<T: DeserializeOwned>(
     d: &mut Diagnostics<'_>,
     name: &str,
-    value: Spanned<DeValue<'_>>,
+    mut value: Spanned<DeValue<'_>>,
 ) -> Option<T> {
-    T::deserialize(ValueDeserializer::from(value.clone())).map_err(|err| d.serde(&err, name, &value)).ok()
+    let mut removed: Vec<String> = Vec::new();
+    loop {
+        let err = match T::deserialize(ValueDeserializer::from(value.clone())) {
+            Ok(parsed) => return Some(parsed),
+            Err(err) => err,
+        };
+        // A required key we removed ourselves was already reported with its real problem.
+        if removed.iter().any(|k| err.message().starts_with(&format!("missing field `{k}`"))) {
+            return None;
+        }
+        d.serde(&err, name, &value);
+        let at = err.span()?.start;
+        let DeValue::Table(table) = value.get_mut() else { return None };
+        let key = table
+            .iter()
+            .find(|(k, v)| k.span().contains(&at) || v.span().contains(&at))
+            .map(|(k, _)| k.get_ref().to_string())?;
+        table.remove(key.as_str());
+        removed.push(key);
+    }
 }
 
 fn channel(d: &mut Diagnostics<'_>, field: &str, value: &Spanned<DeValue<'_>>) -> Option<RawChannel> {
@@ -257,15 +289,15 @@ impl Validator<'_> {
 
     fn rules(
         &mut self,
-        raw: Vec<(Spanned<()>, raw::Rule)>,
+        raw: Vec<RuleAt>,
         defaults: &Settings,
         channels: &[&str],
     ) -> Vec<Rule> {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut rules = Vec::with_capacity(raw.len());
-        for (i, (span, mut r)) in raw.into_iter().enumerate() {
+        for RuleAt { index: i, span, rule: mut r } in raw {
             let field = |key: &str| format!("rule[{i}].{key}");
-            let (line, _) = super::diag::line_col(self.d.text(), span.span().start);
+            let (line, _) = super::diag::line_col(self.d.text(), span.clone().start);
             let settings = self.settings(&format!("rule[{i}]"), r.settings(), defaults, channels);
             if r.cid.get_ref().is_empty() || r.cid.get_ref().chars().any(|c| c.is_control() || c == '/') {
                 self.d.error(
@@ -274,27 +306,30 @@ impl Validator<'_> {
                     "must be non-empty, without '/' or control characters",
                 );
             }
-            let Some(matcher) = self.matcher(i, &r, span.span()) else { continue };
-            let name = match &r.name {
-                Some(n) => n.get_ref().clone(),
-                None => match &matcher {
-                    Matcher::Glob { pattern, .. } => format!("{}:{pattern}", r.cid.get_ref()),
-                    Matcher::Regex { source, .. } => format!("{}:{source}", r.cid.get_ref()),
-                },
+            let matcher = self.matcher(i, &r, span.clone());
+            let cid = r.cid.get_ref();
+            let name = match (&r.name, &r.pattern, &r.regex) {
+                (Some(n), _, _) => n.get_ref().clone(),
+                (None, Some(p), _) => format!("{cid}:{}", p.get_ref()),
+                (None, None, Some(re)) => format!("{cid}:{}", re.get_ref()),
+                (None, None, None) => format!("{cid}:"),
             };
             if let Some(first) = seen.insert(name.clone(), line) {
-                let at = r.name.as_ref().map_or(span.span(), Spanned::span);
-                self.d.error(
-                    at,
-                    field("name"),
-                    format!("duplicate rule name {name:?} (first used by the rule at line {first})"),
-                );
+                let at = r.name.as_ref().map_or(span.clone(), Spanned::span);
+                let msg = format!("duplicate rule name {name:?} (first used by the rule at line {first})");
+                self.d.error(at, field("name"), msg);
             }
             let captures: Vec<String> = match &matcher {
-                Matcher::Regex { regex, .. } => regex.capture_names().flatten().map(str::to_owned).collect(),
-                Matcher::Glob { .. } => Vec::new(),
+                Some(Matcher::Regex { regex, .. }) => {
+                    regex.capture_names().flatten().map(str::to_owned).collect()
+                }
+                // Without a valid regex its capture names are unknown: checking the
+                // placeholders against none would only add noise.
+                None if r.regex.is_some() => continue,
+                _ => Vec::new(),
             };
-            let Some((program, args)) = self.command(i, &r.command, &captures) else { continue };
+            let command = self.command(i, &r.command, &captures);
+            let (Some(matcher), Some((program, args))) = (matcher, command) else { continue };
             for (key, _) in &r.env {
                 if !super::is_env_name(key.get_ref()) || key.get_ref().starts_with("FTPTRIGGER_") {
                     let msg = "must be a variable name (letters, digits, _) and not start with FTPTRIGGER_";
@@ -360,14 +395,9 @@ impl Validator<'_> {
                         Some(Matcher::Regex { source: re.get_ref().clone(), regex })
                     }
                     Err(err) => {
-                        let msg = err
-                            .to_string()
-                            .lines()
-                            .map(str::trim)
-                            .filter(|l| !l.is_empty())
-                            .last()
-                            .unwrap_or("")
-                            .to_owned();
+                        let text = err.to_string();
+                        let last = text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("");
+                        let msg = last.trim_start_matches("error: ");
                         self.d.error(re.span(), format!("rule[{i}].regex"), format!("invalid regex: {msg}"));
                         None
                     }
@@ -574,7 +604,8 @@ impl Validator<'_> {
     /// Relative paths in the config are relative to the config file, so a config and the
     /// tree beside it work wherever they are checked out.
     fn resolve(&self, path: &str) -> PathBuf {
-        self.dir.join(path)
+        // components() drops the `.` in `./job`, so messages show a clean path.
+        self.dir.join(path).components().collect()
     }
 }
 

@@ -5,3 +5,5 @@ mod support;
 
 mod cli;
 mod md5;
+mod config;
+mod explain;

@@ -1,0 +1,247 @@
+//! Finding, reading and validating the config: every problem with its line and column.
+
+use std::path::Path;
+
+use crate::support::{BASIC_CONFIG, Trigger, World, md5_hex, write_mode};
+
+fn run_basic(w: &World, trigger: Trigger) -> crate::support::Run {
+    let file = w.upload("a.zip", b"x");
+    trigger.arg("acme").arg(file).args(["--md5", &md5_hex(b"x")]).run()
+}
+
+/// Moves the world's good config to `name` and leaves garbage in `./ftpscanner.cfg`, so a
+/// run only succeeds if the lookup picked the right one.
+fn move_config(w: &World, name: &str) -> std::path::PathBuf {
+    let good = w.path(name);
+    std::fs::rename(w.config_path(), &good).unwrap();
+    write_mode(&w.config_path(), b"this is not toml", 0o600);
+    good
+}
+
+#[test]
+fn config_flag_wins_over_the_environment_and_the_working_directory() {
+    let w = World::new();
+    let good = move_config(&w, "good.cfg");
+    let env_cfg = w.path("env.cfg");
+    write_mode(&env_cfg, b"also not toml", 0o600);
+    run_basic(&w, w.cmd_no_config().arg("-c").arg(&good).env("FTPTRIGGER_CONFIG", &env_cfg)).code(0);
+    assert!(w.job_ran());
+}
+
+#[test]
+fn environment_variable_wins_over_the_working_directory() {
+    let w = World::new();
+    let good = move_config(&w, "env.cfg");
+    run_basic(&w, w.cmd_no_config().env("FTPTRIGGER_CONFIG", &good)).code(0);
+    assert!(w.job_ran());
+}
+
+#[test]
+fn working_directory_config_is_found() {
+    let w = World::new();
+    run_basic(&w, w.cmd_no_config()).code(0);
+    assert!(w.job_ran());
+}
+
+#[test]
+fn no_config_anywhere_exits_10_naming_every_path_tried() {
+    if Path::new("/etc/ftptrigger/ftpscanner.cfg").exists() {
+        eprintln!("skipped: this machine has /etc/ftptrigger/ftpscanner.cfg");
+        return;
+    }
+    let w = World::empty();
+    Trigger::bare()
+        .args(["check"])
+        .run()
+        .code(10)
+        .stderr_has("ERROR[10]: no config file found; tried ./ftpscanner.cfg, /etc/ftptrigger/ftpscanner.cfg");
+    let missing = w.path("missing.cfg");
+    w.cmd_no_config()
+        .arg("-c")
+        .arg(&missing)
+        .args(["acme", "a.zip", "--md5", &md5_hex(b"")])
+        .run()
+        .code(10)
+        .stderr_has(&format!("tried {}", missing.display()));
+}
+
+#[test]
+fn config_writable_by_others_is_refused() {
+    for mode in [0o666, 0o620, 0o602] {
+        let w = World::new();
+        std::fs::set_permissions(w.config_path(), std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+        let expected = format!("is writable by group or others (mode {mode:04o})");
+        run_basic(&w, w.cmd()).code(10).stderr_has(&expected);
+        w.cmd().arg("check").run().code(10).stdout_has(&expected);
+        assert!(!w.job_ran());
+    }
+}
+
+#[test]
+fn config_that_is_a_directory_or_fifo_is_refused_without_hanging() {
+    let w = World::new();
+    std::fs::remove_file(w.config_path()).unwrap();
+    std::fs::create_dir(w.config_path()).unwrap();
+    run_basic(&w, w.cmd()).code(10).stderr_has("ERROR[10]");
+    std::fs::remove_dir(w.config_path()).unwrap();
+    rustix::fs::mkfifoat(rustix::fs::CWD, &w.config_path(), rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+    run_basic(&w, w.cmd().timeout(std::time::Duration::from_secs(10))).code(10).stderr_has("not a regular file");
+}
+
+#[test]
+fn invalid_toml_names_line_and_column() {
+    let w = World::new();
+    let cfg = w.config("[[rule]]\nname = \"a\"\ncid = acme\n");
+    let expected = format!("{}:3:7: toml: ", cfg.display());
+    run_basic(&w, w.cmd()).code(10).stderr_has(&expected).stderr_has("ERROR[10]: config");
+    w.cmd().arg("check").run().code(10).stdout_has(&expected);
+}
+
+#[test]
+fn config_that_is_not_utf8_is_refused() {
+    let w = World::new();
+    write_mode(&w.config_path(), b"# caf\xe9\n", 0o600);
+    w.cmd().arg("check").run().code(10).stdout_has(":1:6: file: the config is not valid UTF-8");
+}
+
+/// Every kind of problem, all in one file, all reported at once, in file order.
+const BAD: &str = r#"[defaults]
+timeout = "soon"
+notify = ["nowhere"]
+colour = "blue"
+
+[[rule]]
+name = "a"
+cid = "acme"
+pattern = "[*.zip"
+root = "ftp"
+command = ["/bin/true", "{nope}"]
+
+[[rule]]
+name = "a"
+cid = "acme"
+regex = '(unclosed'
+root = "ftp"
+command = ["/bin/true"]
+
+[[rule]]
+cid = "acme"
+pattern = "*.zip"
+root = 42
+command = ["/bin/true"]
+
+[[rule]]
+cid = "beta"
+pattern = "*.zip"
+command = []
+root = "x"
+kill_grace = "1x"
+
+[[rule]]
+cid = "beta"
+root = "x"
+command = ["/bin/{cid}"]
+
+[channel.mail]
+type = "email"
+smtp = "http://x"
+from = "nobody"
+to = []
+
+[channel.hook]
+type = "webhook"
+url = "https://x/"
+retries = -1
+
+[channel.other]
+type = "pager"
+
+[extra]
+x = 1
+"#;
+
+#[test]
+fn check_reports_every_problem_at_once() {
+    let w = World::new();
+    let cfg = w.config(BAD);
+    let run = w.cmd().arg("check").run().code(10);
+    let p = cfg.display().to_string();
+    let expected = [
+        format!("{p}:2:11: defaults.timeout: invalid duration \"soon\""),
+        format!("{p}:3:11: defaults.notify[0]: unknown channel \"nowhere\"; defined: hook, mail"),
+        format!("{p}:4:1: defaults.colour: unknown field `colour`"),
+        format!("{p}:9:11: rule[0].pattern: invalid glob: unclosed character class"),
+        format!("{p}:11:25: rule[0].command[1]: unknown placeholder `{{nope}}`"),
+        format!("{p}:14:8: rule[1].name: duplicate rule name \"a\" (first used by the rule at line 6)"),
+        format!("{p}:16:9: rule[1].regex: invalid regex: unclosed group"),
+        format!("{p}:23:8: rule[2].root: invalid type: integer `42`, expected a string"),
+        format!("{p}:29:11: rule[3].command: must name a program"),
+        format!("{p}:31:14: rule[3].kill_grace: invalid duration \"1x\""),
+        format!("{p}:33:1: rule[4]: missing `pattern` (a glob) or `regex`"),
+        format!("{p}:36:12: rule[4].command[0]: the program must be a fixed path"),
+        format!("{p}:40:8: channel.mail.smtp: expected smtp://HOST[:PORT]"),
+        format!("{p}:41:8: channel.mail.from: \"nobody\" is not an email address"),
+        format!("{p}:42:6: channel.mail.to: needs at least one address"),
+        format!("{p}:47:11: channel.hook.retries: invalid value: integer `-1`, expected u32"),
+        format!("{p}:50:8: channel.other.type: unknown channel type"),
+        format!("{p}:52:2: extra: unknown section"),
+    ];
+    let out = run.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), expected.len() + 1, "one line per problem plus a summary:\n{out}");
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(line.starts_with(want.as_str()), "expected a line starting with\n  {want}\ngot\n  {line}");
+    }
+    assert_eq!(lines[expected.len()], format!("{p}: {} errors", expected.len()));
+    // A run with the same config fails the same way, before touching the file.
+    run_basic(&w, w.cmd()).code(10).stderr_has(&expected[0]).stderr_has("ERROR[10]");
+    assert!(!w.job_ran());
+}
+
+#[test]
+fn warnings_do_not_fail_check() {
+    let w = World::new();
+    w.config(&format!(
+        "{BASIC_CONFIG}\n[channel.hook]\ntype = \"webhook\"\nurl = \"https://example.com/\"\nsecret_env = \"FTPTRIGGER_TEST_UNSET_SECRET\"\n"
+    ));
+    w.cmd()
+        .arg("check")
+        .run()
+        .code(0)
+        .stdout_has("channel.hook.secret_env: warning: FTPTRIGGER_TEST_UNSET_SECRET is set neither")
+        .stdout_has("ok: 1 rule, 1 channel, 1 warning");
+    w.cmd()
+        .arg("check")
+        .env("FTPTRIGGER_TEST_UNSET_SECRET", "s3cret")
+        .run()
+        .code(0)
+        .stdout_has("ok: 1 rule, 1 channel, 0 warnings");
+}
+
+#[test]
+fn env_file_satisfies_secret_lookups() {
+    let w = World::new();
+    write_mode(&w.path("secrets.env"), b"# comment\nexport HOOK_SECRET='abc'\n", 0o600);
+    w.config(&format!(
+        "[defaults]\nenv_file = \"secrets.env\"\n{BASIC_CONFIG}\n[channel.hook]\ntype = \"webhook\"\nurl = \"https://example.com/\"\nsecret_env = \"HOOK_SECRET\"\n"
+    ));
+    w.cmd().arg("check").run().code(0).stdout_has("0 warnings");
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_directory() {
+    let w = World::new();
+    let file = w.upload("a.zip", b"x");
+    let mut t = w.cmd();
+    t.cmd.current_dir("/");
+    t.arg("acme").arg(&file).args(["--md5", &md5_hex(b"x")]).run().code(0);
+    assert!(w.job_ran());
+}
+
+#[test]
+fn shipped_example_config_passes_check() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("ftpscanner.cfg.example");
+    // A checkout made under umask 002 leaves it group-writable, which ftptrigger refuses.
+    std::fs::set_permissions(&example, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    Trigger::bare().arg("check").arg("-c").arg(&example).run().code(0).stdout_has("ok: 2 rules, 3 channels, 0 warnings");
+}

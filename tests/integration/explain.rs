@@ -1,0 +1,87 @@
+//! `explain CID FILE`: every candidate rule with its verdict, the command that would run, and
+//! no side effects.
+
+use crate::support::{RECORDING_JOB, World};
+
+const RULES: &str = r#"
+[[rule]]
+name = "print"
+cid = "acme"
+pattern = "*.pdf"
+root = "ftp/acme"
+command = ["./job.sh", "{file}"]
+
+[[rule]]
+name = "stmt"
+cid = "acme"
+regex = 'ACME_(?P<cycle>\d{8})\.zip'
+root = "ftp/acme"
+command = ["./job.sh", "--cycle={cycle}", "{md5}", "{size}"]
+env = { QUEUE = "q1" }
+
+[[rule]]
+name = "any-zip"
+cid = "acme"
+pattern = "*.zip"
+root = "ftp/acme"
+command = ["./job.sh"]
+
+[[rule]]
+name = "beta"
+cid = "beta"
+pattern = "*"
+root = "ftp/acme"
+command = ["./job.sh"]
+"#;
+
+fn world() -> World {
+    let w = World::empty();
+    w.config(RULES);
+    w.script("job.sh", RECORDING_JOB);
+    w
+}
+
+#[test]
+fn lists_every_rule_with_its_verdict_and_the_command() {
+    let w = world();
+    let file = w.upload("ACME_20261122.zip", b"12345");
+    let root = w.root().canonicalize().unwrap();
+    let run = w.cmd().arg("explain").arg("acme").arg(&file).run().code(0);
+    let out = run.stdout();
+    let expected = [
+        "  - rule print (line 2): glob *.pdf does not match".to_owned(),
+        r"  * rule stmt (line 9): regex ACME_(?P<cycle>\d{8})\.zip matches: chosen".to_owned(),
+        "  - rule any-zip (line 17): glob *.zip matches, but an earlier rule was chosen".to_owned(),
+        "  - rule beta (line 24): for CID beta".to_owned(),
+        format!("  argv:    {}/job.sh --cycle=20261122 '{{md5}}' 5", w.dir.path().canonicalize().unwrap().display()),
+        format!("           FTPTRIGGER_FILE={}/ACME_20261122.zip", root.display()),
+        "           QUEUE=q1".to_owned(),
+    ];
+    for line in &expected {
+        assert!(out.lines().any(|l| l == line), "missing line {line:?} in:\n{out}");
+    }
+    assert!(!w.job_ran(), "explain must not run anything");
+}
+
+#[test]
+fn no_matching_rule_exits_11() {
+    let w = world();
+    w.cmd()
+        .args(["explain", "acme", "ftp/acme/notes.txt"])
+        .run()
+        .code(11)
+        .stdout_has("no rule matches: a run would exit 11")
+        .stderr_has("ERROR[11]: CID acme and file name notes.txt are not set up for processing");
+}
+
+#[test]
+fn file_outside_the_root_exits_13() {
+    let w = world();
+    std::fs::write(w.path("ACME_20261122.zip"), b"x").unwrap();
+    w.cmd()
+        .args(["explain", "acme", "ACME_20261122.zip"])
+        .run()
+        .code(13)
+        .stdout_has("the file cannot be processed")
+        .stderr_has("outside the root");
+}
