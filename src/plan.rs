@@ -53,10 +53,16 @@ pub fn job(rule: &Rule, facts: &Facts<'_>) -> Job {
     for (name, value) in facts.captures {
         values.set(name, value);
     }
+    // explain shows unknown values as their placeholder, so its argv reads as a template
+    // (literal braces doubled); a run expands everything, literal braces single.
     if !facts.keep_unknown {
         unknown.clear();
     }
-    let args = rule.args.iter().map(|t| t.expand_except(&values, &unknown)).collect();
+    let args = if facts.keep_unknown {
+        rule.args.iter().map(|t| t.expand_except(&values, &unknown)).collect()
+    } else {
+        rule.args.iter().map(|t| t.expand(&values)).collect()
+    };
 
     let mut env: Vec<(OsString, OsString)> = Vec::new();
     let mut add = |k: &str, v: &OsStr| env.push((k.into(), v.to_owned()));

@@ -330,7 +330,7 @@ impl Validator<'_> {
             };
             let command = self.command(i, &r.command, &captures);
             let (Some(matcher), Some((program, args))) = (matcher, command) else { continue };
-            for (key, _) in &r.env {
+            for key in r.env.keys() {
                 if !super::is_env_name(key.get_ref()) || key.get_ref().starts_with("FTPTRIGGER_") {
                     let msg = "must be a variable name (letters, digits, _) and not start with FTPTRIGGER_";
                     self.d.error(key.span(), format!("rule[{i}].env.{}", key.get_ref()), msg);
@@ -557,7 +557,7 @@ impl Validator<'_> {
         if !ok {
             self.d.error(w.url.span(), field("url"), "expected an http:// or https:// URL");
         }
-        for (name, _) in &w.headers {
+        for name in w.headers.keys() {
             let valid = !name.get_ref().is_empty()
                 && name
                     .get_ref()

@@ -84,7 +84,7 @@ fn config_that_is_a_directory_or_fifo_is_refused_without_hanging() {
     std::fs::create_dir(w.config_path()).unwrap();
     run_basic(&w, w.cmd()).code(10).stderr_has("ERROR[10]");
     std::fs::remove_dir(w.config_path()).unwrap();
-    rustix::fs::mkfifoat(rustix::fs::CWD, &w.config_path(), rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+    rustix::fs::mkfifoat(rustix::fs::CWD, w.config_path(), rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
     run_basic(&w, w.cmd().timeout(std::time::Duration::from_secs(10))).code(10).stderr_has("not a regular file");
 }
 

@@ -7,3 +7,5 @@ mod cli;
 mod md5;
 mod config;
 mod explain;
+mod files;
+mod hostile;

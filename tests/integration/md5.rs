@@ -62,7 +62,7 @@ fn every_sidecar_format_is_accepted() {
     let hex = md5_hex(CONTENT);
     let forms = [
         format!("{hex}\n"),
-        format!("{}", hex.to_uppercase()),
+        hex.to_uppercase(),
         format!("{hex}  ACME_1.zip\n"),
         format!("{hex} *ACME_1.zip\n"),
         format!("{hex}  /some/upload/dir/ACME_1.zip\r\n"),
