@@ -22,6 +22,9 @@ use crate::display::escape;
 /// How much of the command's combined output is kept for messages and notifications.
 pub const TAIL_BYTES: usize = 64 * 1024;
 
+/// How long output is still collected after the job's group is gone.
+const PIPE_DRAIN: Duration = Duration::from_secs(1);
+
 /// A fully prepared command: every placeholder already expanded.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -88,6 +91,9 @@ pub fn run(job: &Job, output: Output) -> Result<Finished, ExecError> {
         }
         cmd.current_dir(dir);
     }
+    // Orphans of the job are re-parented to us rather than to init, so we can reap the ones
+    // we kill (some container inits never reap, and a zombie still counts as a group member).
+    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     let started = Instant::now();
     let mut child =
         cmd.spawn().map_err(|source| ExecError::Spawn { program: job.program.clone(), source })?;
@@ -98,10 +104,17 @@ pub fn run(job: &Job, output: Output) -> Result<Finished, ExecError> {
         Output::Stderr => (Sink::Stderr, Sink::Stderr),
         Output::Discard => (Sink::None, Sink::None),
     };
-    let pumps = [
-        child.stdout.take().map(|s| pump(s, stdout_to, Arc::clone(&tail))),
-        child.stderr.take().map(|s| pump(s, stderr_to, Arc::clone(&tail))),
-    ];
+    let (drained_tx, drained) = mpsc::channel();
+    let mut pumps = 0;
+    for (pipe, sink) in [
+        (child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>), stdout_to),
+        (child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>), stderr_to),
+    ] {
+        if let Some(pipe) = pipe {
+            pump(pipe, sink, Arc::clone(&tail), drained_tx.clone());
+            pumps += 1;
+        }
+    }
     let exited = wait_in_background(child);
 
     let mut timed_out = false;
@@ -118,8 +131,13 @@ pub fn run(job: &Job, output: Output) -> Result<Finished, ExecError> {
     // The leader is gone; whatever it left in its group (a background grandchild holding our
     // pipes open) is stopped too, so nothing of the job outlives the run.
     kill_leftovers(group, job.kill_grace);
-    for handle in pumps.into_iter().flatten() {
-        let _ = handle.join();
+    // A process that left the group (setsid) may still hold our pipes; it is not the job's to
+    // wait for, so the output is drained for a moment and then left behind.
+    let deadline = Instant::now() + PIPE_DRAIN;
+    for _ in 0..pumps {
+        if drained.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
+            break;
+        }
     }
     let tail = tail.lock().map(|t| t.text()).unwrap_or_default();
     Ok(Finished { status: status.code(), signal: status.signal(), timed_out, duration, tail })
@@ -150,18 +168,29 @@ fn stop_group(
 }
 
 fn kill_leftovers(group: Pid, grace: Duration) {
-    if test_kill_process_group(group).is_err() {
+    if group_gone(group) {
         return;
     }
     let _ = kill_process_group(group, Signal::TERM);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
-        if test_kill_process_group(group).is_err() {
+        if group_gone(group) {
             return;
         }
         thread::sleep(Duration::from_millis(10));
     }
     let _ = kill_process_group(group, Signal::KILL);
+    let deadline = Instant::now() + PIPE_DRAIN;
+    while !group_gone(group) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// True when no process of the group is left, after reaping the members that became our
+/// children (see `set_child_subreaper` in [`run`]).
+fn group_gone(group: Pid) -> bool {
+    while let Ok(Some(_)) = rustix::process::waitpgid(group, rustix::process::WaitOptions::NOHANG) {}
+    test_kill_process_group(group).is_err()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -173,7 +202,7 @@ enum Sink {
 
 /// Copies one pipe to its sink as data arrives, keeping the tail. A sink that fails (a closed
 /// pipe on our stdout) is dropped, but the pipe is still drained so the job never blocks.
-fn pump(mut from: impl Read + Send + 'static, to: Sink, tail: Arc<Mutex<Tail>>) -> thread::JoinHandle<()> {
+fn pump(mut from: Box<dyn Read + Send>, to: Sink, tail: Arc<Mutex<Tail>>, drained: mpsc::Sender<()>) {
     thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
         let mut sink = Some(to);
@@ -197,7 +226,8 @@ fn pump(mut from: impl Read + Send + 'static, to: Sink, tail: Arc<Mutex<Tail>>) 
                 sink = None;
             }
         }
-    })
+        let _ = drained.send(());
+    });
 }
 
 fn write_all(w: &mut impl Write, chunk: &[u8]) -> io::Result<()> {

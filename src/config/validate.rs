@@ -287,12 +287,7 @@ impl Validator<'_> {
         }
     }
 
-    fn rules(
-        &mut self,
-        raw: Vec<RuleAt>,
-        defaults: &Settings,
-        channels: &[&str],
-    ) -> Vec<Rule> {
+    fn rules(&mut self, raw: Vec<RuleAt>, defaults: &Settings, channels: &[&str]) -> Vec<Rule> {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut rules = Vec::with_capacity(raw.len());
         for RuleAt { index: i, span, rule: mut r } in raw {

@@ -50,11 +50,9 @@ fn no_config_anywhere_exits_10_naming_every_path_tried() {
         return;
     }
     let w = World::empty();
-    Trigger::bare()
-        .args(["check"])
-        .run()
-        .code(10)
-        .stderr_has("ERROR[10]: no config file found; tried ./ftpscanner.cfg, /etc/ftptrigger/ftpscanner.cfg");
+    Trigger::bare().args(["check"]).run().code(10).stderr_has(
+        "ERROR[10]: no config file found; tried ./ftpscanner.cfg, /etc/ftptrigger/ftpscanner.cfg",
+    );
     let missing = w.path("missing.cfg");
     w.cmd_no_config()
         .arg("-c")
@@ -69,7 +67,8 @@ fn no_config_anywhere_exits_10_naming_every_path_tried() {
 fn config_writable_by_others_is_refused() {
     for mode in [0o666, 0o620, 0o602] {
         let w = World::new();
-        std::fs::set_permissions(w.config_path(), std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+        std::fs::set_permissions(w.config_path(), std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .unwrap();
         let expected = format!("is writable by group or others (mode {mode:04o})");
         run_basic(&w, w.cmd()).code(10).stderr_has(&expected);
         w.cmd().arg("check").run().code(10).stdout_has(&expected);
@@ -85,7 +84,9 @@ fn config_that_is_a_directory_or_fifo_is_refused_without_hanging() {
     run_basic(&w, w.cmd()).code(10).stderr_has("ERROR[10]");
     std::fs::remove_dir(w.config_path()).unwrap();
     rustix::fs::mkfifoat(rustix::fs::CWD, w.config_path(), rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
-    run_basic(&w, w.cmd().timeout(std::time::Duration::from_secs(10))).code(10).stderr_has("not a regular file");
+    run_basic(&w, w.cmd().timeout(std::time::Duration::from_secs(10)))
+        .code(10)
+        .stderr_has("not a regular file");
 }
 
 #[test]
@@ -243,5 +244,11 @@ fn shipped_example_config_passes_check() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("ftpscanner.cfg.example");
     // A checkout made under umask 002 leaves it group-writable, which ftptrigger refuses.
     std::fs::set_permissions(&example, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    Trigger::bare().arg("check").arg("-c").arg(&example).run().code(0).stdout_has("ok: 2 rules, 3 channels, 0 warnings");
+    Trigger::bare()
+        .arg("check")
+        .arg("-c")
+        .arg(&example)
+        .run()
+        .code(0)
+        .stdout_has("ok: 2 rules, 3 channels, 0 warnings");
 }

@@ -53,7 +53,10 @@ fn lists_every_rule_with_its_verdict_and_the_command() {
         r"  * rule stmt (line 9): regex ACME_(?P<cycle>\d{8})\.zip matches: chosen".to_owned(),
         "  - rule any-zip (line 17): glob *.zip matches, but an earlier rule was chosen".to_owned(),
         "  - rule beta (line 24): for CID beta".to_owned(),
-        format!("  argv:    {}/job.sh --cycle=20261122 '{{md5}}' 5", w.dir.path().canonicalize().unwrap().display()),
+        format!(
+            "  argv:    {}/job.sh --cycle=20261122 '{{md5}}' 5",
+            w.dir.path().canonicalize().unwrap().display()
+        ),
         format!("           FTPTRIGGER_FILE={}/ACME_20261122.zip", root.display()),
         "           QUEUE=q1".to_owned(),
     ];

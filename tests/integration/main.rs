@@ -4,8 +4,9 @@
 mod support;
 
 mod cli;
-mod md5;
 mod config;
+mod exec;
 mod explain;
 mod files;
 mod hostile;
+mod md5;
