@@ -112,6 +112,21 @@ pub enum Command {
         /// The file, as it would be passed to a run
         file: PathBuf,
     },
+    /// Show the journal's runs, newest first
+    History {
+        /// Only runs of this CID
+        #[arg(long, value_name = "CID")]
+        cid: Option<String>,
+        /// Only runs of this file name (the base name, exactly)
+        #[arg(long, value_name = "NAME")]
+        file: Option<std::ffi::OsString>,
+        /// Only runs that did not succeed (outcomes other than success and duplicate_skipped)
+        #[arg(long)]
+        failed: bool,
+        /// How many runs to show
+        #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
+        count: usize,
+    },
     /// Print shell completions
     Completions {
         /// The shell to generate completions for

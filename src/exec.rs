@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal, kill_process_group, test_kill_process_group};
 
 use crate::display::escape;
+use crate::interrupt::Interrupt;
 
 /// How much of the command's combined output is kept for messages and notifications.
 pub const TAIL_BYTES: usize = 64 * 1024;
@@ -60,6 +61,8 @@ pub struct Finished {
     pub status: Option<i32>,
     pub signal: Option<i32>,
     pub timed_out: bool,
+    /// The signal that stopped ftptrigger while the job ran (it was passed on to the job).
+    pub interrupted: Option<i32>,
     pub duration: Duration,
     /// The last [`TAIL_BYTES`] of stdout and stderr together, as they arrived.
     pub tail: String,
@@ -75,8 +78,15 @@ pub enum ExecError {
     Wait(io::Error),
 }
 
-/// Runs `job` to completion (or its timeout) and reports how it ended.
-pub fn run(job: &Job, output: Output) -> Result<Finished, ExecError> {
+/// What the run waits for: the job's end, or a signal to ftptrigger.
+enum Event {
+    Exited(io::Result<ExitStatus>),
+    Signal(i32),
+}
+
+/// Runs `job` to completion (or its timeout, or until `interrupt` fires) and reports how it
+/// ended.
+pub fn run(job: &Job, output: Output, interrupt: &Interrupt) -> Result<Finished, ExecError> {
     let mut cmd = Command::new(&job.program);
     cmd.args(&job.args)
         .envs(job.env.iter().map(|(k, v)| (k, v)))
@@ -115,18 +125,15 @@ pub fn run(job: &Job, output: Output) -> Result<Finished, ExecError> {
             pumps += 1;
         }
     }
-    let exited = wait_in_background(child);
-
-    let mut timed_out = false;
-    let status = match exited.recv_timeout(job.timeout) {
-        Ok(status) => status,
-        Err(RecvTimeoutError::Timeout) => {
-            timed_out = true;
-            stop_group(group, &exited, job.kill_grace)
-        }
-        Err(RecvTimeoutError::Disconnected) => Err(io::Error::other("wait thread ended")),
-    }
-    .map_err(ExecError::Wait)?;
+    let (events_tx, events) = mpsc::channel();
+    wait_in_background(child, events_tx.clone());
+    interrupt.listen(move |signal| {
+        let _ = events_tx.send(Event::Signal(signal));
+    });
+    let outcome = supervise(group, job, &events, interrupt.raised());
+    interrupt.unlisten();
+    let Supervised { status, timed_out, interrupted } = outcome;
+    let status = status.map_err(ExecError::Wait)?;
     let duration = started.elapsed();
     // The leader is gone; whatever it left in its group (a background grandchild holding our
     // pipes open) is stopped too, so nothing of the job outlives the run.
@@ -140,31 +147,72 @@ pub fn run(job: &Job, output: Output) -> Result<Finished, ExecError> {
         }
     }
     let tail = tail.lock().map(|t| t.text()).unwrap_or_default();
-    Ok(Finished { status: status.code(), signal: status.signal(), timed_out, duration, tail })
+    Ok(Finished { status: status.code(), signal: status.signal(), timed_out, interrupted, duration, tail })
 }
 
-fn wait_in_background(mut child: Child) -> Receiver<io::Result<ExitStatus>> {
-    let (tx, rx) = mpsc::channel();
+fn wait_in_background(mut child: Child, events: Sender<Event>) {
     thread::spawn(move || {
-        let _ = tx.send(child.wait());
+        let _ = events.send(Event::Exited(child.wait()));
     });
-    rx
 }
 
-/// SIGTERM to the group, SIGKILL after `grace` if the leader has not exited.
-fn stop_group(
-    group: Pid,
-    exited: &Receiver<io::Result<ExitStatus>>,
-    grace: Duration,
-) -> io::Result<ExitStatus> {
-    let _ = kill_process_group(group, Signal::TERM);
-    match exited.recv_timeout(grace) {
-        Ok(status) => status,
-        Err(_) => {
-            let _ = kill_process_group(group, Signal::KILL);
-            exited.recv().map_err(|_| io::Error::other("wait thread ended"))?
+struct Supervised {
+    status: io::Result<ExitStatus>,
+    timed_out: bool,
+    interrupted: Option<i32>,
+}
+
+/// Waits for the job's leader to exit. Past the timeout the group gets SIGTERM; a signal to
+/// ftptrigger is passed on to the group as it is. Either way SIGKILL follows `kill_grace`
+/// later if the leader is still there.
+fn supervise(group: Pid, job: &Job, events: &Receiver<Event>, pending: Option<i32>) -> Supervised {
+    let deadline = Instant::now() + job.timeout;
+    let mut timed_out = false;
+    let mut interrupted = None;
+    let mut kill_at: Option<Instant> = None;
+    let mut killed = false;
+    let stop = |signal: Signal, kill_at: &mut Option<Instant>| {
+        let _ = kill_process_group(group, signal);
+        kill_at.get_or_insert(Instant::now() + job.kill_grace);
+    };
+    if let Some(signal) = pending {
+        interrupted = Some(signal);
+        stop(forwardable(signal), &mut kill_at);
+    }
+    loop {
+        let event = if killed {
+            events.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            let until = kill_at.unwrap_or(deadline);
+            events.recv_timeout(until.saturating_duration_since(Instant::now()))
+        };
+        match event {
+            Ok(Event::Exited(status)) => return Supervised { status, timed_out, interrupted },
+            Ok(Event::Signal(signal)) => {
+                if interrupted.is_none() {
+                    interrupted = Some(signal);
+                    stop(forwardable(signal), &mut kill_at);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) if kill_at.is_some() => {
+                let _ = kill_process_group(group, Signal::KILL);
+                killed = true;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                stop(Signal::TERM, &mut kill_at);
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = Err(io::Error::other("the thread waiting for the job ended"));
+                return Supervised { status, timed_out, interrupted };
+            }
         }
     }
+}
+
+/// The signal to pass on to the job; TERM for anything that cannot be sent as it is.
+fn forwardable(signal: i32) -> Signal {
+    Signal::from_named_raw(signal).unwrap_or(Signal::TERM)
 }
 
 fn kill_leftovers(group: Pid, grace: Duration) {

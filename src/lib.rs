@@ -9,6 +9,10 @@ pub mod config;
 pub mod display;
 pub mod exec;
 pub mod explain;
+pub mod history;
+pub mod interrupt;
+pub mod journal;
+pub mod lock;
 pub mod man;
 pub mod outcome;
 pub mod plan;
@@ -65,6 +69,20 @@ where
             }
             Err(failure) => fail(&failure),
         },
+        Some(Command::History { cid, file, failed, count }) => {
+            let filter = journal::Filter {
+                cid,
+                filename: file.map(|f| std::os::unix::ffi::OsStrExt::as_bytes(f.as_os_str()).to_vec()),
+                failed,
+                count,
+            };
+            match load_config(&global).and_then(|config| history(&config, &filter)) {
+                Ok(runs) if global.json => print_out(&history::json_lines(&runs)),
+                Ok(runs) => print_out(&history::table(&runs, history::terminal_width())),
+                Err(failure) => return fail(&failure),
+            }
+            0
+        }
         Some(Command::Run(args)) => run_file(&global, args),
         None => run_file(&global, cli.run),
     }
@@ -75,7 +93,12 @@ fn run_file(global: &Global, args: RunArgs) -> u8 {
         Ok(req) => req,
         Err(failure) => return fail(&failure),
     };
-    let report = trigger::run(&req, || load_config(global));
+    // Installed before anything slow, so a TERM while hashing is recorded, not fatal.
+    let interrupt = match interrupt::Interrupt::install() {
+        Ok(interrupt) => interrupt,
+        Err(e) => return fail(&Failure::new(Outcome::InternalError, format!("cannot catch signals: {e}"))),
+    };
+    let report = trigger::run(&req, || load_config(global), &interrupt);
     if global.json {
         print_out(&format!("{}\n", report.to_json()));
     } else if !report.kind.is_ok() {
@@ -116,6 +139,15 @@ fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
         dry_run: args.dry_run,
         output,
     })
+}
+
+fn history(config: &Config, filter: &journal::Filter) -> Result<Vec<serde_json::Value>, Failure> {
+    let internal = |e: journal::JournalError| Failure::new(Outcome::InternalError, e.to_string());
+    let path = match &config.journal.path {
+        Some(path) => path.clone(),
+        None => journal::default_path().map_err(internal)?,
+    };
+    journal::Journal::open(&path).and_then(|j| j.history(filter)).map_err(internal)
 }
 
 fn locate(global: &Global) -> Result<std::path::PathBuf, Failure> {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -35,6 +36,9 @@ pub struct Report {
     /// Not serialized: the outcome itself, for the exit code.
     #[serde(skip)]
     pub kind: Outcome,
+    /// Not serialized: the exact bytes of the file name (JSON holds a lossy copy).
+    #[serde(skip)]
+    pub filename_raw: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -88,6 +92,7 @@ impl Report {
             started_at: timestamp(now),
             finished_at: timestamp(now),
             kind: Outcome::Success,
+            filename_raw: filename.as_bytes().to_vec(),
         }
     }
 
@@ -95,6 +100,8 @@ impl Report {
     pub fn finish(&mut self, result: Result<String, Failure>) {
         let (kind, message) = match result {
             Ok(message) => (Outcome::Success, message),
+            // A skipped duplicate ends well: its message is news, not an error.
+            Err(failure) if failure.outcome.is_ok() => (failure.outcome, failure.detail),
             Err(failure) => (failure.outcome, failure.to_string()),
         };
         self.kind = kind;
@@ -103,6 +110,10 @@ impl Report {
         self.event = if kind.is_ok() { "run.succeeded" } else { "run.failed" };
         self.message = message;
         self.finished_at = timestamp(SystemTime::now());
+    }
+
+    pub fn filename_bytes(&self) -> &[u8] {
+        &self.filename_raw
     }
 
     pub fn to_json(&self) -> String {
@@ -116,7 +127,7 @@ fn lossy(s: &OsStr) -> String {
     s.to_string_lossy().into_owned()
 }
 
-fn host() -> String {
+pub fn host() -> String {
     rustix::system::uname().nodename().to_string_lossy().into_owned()
 }
 

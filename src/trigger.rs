@@ -1,13 +1,18 @@
-//! One run, top to bottom: the sender's MD5, the config, the rule, the file, the hash, the job.
+//! One run, top to bottom: the sender's MD5, the config, the journal row, the rule, the file,
+//! the lock, the hash, the duplicate check, the job, the finished row.
 //!
 //! Each step either hands the next what it needs or ends the run with a [`Failure`] whose
-//! outcome decides the exit code. Nothing runs unless every check before it passed.
+//! outcome decides the exit code. Nothing runs unless every check before it passed, and
+//! nothing runs unrecorded: no journal, no job.
 
 use std::path::PathBuf;
 
-use crate::config::Config;
+use crate::config::{Config, Duplicates};
 use crate::display::{escape, escape_str};
 use crate::exec::{self, Finished, Job, Output};
+use crate::interrupt::Interrupt;
+use crate::journal::Journal;
+use crate::lock::{self, FileLock, LockError};
 use crate::outcome::{Failure, Outcome};
 use crate::plan::{self, Facts};
 use crate::report::{Process, Report};
@@ -37,67 +42,172 @@ pub struct Request {
 const SIDECAR_MAX: u64 = 1 << 20;
 
 /// Runs `req`, loading the config with `load` once the arguments are known to be sound.
-pub fn run(req: &Request, load: impl FnOnce() -> Result<Config, Failure>) -> Report {
+pub fn run(req: &Request, load: impl FnOnce() -> Result<Config, Failure>, interrupt: &Interrupt) -> Report {
     let filename = req.file.file_name().unwrap_or_default();
     let mut report = Report::start(&req.cid, req.file.as_os_str(), filename);
-    let result = execute(req, load, &mut report);
+    let setup = claimed_md5(&req.expected).and_then(|claimed| Ok((claimed, load()?)));
+    let (claimed, config) = match setup {
+        Ok(setup) => setup,
+        Err(failure) => {
+            report.finish(Err(failure));
+            return report;
+        }
+    };
+    let mut journal = match open_journal(&config) {
+        Ok(journal) => journal,
+        Err(failure) => {
+            report.finish(Err(failure));
+            return report;
+        }
+    };
+    if !req.dry_run {
+        match journal.begin(&report) {
+            Ok(id) => report.run_id = Some(id),
+            Err(e) => {
+                report.finish(Err(Failure::new(Outcome::InternalError, e.to_string())));
+                return report;
+            }
+        }
+    }
+    // The lock is held until the row is finished: a run waiting for it must find this
+    // run's success when it gets in, or it would run the job a second time.
+    let mut held: Option<FileLock> = None;
+    let ctx = Context { req, config: &config, journal: &journal, interrupt, claimed };
+    let result = ctx.execute(&mut report, &mut held);
     report.finish(result);
+    if !req.dry_run {
+        if let Err(e) = journal.finish(&report) {
+            report.finish(Err(Failure::new(Outcome::InternalError, e.to_string())));
+        }
+        drop(held);
+        prune(&mut journal, &config);
+    }
     report
 }
 
-fn execute(
-    req: &Request,
-    load: impl FnOnce() -> Result<Config, Failure>,
-    report: &mut Report,
-) -> Result<String, Failure> {
-    let claimed = claimed_md5(&req.expected)?;
-    let config = load()?;
-    let name = verify::file_name(&req.file).map_err(bad_file)?;
-    let (rule, captures) = crate::rules::find(&config, &req.cid, &name).ok_or_else(|| {
-        let detail = format!(
-            "CID {} and file name {} are not set up for processing",
-            escape_str(&req.cid),
-            escape(&name)
-        );
-        Failure::new(Outcome::NotConfigured, detail)
-    })?;
-    report.rule = Some(rule.name.clone());
-    report.tags = rule.tags.clone();
-
-    let mut upload = verify::open(&req.file, &rule.root, &rule.name).map_err(bad_file)?;
-    report.file = upload.path.to_string_lossy().into_owned();
-    report.size = Some(upload.size);
-    let expected = expected_for(&claimed, &req.expected, &name)?;
-    report.md5.expected = Some(expected.to_string());
-    let actual = upload.md5().map_err(bad_file)?;
-    report.md5.actual = Some(actual.to_string());
-    if actual != expected {
-        let detail = format!("MD5 {expected} does not match the file's MD5 {actual} after transfer");
-        return Err(Failure::new(Outcome::Md5Mismatch, detail));
-    }
-
-    let facts = Facts {
-        cid: &req.cid,
-        path: &upload.path,
-        md5: Some(&actual),
-        size: Some(upload.size),
-        run_id: report.run_id,
-        captures: &captures,
-        keep_unknown: false,
+fn open_journal(config: &Config) -> Result<Journal, Failure> {
+    let internal = |e: crate::journal::JournalError| Failure::new(Outcome::InternalError, e.to_string());
+    let path = match &config.journal.path {
+        Some(path) => path.clone(),
+        None => crate::journal::default_path().map_err(internal)?,
     };
-    let job = plan::job(rule, &facts);
-    report.process = Some(Process::new(&job, None));
-    if req.dry_run {
-        let text = format!("dry run: rule {} would run:\n{}", rule.name, plan::describe(&job));
-        print_plan(&text, req.output);
-        return Ok(format!("dry run: {} verified, nothing ran", escape(&name)));
+    Journal::open(&path).map_err(internal)
+}
+
+/// Retention: old runs and the lock files of files not seen since go together. Failure here
+/// does not change the run's outcome; the next invocation tries again.
+fn prune(journal: &mut Journal, config: &Config) {
+    if let Ok(Some(_)) = journal.prune_if_due(config.journal.retention) {
+        lock::prune(&lock::dir(journal.path()), config.journal.retention);
     }
-    // The last moment to notice a swap: between here and exec the window is a few syscalls.
-    upload.ensure_unchanged().map_err(bad_file)?;
-    let finished =
-        exec::run(&job, req.output).map_err(|e| Failure::new(Outcome::ProcessFailed, e.to_string()))?;
-    report.process = Some(Process::new(&job, Some(&finished)));
-    judge(&job, &finished)
+}
+
+struct Context<'a> {
+    req: &'a Request,
+    config: &'a Config,
+    journal: &'a Journal,
+    interrupt: &'a Interrupt,
+    claimed: Vec<sidecar::Entry>,
+}
+
+impl Context<'_> {
+    fn execute(&self, report: &mut Report, held: &mut Option<FileLock>) -> Result<String, Failure> {
+        let req = self.req;
+        let name = verify::file_name(&req.file).map_err(bad_file)?;
+        let (rule, captures) = crate::rules::find(self.config, &req.cid, &name).ok_or_else(|| {
+            let detail = format!(
+                "CID {} and file name {} are not set up for processing",
+                escape_str(&req.cid),
+                escape(&name)
+            );
+            Failure::new(Outcome::NotConfigured, detail)
+        })?;
+        report.rule = Some(rule.name.clone());
+        report.tags = rule.tags.clone();
+
+        let mut upload = verify::open(&req.file, &rule.root, &rule.name).map_err(bad_file)?;
+        report.file = upload.path.to_string_lossy().into_owned();
+        report.size = Some(upload.size);
+        if !req.dry_run {
+            let wait = if req.no_wait { std::time::Duration::ZERO } else { rule.settings.lock_wait };
+            let dir = lock::dir(self.journal.path());
+            *held = Some(
+                lock::acquire(&dir, &req.cid, &upload.path, wait, self.interrupt).map_err(lock_failure)?,
+            );
+        }
+        let expected = expected_for(&self.claimed, &req.expected, &name)?;
+        report.md5.expected = Some(expected.to_string());
+        let stop = || self.interrupt.raised().is_some();
+        let actual = upload.md5(&stop).map_err(|e| self.stopped_or(e))?;
+        report.md5.actual = Some(actual.to_string());
+        if actual != expected {
+            let detail = format!("MD5 {expected} does not match the file's MD5 {actual} after transfer");
+            return Err(Failure::new(Outcome::Md5Mismatch, detail));
+        }
+        if rule.settings.duplicates == Duplicates::Skip && !req.force {
+            let previous = self
+                .journal
+                .previous_success(&req.cid, report.filename_bytes(), actual.as_str())
+                .map_err(|e| Failure::new(Outcome::InternalError, e.to_string()))?;
+            if let Some(previous) = previous {
+                let detail = format!(
+                    "{} with MD5 {actual} already succeeded in run {} at {}; nothing ran (--force runs it anyway)",
+                    escape(&name),
+                    previous.run_id,
+                    previous.started_at
+                );
+                return Err(Failure::new(Outcome::DuplicateSkipped, detail));
+            }
+        }
+
+        let facts = Facts {
+            cid: &req.cid,
+            path: &upload.path,
+            md5: Some(&actual),
+            size: Some(upload.size),
+            run_id: report.run_id,
+            captures: &captures,
+            keep_unknown: false,
+        };
+        let job = plan::job(rule, &facts);
+        report.process = Some(Process::new(&job, None));
+        if req.dry_run {
+            let text = format!("dry run: rule {} would run:\n{}", rule.name, plan::describe(&job));
+            print_plan(&text, req.output);
+            return Ok(format!("dry run: {} verified, nothing ran", escape(&name)));
+        }
+        // The last moment to notice a swap: between here and exec the window is a few syscalls.
+        upload.ensure_unchanged().map_err(bad_file)?;
+        if let Some(signal) = self.interrupt.raised() {
+            return Err(interrupted(signal, "before the command started"));
+        }
+        let finished = exec::run(&job, req.output, self.interrupt)
+            .map_err(|e| Failure::new(Outcome::ProcessFailed, e.to_string()))?;
+        report.process = Some(Process::new(&job, Some(&finished)));
+        judge(&job, &finished)
+    }
+
+    fn stopped_or(&self, err: FileError) -> Failure {
+        match (&err, self.interrupt.raised()) {
+            (FileError::Stopped { .. }, Some(signal)) => interrupted(signal, "while hashing the file"),
+            _ => bad_file(err),
+        }
+    }
+}
+
+fn lock_failure(err: LockError) -> Failure {
+    match err {
+        LockError::Busy { .. } => Failure::new(Outcome::Busy, err.to_string()),
+        LockError::Interrupted(signal) => interrupted(signal, "while waiting for the lock"),
+        LockError::Io { .. } => Failure::new(Outcome::InternalError, err.to_string()),
+    }
+}
+
+fn interrupted(signal: i32, when: &str) -> Failure {
+    Failure::new(
+        Outcome::Interrupted(signal),
+        format!("ftptrigger got {} {when}; nothing ran", signal_name(signal)),
+    )
 }
 
 /// The MD5 from `--md5`, or every entry of the sidecar. A sidecar that cannot be read or
@@ -152,6 +262,13 @@ fn expected_for(
 
 fn judge(job: &Job, finished: &Finished) -> Result<String, Failure> {
     let program = escape(&job.program);
+    if let Some(signal) = finished.interrupted {
+        let detail = format!(
+            "ftptrigger got {} while command {program} ran; it was passed on to the command's process group",
+            signal_name(signal)
+        );
+        return Err(Failure::new(Outcome::Interrupted(signal), detail));
+    }
     if finished.timed_out {
         let detail = format!(
             "command {program} ran past its timeout of {} and was killed with its whole process group",

@@ -38,6 +38,8 @@ pub enum FileError {
     BadRoot { root: PathBuf, rule: String, source: io::Error },
     #[error("file {} changed while being verified ({what}); it may still be uploading", escape(.path.as_os_str()))]
     Changed { path: PathBuf, what: &'static str },
+    #[error("stopped while hashing {}", escape(.path.as_os_str()))]
+    Stopped { path: PathBuf },
 }
 
 /// What identifies one version of a file: if any of this differs, it is not the file we hashed.
@@ -171,13 +173,17 @@ fn check_type(path: &Path, meta: &Metadata) -> Result<(), FileError> {
 
 impl Upload {
     /// Hashes the file through the descriptor opened by [`open`], then makes sure that what
-    /// was hashed is still the file at the path, unchanged.
-    pub fn md5(&mut self) -> Result<Md5Hex, FileError> {
+    /// was hashed is still the file at the path, unchanged. `stop` is asked between chunks, so
+    /// a signal does not have to wait for a multi-gigabyte file.
+    pub fn md5(&mut self, stop: &dyn Fn() -> bool) -> Result<Md5Hex, FileError> {
         let unreadable = |err| FileError::Unreadable { path: self.path.clone(), source: err };
         let mut hasher = Md5::new();
         let mut buf = vec![0u8; CHUNK];
         let mut total: u64 = 0;
         loop {
+            if stop() {
+                return Err(FileError::Stopped { path: self.path.clone() });
+            }
             let n = match self.file.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,

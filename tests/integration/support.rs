@@ -109,16 +109,26 @@ impl World {
 
     /// `ftptrigger -c <config>` run from the world's dir.
     pub fn cmd(&self) -> Trigger {
-        let mut t = Trigger::bare();
-        t.cmd.current_dir(self.dir.path()).arg("-c").arg(self.config_path());
+        let mut t = self.cmd_no_config();
+        t.cmd.arg("-c").arg(self.config_path());
         t
     }
 
-    /// The command without `-c`, run from the world's dir.
+    /// The command without `-c`, run from the world's dir, with the journal (by default) in
+    /// the world's `state/`.
     pub fn cmd_no_config(&self) -> Trigger {
         let mut t = Trigger::bare();
-        t.cmd.current_dir(self.dir.path());
+        t.cmd.current_dir(self.dir.path()).env("XDG_STATE_HOME", self.journal_dir());
         t
+    }
+
+    /// Where the journal lives when the config does not say.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.path("state")
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.journal_dir().join("ftptrigger/journal.db")
     }
 }
 

@@ -1,0 +1,85 @@
+//! SIGTERM, SIGINT and SIGHUP while a run is under way: remembered, so the run can stop at the
+//! next safe point and be recorded as `interrupted`, and passed on to the job while it runs.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::{Handle, Signals};
+
+type Listener = Box<dyn Fn(i32) + Send>;
+
+#[derive(Default)]
+struct Shared {
+    /// The first signal received, 0 for none.
+    signal: AtomicI32,
+    /// Told about each signal as it arrives (the job runner, while a job runs).
+    listener: Mutex<Option<Listener>>,
+}
+
+/// Catches the stop signals for as long as it lives; dropping it restores nothing more than
+/// what the process does next (it is about to exit).
+pub struct Interrupt {
+    shared: Arc<Shared>,
+    handle: Option<Handle>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Interrupt {
+    /// Starts catching TERM, INT and HUP.
+    pub fn install() -> std::io::Result<Interrupt> {
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+        let handle = signals.handle();
+        let shared = Arc::new(Shared::default());
+        let seen = Arc::clone(&shared);
+        let thread = thread::spawn(move || {
+            for signal in signals.forever() {
+                let _ = seen.signal.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+                if let Ok(listener) = seen.listener.lock()
+                    && let Some(listener) = listener.as_ref()
+                {
+                    listener(signal);
+                }
+            }
+        });
+        Ok(Interrupt { shared, handle: Some(handle), thread: Some(thread) })
+    }
+
+    /// One that never fires, for callers that handle signals themselves.
+    pub fn none() -> Interrupt {
+        Interrupt { shared: Arc::new(Shared::default()), handle: None, thread: None }
+    }
+
+    /// The signal received so far, if any.
+    pub fn raised(&self) -> Option<i32> {
+        match self.shared.signal.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    /// Calls `listener` for every signal from now until [`Interrupt::unlisten`].
+    pub fn listen(&self, listener: impl Fn(i32) + Send + 'static) {
+        if let Ok(mut slot) = self.shared.listener.lock() {
+            *slot = Some(Box::new(listener));
+        }
+    }
+
+    pub fn unlisten(&self) {
+        if let Ok(mut slot) = self.shared.listener.lock() {
+            *slot = None;
+        }
+    }
+}
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.close();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! The journal: a SQLite database (WAL) with one row per run, from start to finish.
+//!
+//! A row is inserted as `running` before any work and completed at the end, so a run whose
+//! process died (SIGKILL, power loss) is still there and is shown as `interrupted`. Every write
+//! is a short `BEGIN IMMEDIATE` transaction under a generous busy timeout, which is what lets
+//! hundreds of simultaneous invocations share one file without "database is locked".
+
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::report::Report;
+
+/// How long a writer waits for another before giving up. Writes take milliseconds; this only
+/// matters under a storm of simultaneous invocations.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Retention pruning runs at most this often, by whichever invocation comes along.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Each entry migrates the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    state       TEXT    NOT NULL,  -- 'running' or the outcome name
+    cid         TEXT    NOT NULL,
+    filename    BLOB    NOT NULL,  -- exact bytes of the base name
+    md5         TEXT,              -- the file's actual MD5, once known
+    exit_code   INTEGER,
+    pid         INTEGER NOT NULL,
+    pid_start   INTEGER,           -- start time of pid, to tell a reused pid apart
+    host        TEXT    NOT NULL,
+    started_ms  INTEGER NOT NULL,
+    finished_ms INTEGER,
+    report      TEXT    NOT NULL   -- the JSON result, as --json prints it
+);
+CREATE INDEX runs_success ON runs (cid, filename, md5) WHERE state = 'success';
+CREATE INDEX runs_running ON runs (state) WHERE state = 'running';
+CREATE INDEX runs_started ON runs (started_ms);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"#];
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot open journal {}: {reason}", .path.display())]
+    Open { path: PathBuf, reason: String },
+    #[error("cannot write journal {}: {reason}", .path.display())]
+    Write { path: PathBuf, reason: String },
+    #[error("no place for the journal: set [journal] path, or HOME or XDG_STATE_HOME")]
+    NoDefault,
+}
+
+pub struct Journal {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// An earlier successful run of the same CID, file name and MD5.
+#[derive(Debug, Clone)]
+pub struct Previous {
+    pub run_id: i64,
+    pub started_at: String,
+}
+
+/// What `history` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub cid: Option<String>,
+    pub filename: Option<Vec<u8>>,
+    pub failed: bool,
+    pub count: usize,
+}
+
+/// `$XDG_STATE_HOME/ftptrigger/journal.db`, else `~/.local/state/ftptrigger/journal.db`.
+pub fn default_path() -> Result<PathBuf, JournalError> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| Path::new(v).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| Path::new(&h).join(".local/state"))
+        })
+        .ok_or(JournalError::NoDefault)?;
+    Ok(state.join("ftptrigger/journal.db"))
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path`; its directory is made with mode 0700,
+    /// since runs record file names and command output.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        let fail = |reason: String| JournalError::Open { path: path.to_owned(), reason };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| fail(e.to_string()))?;
+        }
+        let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail(e.to_string()))?;
+        // WAL lets readers and the one writer proceed together; FULL makes a committed
+        // `success` survive power loss, which is what keeps a file from running twice.
+        let mode: String =
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| fail(e.to_string()))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(fail(format!("cannot switch to WAL mode (got {mode})")));
+        }
+        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| fail(e.to_string()))?;
+        let mut journal = Journal { conn, path: path.to_owned() };
+        journal.migrate().map_err(|e| fail(e.to_string()))?;
+        Ok(journal)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> rusqlite::Result<()> {
+        let current: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current >= MIGRATIONS.len() as i64 {
+            return Ok(());
+        }
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the write lock.
+        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for (version, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version as i64 + 1)?;
+        }
+        tx.commit()
+    }
+
+    fn write_error(&self, e: impl ToString) -> JournalError {
+        JournalError::Write { path: self.path.clone(), reason: e.to_string() }
+    }
+
+    /// Inserts the `running` row for a run that is starting and returns its id.
+    pub fn begin(&mut self, report: &Report) -> Result<i64, JournalError> {
+        self.mark_interrupted().map_err(|e| self.write_error(e))?;
+        let pid = std::process::id();
+        let json = report.to_json();
+        let result = self.immediate(|tx| {
+            tx.execute(
+                "INSERT INTO runs (state, cid, filename, pid, pid_start, host, started_ms, report)
+                 VALUES ('running', ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    report.cid,
+                    report.filename_bytes(),
+                    pid,
+                    process_start(pid),
+                    report.host,
+                    now_ms(),
+                    json
+                ],
+            )?;
+            Ok(tx.last_insert_rowid())
+        });
+        result.map_err(|e| self.write_error(e))
+    }
+
+    /// Completes the run's row with its outcome.
+    pub fn finish(&mut self, report: &Report) -> Result<(), JournalError> {
+        let Some(id) = report.run_id else { return Ok(()) };
+        let json = report.to_json();
+        let result = self.immediate(|tx| {
+            tx.execute(
+                "UPDATE runs SET state = ?2, md5 = ?3, exit_code = ?4, finished_ms = ?5, report = ?6
+                 WHERE id = ?1",
+                params![id, report.outcome, report.md5.actual, report.exit_code, now_ms(), json],
+            )?;
+            Ok(())
+        });
+        result.map_err(|e| self.write_error(e))
+    }
+
+    /// The latest successful run of this CID, file name and MD5, if any.
+    pub fn previous_success(
+        &self,
+        cid: &str,
+        filename: &[u8],
+        md5: &str,
+    ) -> Result<Option<Previous>, JournalError> {
+        self.conn
+            .query_row(
+                "SELECT id, started_ms FROM runs
+                 WHERE state = 'success' AND cid = ?1 AND filename = ?2 AND md5 = ?3
+                 ORDER BY id DESC LIMIT 1",
+                params![cid, filename, md5],
+                |r| Ok(Previous { run_id: r.get(0)?, started_at: rfc3339_ms(r.get(1)?) }),
+            )
+            .optional()
+            .map_err(|e| self.write_error(e))
+    }
+
+    /// Runs newest first, as JSON objects with the fields of the `--json` result. A row left
+    /// `running` by a process that is gone is shown as `interrupted`.
+    pub fn history(&self, filter: &Filter) -> Result<Vec<serde_json::Value>, JournalError> {
+        let mut sql = String::from("SELECT id, state, pid, pid_start, host, report FROM runs WHERE 1 = 1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(cid) = &filter.cid {
+            args.push(cid.clone().into());
+            sql.push_str(&format!(" AND cid = ?{}", args.len()));
+        }
+        if let Some(name) = &filter.filename {
+            args.push(name.clone().into());
+            sql.push_str(&format!(" AND filename = ?{}", args.len()));
+        }
+        if filter.failed {
+            sql.push_str(" AND state NOT IN ('success', 'duplicate_skipped')");
+        }
+        args.push((filter.count as i64).into());
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
+        let read = |e: rusqlite::Error| JournalError::Open { path: self.path.clone(), reason: e.to_string() };
+        let mut stmt = self.conn.prepare(&sql).map_err(read)?;
+        let host = crate::report::host();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                let state: String = r.get(1)?;
+                let alive = is_alive(r.get(2)?, r.get(3)?, r.get::<_, String>(4)? == host);
+                let mut value: serde_json::Value =
+                    serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(serde_json::Value::Null);
+                value["run_id"] = r.get::<_, i64>(0)?.into();
+                if state == "running" {
+                    let shown = if alive { "running" } else { "interrupted" };
+                    value["outcome"] = shown.into();
+                    value["exit_code"] = serde_json::Value::Null;
+                }
+                Ok(value)
+            })
+            .map_err(read)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(read)
+    }
+
+    /// Records runs whose process died without finishing its row as `interrupted`, so the
+    /// history tells the truth and notifications can follow.
+    fn mark_interrupted(&mut self) -> rusqlite::Result<()> {
+        let host = crate::report::host();
+        let mut dead: Vec<(i64, String)> = Vec::new();
+        {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, pid, pid_start, report FROM runs WHERE state = 'running' AND host = ?1",
+            )?;
+            let rows = stmt.query_map([&host], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, pid, start, report) = row?;
+                if !is_alive(pid, start, true) {
+                    dead.push((id, interrupted_report(&report, id, pid)));
+                }
+            }
+        }
+        if dead.is_empty() {
+            return Ok(());
+        }
+        self.immediate(|tx| {
+            for (id, report) in &dead {
+                tx.execute(
+                    "UPDATE runs SET state = 'interrupted', finished_ms = ?2, report = ?3
+                     WHERE id = ?1 AND state = 'running'",
+                    params![id, now_ms(), report],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes runs older than `retention`, at most once per [`PRUNE_EVERY`] across all
+    /// invocations. Returns how many rows went, or `None` when it was not this one's turn.
+    pub fn prune_if_due(&mut self, retention: Duration) -> Result<Option<usize>, JournalError> {
+        let now = now_ms();
+        let due = |conn: &Connection| -> rusqlite::Result<bool> {
+            let last: Option<i64> = conn
+                .query_row("SELECT value FROM meta WHERE key = 'last_prune'", [], |r| r.get(0))
+                .optional()?;
+            Ok(last.is_none_or(|t| now - t >= PRUNE_EVERY.as_millis() as i64))
+        };
+        if !due(&self.conn).map_err(|e| self.write_error(e))? {
+            return Ok(None);
+        }
+        let cutoff = now - retention.as_millis() as i64;
+        let result = self.immediate(|tx| {
+            if !due(tx)? {
+                return Ok(None);
+            }
+            let n = tx.execute("DELETE FROM runs WHERE started_ms < ?1 AND state != 'running'", [cutoff])?;
+            tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_prune', ?1)", [now])?;
+            Ok(Some(n))
+        });
+        result.map_err(|e| self.write_error(e))
+    }
+
+    fn immediate<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+}
+
+fn interrupted_report(report: &str, id: i64, pid: i64) -> String {
+    let mut value: serde_json::Value = serde_json::from_str(report).unwrap_or_else(|_| serde_json::json!({}));
+    let message = format!(
+        "interrupted: ftptrigger (pid {pid}) died before it could record how the run ended (SIGKILL, power loss)"
+    );
+    value["run_id"] = id.into();
+    value["event"] = "run.failed".into();
+    value["outcome"] = "interrupted".into();
+    value["exit_code"] = serde_json::Value::Null;
+    value["message"] = message.into();
+    value.to_string()
+}
+
+/// Whether `pid` is still the process that wrote the row. A pid of another host cannot be
+/// checked and counts as alive.
+fn is_alive(pid: i64, start: Option<i64>, same_host: bool) -> bool {
+    if !same_host {
+        return true;
+    }
+    let Some(p) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else { return false };
+    let exists = match rustix::process::test_kill_process(p) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    };
+    exists && (start.is_none() || process_start(pid as u32) == start)
+}
+
+/// The start time of a process in clock ticks since boot (field 22 of `/proc/PID/stat`);
+/// with the pid it names one process for the machine's uptime.
+fn process_start(pid: u32) -> Option<i64> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+    let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+    let field = after.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()).nth(19)?;
+    std::str::from_utf8(field).ok()?.parse().ok()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
