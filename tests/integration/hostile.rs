@@ -30,10 +30,10 @@ fn find_named(dir: &Path, target: &str) -> Option<std::path::PathBuf> {
         if entry.file_name() == target {
             return Some(entry.path());
         }
-        if entry.file_type().unwrap().is_dir() {
-            if let Some(found) = find_named(&entry.path(), target) {
-                return Some(found);
-            }
+        if entry.file_type().unwrap().is_dir()
+            && let Some(found) = find_named(&entry.path(), target)
+        {
+            return Some(found);
         }
     }
     None
