@@ -59,6 +59,17 @@ fn extra_sections() -> Roff {
     for (path, what) in [
         ("./ftpscanner.cfg", "the config, when neither --config nor FTPTRIGGER_CONFIG names one"),
         ("/etc/ftptrigger/ftpscanner.cfg", "the system-wide config, tried last"),
+        (
+            "$XDG_STATE_HOME/ftptrigger/journal.db",
+            "the journal (SQLite, WAL) unless [journal] path says otherwise; ~/.local/state/ftptrigger/journal.db \
+             when XDG_STATE_HOME is unset. One row per run; history reads it. Runs older than [journal] retention \
+             are pruned",
+        ),
+        (
+            "locks/ beside the journal",
+            "one lock file per CID and file, held with flock for the length of a run; a second run of the same \
+             file waits up to lock_wait (--no-wait: not at all) and then exits 16",
+        ),
     ] {
         roff.control("TP", []);
         roff.text([bold(path)]);
@@ -69,10 +80,24 @@ fn extra_sections() -> Roff {
         "The config must not be writable by group or others. Relative paths inside it resolve against its directory. \
          See ftpscanner.cfg.example for every key.",
     )]);
+    roff.control("SH", ["SIGNALS"]);
+    roff.text([roman(
+        "SIGTERM, SIGINT and SIGHUP are passed on to the command's process group; SIGKILL follows after \
+         kill_grace. The run is recorded as interrupted and ftptrigger exits 128+n. A run whose ftptrigger died \
+         without recording its end (SIGKILL, power loss) is shown as interrupted from then on.",
+    )]);
+    roff.control("SH", ["DUPLICATES"]);
+    roff.text([roman(
+        "A file whose CID, file name and MD5 already ended in success is not run again: exit 0, outcome \
+         duplicate_skipped. --force runs it anyway; duplicates = \"run\" turns the check off.",
+    )]);
     roff.control("SH", ["ENVIRONMENT"]);
     roff.control("TP", []);
     roff.text([bold("FTPTRIGGER_CONFIG")]);
     roff.text([roman("the config file, when --config is not given")]);
+    roff.control("TP", []);
+    roff.text([bold("XDG_STATE_HOME, HOME")]);
+    roff.text([roman("where the journal goes when the config does not name it")]);
     roff.control("TP", []);
     roff.text([bold("FTPTRIGGER_CID, FTPTRIGGER_FILE, FTPTRIGGER_FILENAME, FTPTRIGGER_MD5, FTPTRIGGER_SIZE, FTPTRIGGER_RULE, FTPTRIGGER_RUN_ID")]);
     roff.text([roman("set for the command, besides the placeholders {cid} {file} {filename} {stem} {ext} {dir} {md5} {size} {rule} {run_id} in its arguments")]);
