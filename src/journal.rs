@@ -22,7 +22,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Each entry migrates the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     state       TEXT    NOT NULL,  -- 'running' or the outcome name
@@ -41,7 +42,27 @@ CREATE INDEX runs_success ON runs (cid, filename, md5) WHERE state = 'success';
 CREATE INDEX runs_running ON runs (state) WHERE state = 'running';
 CREATE INDEX runs_started ON runs (started_ms);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"#];
+"#,
+    r#"
+CREATE TABLE outbox (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id           INTEGER,
+    channel          TEXT    NOT NULL,
+    event            TEXT    NOT NULL,
+    event_id         TEXT    NOT NULL,
+    cid              TEXT,
+    filename         TEXT,
+    payload          TEXT    NOT NULL,  -- the JSON body, exactly as it is sent
+    state            TEXT    NOT NULL,  -- 'pending', 'delivered' or 'dead'
+    attempts         INTEGER NOT NULL,
+    last_error       TEXT,
+    created_ms       INTEGER NOT NULL,
+    claimed_until_ms INTEGER,           -- a sender holds it until then
+    delivered_ms     INTEGER
+);
+CREATE INDEX outbox_pending ON outbox (state) WHERE state = 'pending';
+"#,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -94,18 +115,26 @@ impl Journal {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| fail(e.to_string()))?;
         }
+        let created = !path.exists();
         let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+        if created {
+            // File names and job output are nobody else's business; SQLite gives the -wal and
+            // -shm files the database's mode.
+            let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600));
+        }
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail(e.to_string()))?;
         // WAL lets readers and the one writer proceed together; FULL makes a committed
         // `success` survive power loss, which is what keeps a file from running twice.
-        let mode: String =
-            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| fail(e.to_string()))?;
+        // Switching a new file to WAL can report "locked" without consulting the busy
+        // handler when many processes create the journal at once, so that step retries.
+        let mode: String = retry_busy(|| conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)))
+            .map_err(|e| fail(e.to_string()))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(fail(format!("cannot switch to WAL mode (got {mode})")));
         }
         conn.pragma_update(None, "synchronous", "FULL").map_err(|e| fail(e.to_string()))?;
         let mut journal = Journal { conn, path: path.to_owned() };
-        journal.migrate().map_err(|e| fail(e.to_string()))?;
+        retry_busy(|| journal.migrate()).map_err(|e| fail(e.to_string()))?;
         Ok(journal)
     }
 
@@ -128,7 +157,7 @@ impl Journal {
         tx.commit()
     }
 
-    fn write_error(&self, e: impl ToString) -> JournalError {
+    pub(crate) fn write_error(&self, e: impl ToString) -> JournalError {
         JournalError::Write { path: self.path.clone(), reason: e.to_string() }
     }
 
@@ -190,6 +219,25 @@ impl Journal {
             .map_err(|e| self.write_error(e))
     }
 
+    /// The newest run of this CID and file name still marked running, other than `except`:
+    /// its id and pid, to name the holder of a lock.
+    pub fn running(
+        &self,
+        cid: &str,
+        filename: &[u8],
+        except: Option<i64>,
+    ) -> Result<Option<(i64, i64)>, JournalError> {
+        self.conn
+            .query_row(
+                "SELECT id, pid FROM runs WHERE state = 'running' AND cid = ?1 AND filename = ?2 AND id != ?3
+                 ORDER BY id DESC LIMIT 1",
+                params![cid, filename, except.unwrap_or(0)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.write_error(e))
+    }
+
     /// Runs newest first, as JSON objects with the fields of the `--json` result. A row left
     /// `running` by a process that is gone is shown as `interrupted`.
     pub fn history(&self, filter: &Filter) -> Result<Vec<serde_json::Value>, JournalError> {
@@ -219,14 +267,19 @@ impl Journal {
                     serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(serde_json::Value::Null);
                 value["run_id"] = r.get::<_, i64>(0)?.into();
                 if state == "running" {
+                    // A run still under way has not failed (yet).
+                    if alive && filter.failed {
+                        return Ok(None);
+                    }
                     let shown = if alive { "running" } else { "interrupted" };
                     value["outcome"] = shown.into();
                     value["exit_code"] = serde_json::Value::Null;
                 }
-                Ok(value)
+                Ok(Some(value))
             })
             .map_err(read)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(read)
+        let rows = rows.collect::<Result<Vec<_>, _>>().map_err(read)?;
+        Ok(rows.into_iter().flatten().collect())
     }
 
     /// Records runs whose process died without finishing its row as `interrupted`, so the
@@ -293,7 +346,7 @@ impl Journal {
         result.map_err(|e| self.write_error(e))
     }
 
-    fn immediate<T>(
+    pub(crate) fn immediate<T>(
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
@@ -301,6 +354,27 @@ impl Journal {
         let value = f(&tx)?;
         tx.commit()?;
         Ok(value)
+    }
+}
+
+/// Runs `f` again while SQLite says the database is busy or locked, for up to
+/// [`BUSY_TIMEOUT`], pausing a little longer each time.
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -328,20 +402,32 @@ fn is_alive(pid: i64, start: Option<i64>, same_host: bool) -> bool {
         Ok(()) => true,
         Err(e) => e == rustix::io::Errno::PERM,
     };
-    exists && (start.is_none() || process_start(pid as u32) == start)
+    // A zombie still answers kill(0) but will never finish the row.
+    exists
+        && match proc_stat(pid as u32) {
+            Some((state, started)) => state != b'Z' && (start.is_none() || start == Some(started)),
+            None => start.is_none(),
+        }
 }
 
 /// The start time of a process in clock ticks since boot (field 22 of `/proc/PID/stat`);
 /// with the pid it names one process for the machine's uptime.
 fn process_start(pid: u32) -> Option<i64> {
+    proc_stat(pid).map(|(_, start)| start)
+}
+
+/// The state letter (field 3) and start time (field 22) of `/proc/PID/stat`.
+fn proc_stat(pid: u32) -> Option<(u8, i64)> {
     let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
     let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
-    let field = after.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()).nth(19)?;
-    std::str::from_utf8(field).ok()?.parse().ok()
+    let mut fields = after.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty());
+    let state = *fields.next()?.first()?;
+    let start = std::str::from_utf8(fields.nth(18)?).ok()?.parse().ok()?;
+    Some((state, start))
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 

@@ -72,7 +72,11 @@ where
         Some(Command::History { cid, file, failed, count }) => {
             let filter = journal::Filter {
                 cid,
-                filename: file.map(|f| std::os::unix::ffi::OsStrExt::as_bytes(f.as_os_str()).to_vec()),
+                // A path is taken for its base name, which is what the journal keys on.
+                filename: file.map(|f| {
+                    let name = std::path::Path::new(&f).file_name().map_or(f.as_os_str(), |n| n);
+                    std::os::unix::ffi::OsStrExt::as_bytes(name).to_vec()
+                }),
                 failed,
                 count,
             };
@@ -147,6 +151,13 @@ fn history(config: &Config, filter: &journal::Filter) -> Result<Vec<serde_json::
         Some(path) => path.clone(),
         None => journal::default_path().map_err(internal)?,
     };
+    // Looking must not create: no journal yet means no runs yet.
+    let exists = path.try_exists().map_err(|e| {
+        Failure::new(Outcome::InternalError, format!("cannot open journal {}: {e}", path.display()))
+    })?;
+    if !exists {
+        return Ok(Vec::new());
+    }
     journal::Journal::open(&path).and_then(|j| j.history(filter)).map_err(internal)
 }
 

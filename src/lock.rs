@@ -17,7 +17,7 @@ use crate::interrupt::Interrupt;
 /// Held for the duration of a run; released on drop (or process death).
 #[derive(Debug)]
 pub struct FileLock {
-    _file: File,
+    file: File,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,11 +30,20 @@ pub enum LockError {
     Interrupted(i32),
 }
 
-fn waited_for(waited: &Duration) -> String {
+pub fn waited_for(waited: &Duration) -> String {
     if waited.is_zero() {
         " (--no-wait)".to_owned()
     } else {
-        format!(" (waited {})", humantime::format_duration(Duration::from_secs(waited.as_secs())))
+        format!(" (waited {})", humantime::format_duration(Duration::from_millis(waited.as_millis() as u64)))
+    }
+}
+
+impl FileLock {
+    /// Lets processes started from now on inherit the locked descriptor, and returns its
+    /// number. flock belongs to the open file, so the lock lasts until every holder is gone.
+    pub fn share_with_children(&self) -> io::Result<i32> {
+        rustix::io::fcntl_setfd(&self.file, rustix::io::FdFlags::empty())?;
+        Ok(std::os::fd::AsRawFd::as_raw_fd(&self.file))
     }
 }
 
@@ -80,7 +89,7 @@ pub fn acquire(
                 // on an unlinked inode excludes nobody, so start over.
                 if still_linked(&file, &lock_path) {
                     let _ = file.set_modified(SystemTime::now());
-                    return Ok(FileLock { _file: file });
+                    return Ok(FileLock { file });
                 }
                 continue;
             }

@@ -68,7 +68,8 @@ fn extra_sections() -> Roff {
         (
             "locks/ beside the journal",
             "one lock file per CID and file, held with flock for the length of a run; a second run of the same \
-             file waits up to lock_wait (--no-wait: not at all) and then exits 16",
+             file waits up to lock_wait (--no-wait: not at all) and then exits 16. The job inherits the locked \
+             descriptor (FTPTRIGGER_LOCK_FD), so the lock outlives a SIGKILLed ftptrigger until the job ends",
         ),
     ] {
         roff.control("TP", []);

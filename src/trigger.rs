@@ -132,7 +132,8 @@ impl Context<'_> {
             let wait = if req.no_wait { std::time::Duration::ZERO } else { rule.settings.lock_wait };
             let dir = lock::dir(self.journal.path());
             *held = Some(
-                lock::acquire(&dir, &req.cid, &upload.path, wait, self.interrupt).map_err(lock_failure)?,
+                lock::acquire(&dir, &req.cid, &upload.path, wait, self.interrupt)
+                    .map_err(|e| self.lock_failure(e, report))?,
             );
         }
         let expected = expected_for(&self.claimed, &req.expected, &name)?;
@@ -181,10 +182,44 @@ impl Context<'_> {
         if let Some(signal) = self.interrupt.raised() {
             return Err(interrupted(signal, "before the command started"));
         }
+        let mut job = job;
+        if let Some(lock) = held.as_ref() {
+            // The job keeps the file locked for as long as it lives, even if ftptrigger is
+            // SIGKILLed under it: a rerun then waits instead of running alongside.
+            match lock.share_with_children() {
+                Ok(fd) => job.env.push(("FTPTRIGGER_LOCK_FD".into(), fd.to_string().into())),
+                Err(e) => {
+                    return Err(Failure::new(Outcome::InternalError, format!("cannot pass the lock on: {e}")));
+                }
+            }
+        }
         let finished = exec::run(&job, req.output, self.interrupt)
             .map_err(|e| Failure::new(Outcome::ProcessFailed, e.to_string()))?;
         report.process = Some(Process::new(&job, Some(&finished)));
         judge(&job, &finished)
+    }
+
+    fn lock_failure(&self, err: LockError, report: &Report) -> Failure {
+        match err {
+            LockError::Busy { waited } => {
+                let holder = self
+                    .journal
+                    .running(&self.req.cid, report.filename_bytes(), report.run_id)
+                    .ok()
+                    .flatten()
+                    .map(|(run, pid)| format!(": run {run}, pid {pid}"))
+                    .unwrap_or_default();
+                let detail = format!(
+                    "another run of CID {} and file {} holds its lock{holder}{}",
+                    escape_str(&self.req.cid),
+                    escape(self.req.file.as_os_str()),
+                    lock::waited_for(&waited)
+                );
+                Failure::new(Outcome::Busy, detail)
+            }
+            LockError::Interrupted(signal) => interrupted(signal, "while waiting for the lock"),
+            LockError::Io { .. } => Failure::new(Outcome::InternalError, err.to_string()),
+        }
     }
 
     fn stopped_or(&self, err: FileError) -> Failure {
@@ -192,14 +227,6 @@ impl Context<'_> {
             (FileError::Stopped { .. }, Some(signal)) => interrupted(signal, "while hashing the file"),
             _ => bad_file(err),
         }
-    }
-}
-
-fn lock_failure(err: LockError) -> Failure {
-    match err {
-        LockError::Busy { .. } => Failure::new(Outcome::Busy, err.to_string()),
-        LockError::Interrupted(signal) => interrupted(signal, "while waiting for the lock"),
-        LockError::Io { .. } => Failure::new(Outcome::InternalError, err.to_string()),
     }
 }
 

@@ -4,9 +4,11 @@
 mod support;
 
 mod cli;
+mod concurrency;
 mod config;
 mod exec;
 mod explain;
 mod files;
 mod hostile;
+mod journal;
 mod md5;

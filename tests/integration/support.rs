@@ -253,3 +253,137 @@ impl Run {
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+// --- the journal, background runs and waiting (journal and concurrency tests) ---------------
+
+/// One row of the journal's `runs` table, as the tests look at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRow {
+    pub id: i64,
+    pub state: String,
+    pub exit_code: Option<i64>,
+    pub finished: bool,
+}
+
+impl World {
+    /// The journal at [`World::journal_path`], opened directly with SQLite.
+    pub fn journal(&self) -> rusqlite::Connection {
+        open_journal(&self.journal_path())
+    }
+
+    /// The rows of the journal at `path`, oldest first; none when there is no journal.
+    pub fn journal_rows(&self) -> Vec<JournalRow> {
+        journal_rows_at(&self.journal_path())
+    }
+}
+
+pub fn open_journal(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .unwrap_or_else(|e| panic!("open journal {}: {e}", path.display()));
+    conn.busy_timeout(Duration::from_secs(30)).expect("busy timeout");
+    conn
+}
+
+pub fn journal_rows_at(path: &Path) -> Vec<JournalRow> {
+    if !path.exists() {
+        return Vec::new();
+    }
+    let conn = open_journal(path);
+    // A journal being created by an invocation that is starting may not have its tables yet.
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'", [], |r| {
+            r.get(0)
+        })
+        .expect("read schema");
+    if tables == 0 {
+        return Vec::new();
+    }
+    let mut stmt = conn
+        .prepare("SELECT id, state, exit_code, finished_ms IS NOT NULL FROM runs ORDER BY id")
+        .expect("query runs");
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(JournalRow { id: r.get(0)?, state: r.get(1)?, exit_code: r.get(2)?, finished: r.get(3)? })
+        })
+        .expect("query runs");
+    rows.collect::<Result<_, _>>().expect("read runs")
+}
+
+/// Polls `done` every 20 ms; fails the test naming `what` if it is still false after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "gave up after {limit:?} waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An invocation running in the background, its output going to anonymous temp files.
+/// Dropped while still running, it is SIGKILLed and reaped, so a failing test leaves nothing.
+pub struct Background {
+    child: Option<std::process::Child>,
+    stdout: fs::File,
+    stderr: fs::File,
+    timeout: Duration,
+}
+
+impl Trigger {
+    /// Starts the invocation without waiting for it; stdin is /dev/null.
+    pub fn spawn(mut self) -> Background {
+        let stdout = tempfile::tempfile().expect("temp file");
+        let stderr = tempfile::tempfile().expect("temp file");
+        self.cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(stdout.try_clone().expect("dup"))
+            .stderr(stderr.try_clone().expect("dup"));
+        let child = self.cmd.spawn().expect("spawn ftptrigger");
+        Background { child: Some(child), stdout, stderr, timeout: self.timeout }
+    }
+}
+
+impl Background {
+    pub fn pid(&self) -> rustix::process::Pid {
+        let child = self.child.as_ref().expect("not waited for yet");
+        rustix::process::Pid::from_child(child)
+    }
+
+    /// Sends `signal` to ftptrigger itself (not to its process group).
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        rustix::process::kill_process(self.pid(), signal).expect("signal ftptrigger");
+    }
+
+    /// Waits for the end, at most the [`Trigger::timeout`]; past it ftptrigger is killed and
+    /// the test fails.
+    pub fn wait(mut self) -> Run {
+        use std::io::{Read, Seek};
+        let mut child = self.child.take().expect("waited for once");
+        let deadline = std::time::Instant::now() + self.timeout;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("ftptrigger ran for more than {:?}", self.timeout);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let read = |f: &mut fs::File| {
+            let mut bytes = Vec::new();
+            f.rewind().and_then(|()| f.read_to_end(&mut bytes)).expect("read output");
+            bytes
+        };
+        let (stdout, stderr) = (read(&mut self.stdout), read(&mut self.stderr));
+        Run { output: Output { status, stdout, stderr } }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
