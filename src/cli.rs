@@ -127,11 +127,30 @@ pub enum Command {
         #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
         count: usize,
     },
+    /// Notifications not yet delivered: list them, or flush (retry) them now
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+    },
+    /// Send a test message through every channel, or the one named
+    NotifyTest {
+        /// Only this channel
+        channel: Option<String>,
+    },
     /// Print shell completions
     Completions {
         /// The shell to generate completions for
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxAction {
+    /// Show pending deliveries (and those given up as dead): channel, event, CID, file,
+    /// attempts, last error, age
+    List,
+    /// Retry pending deliveries now, oldest first; exit 0 when none is left
+    Flush,
 }
 
 /// The clap command, for the man page and completions.

@@ -63,6 +63,43 @@ pub fn shell_join<S: AsRef<OsStr>>(argv: &[S]) -> String {
     argv.iter().map(|a| shell_quote(a.as_ref())).collect::<Vec<_>>().join(" ")
 }
 
+/// Rows under a header, columns padded to line up, separated by two spaces. When `width` is
+/// known, column `shrink` gives way (cut with `…`) so lines fit.
+pub fn table<const N: usize>(
+    header: [&str; N],
+    rows: &[[String; N]],
+    shrink: usize,
+    width: Option<usize>,
+) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    if let Some(total) = width {
+        let others: usize = widths.iter().enumerate().filter(|(i, _)| *i != shrink).map(|(_, w)| w + 2).sum();
+        widths[shrink] = widths[shrink].min(total.saturating_sub(others).max(8));
+    }
+    let mut out = String::new();
+    for cells in std::iter::once(header.map(str::to_owned)).chain(rows.iter().cloned()) {
+        let line: Vec<String> = cells.iter().zip(widths).map(|(c, w)| fit(c, w)).collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+/// Pads or cuts `cell` to exactly `width` characters; a cut ends in `…`.
+fn fit(cell: &str, width: usize) -> String {
+    let len = cell.chars().count();
+    if len <= width {
+        format!("{cell}{}", " ".repeat(width - len))
+    } else {
+        let cut: String = cell.chars().take(width.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,5 @@
 //! `history`: the journal's runs, newest first, as a table for people or JSON lines.
 
-use std::fmt::Write as _;
-
 use serde_json::Value;
 
 use crate::display::escape_str;
@@ -16,22 +14,7 @@ pub fn json_lines(runs: &[Value]) -> String {
 pub fn table(runs: &[Value], width: Option<usize>) -> String {
     const HEADER: [&str; 7] = ["RUN", "STARTED", "CID", "FILE", "OUTCOME", "EXIT", "DURATION"];
     let rows: Vec<[String; 7]> = runs.iter().map(row).collect();
-    let mut widths = HEADER.map(str::len);
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    if let Some(total) = width {
-        let others: usize = widths.iter().enumerate().filter(|(i, _)| *i != 3).map(|(_, w)| w + 2).sum();
-        widths[3] = widths[3].min(total.saturating_sub(others).max(8));
-    }
-    let mut out = String::new();
-    for cells in std::iter::once(HEADER.map(str::to_owned)).chain(rows) {
-        let line: Vec<String> = cells.iter().zip(widths).map(|(c, w)| fit(c, w)).collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
-    out
+    crate::display::table(HEADER, &rows, 3, width)
 }
 
 fn row(run: &Value) -> [String; 7] {
@@ -57,17 +40,6 @@ fn short(ms: u64) -> String {
         format!("{:.2}s", ms as f64 / 1000.0).replace(".00s", "s")
     } else {
         humantime::format_duration(std::time::Duration::from_secs(ms / 1000)).to_string()
-    }
-}
-
-/// Pads or cuts `cell` to exactly `width` characters; a cut ends in `…`.
-fn fit(cell: &str, width: usize) -> String {
-    let len = cell.chars().count();
-    if len <= width {
-        format!("{cell}{}", " ".repeat(width - len))
-    } else {
-        let cut: String = cell.chars().take(width.saturating_sub(1)).collect();
-        format!("{cut}…")
     }
 }
 

@@ -163,7 +163,6 @@ impl Journal {
 
     /// Inserts the `running` row for a run that is starting and returns its id.
     pub fn begin(&mut self, report: &Report) -> Result<i64, JournalError> {
-        self.mark_interrupted().map_err(|e| self.write_error(e))?;
         let pid = std::process::id();
         let json = report.to_json();
         let result = self.immediate(|tx| {
@@ -283,8 +282,12 @@ impl Journal {
     }
 
     /// Records runs whose process died without finishing its row as `interrupted`, so the
-    /// history tells the truth and notifications can follow.
-    fn mark_interrupted(&mut self) -> rusqlite::Result<()> {
+    /// history tells the truth, and returns their payloads so notifications can follow.
+    pub fn reap_interrupted(&mut self) -> Result<Vec<String>, JournalError> {
+        self.mark_interrupted().map_err(|e| self.write_error(e))
+    }
+
+    fn mark_interrupted(&mut self) -> rusqlite::Result<Vec<String>> {
         let host = crate::report::host();
         let mut dead: Vec<(i64, String)> = Vec::new();
         {
@@ -307,17 +310,23 @@ impl Journal {
             }
         }
         if dead.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        // Only the process whose update changes the row reports it, so two invocations that
+        // find the same dead run do not both notify.
         self.immediate(|tx| {
-            for (id, report) in &dead {
-                tx.execute(
+            let mut reaped = Vec::new();
+            for (id, report) in dead {
+                let changed = tx.execute(
                     "UPDATE runs SET state = 'interrupted', finished_ms = ?2, report = ?3
                      WHERE id = ?1 AND state = 'running'",
                     params![id, now_ms(), report],
                 )?;
+                if changed == 1 {
+                    reaped.push(report);
+                }
             }
-            Ok(())
+            Ok(reaped)
         })
     }
 
@@ -344,6 +353,10 @@ impl Journal {
             Ok(Some(n))
         });
         result.map_err(|e| self.write_error(e))
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     pub(crate) fn immediate<T>(

@@ -14,6 +14,8 @@ pub mod interrupt;
 pub mod journal;
 pub mod lock;
 pub mod man;
+pub mod notify;
+pub mod outbox;
 pub mod outcome;
 pub mod plan;
 pub mod report;
@@ -87,6 +89,14 @@ where
             }
             0
         }
+        Some(Command::Outbox { action }) => match load_config(&global) {
+            Ok(config) => outbox_command(&global, &config, action.unwrap_or(cli::OutboxAction::List)),
+            Err(failure) => fail(&failure),
+        },
+        Some(Command::NotifyTest { channel }) => match load_config(&global) {
+            Ok(config) => notify_test(&config, channel.as_deref()),
+            Err(failure) => fail(&failure),
+        },
         Some(Command::Run(args)) => run_file(&global, args),
         None => run_file(&global, cli.run),
     }
@@ -116,6 +126,13 @@ fn run_file(global: &Global, args: RunArgs) -> u8 {
     } else if !global.quiet {
         eprintln!("ftptrigger: {}", report.message);
     }
+    // Trouble that did not change the outcome is still worth a line, except where --quiet
+    // promised silence on success.
+    if !(global.quiet && report.kind.is_ok()) {
+        for notice in &report.notices {
+            eprintln!("ftptrigger: {notice}");
+        }
+    }
     report.kind.code()
 }
 
@@ -143,6 +160,85 @@ fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
         dry_run: args.dry_run,
         output,
     })
+}
+
+fn open_journal(config: &Config) -> Result<journal::Journal, Failure> {
+    let internal = |e: journal::JournalError| Failure::new(Outcome::InternalError, e.to_string());
+    let path = match &config.journal.path {
+        Some(path) => path.clone(),
+        None => journal::default_path().map_err(internal)?,
+    };
+    journal::Journal::open(&path).map_err(internal)
+}
+
+/// `outbox list` prints what waits; `outbox flush` retries it. Both exit 0 only when nothing
+/// is left pending.
+fn outbox_command(global: &Global, config: &Config, action: cli::OutboxAction) -> u8 {
+    let mut journal = match open_journal(config) {
+        Ok(journal) => journal,
+        Err(failure) => return fail(&failure),
+    };
+    if action == cli::OutboxAction::Flush {
+        match notify::flush(&mut journal, config) {
+            Ok(done) => {
+                for failed in &done.failed {
+                    eprintln!("ftptrigger: {failed}");
+                }
+                if done.given_up > 0 {
+                    eprintln!(
+                        "ftptrigger: gave up on {} deliveries older than 7 days (now dead)",
+                        done.given_up
+                    );
+                }
+                if !global.quiet && !global.json {
+                    eprintln!("ftptrigger: delivered {}, still pending {}", done.delivered, done.remaining);
+                }
+            }
+            Err(e) => return fail(&Failure::new(Outcome::InternalError, e.to_string())),
+        }
+    }
+    match journal.undelivered(true) {
+        Ok(rows) => {
+            if global.json {
+                print_out(&outbox::json_lines(&rows));
+            } else if action == cli::OutboxAction::List || !rows.is_empty() {
+                print_out(&outbox::table(&rows, history::terminal_width()));
+            }
+            if rows.iter().any(|r| r.state == "pending") { Outcome::InternalError.code() } else { 0 }
+        }
+        Err(e) => fail(&Failure::new(Outcome::InternalError, e.to_string())),
+    }
+}
+
+/// Sends an `event: "test"` message through each channel (or the one named); one line each.
+fn notify_test(config: &Config, only: Option<&str>) -> u8 {
+    let names: Vec<&String> =
+        config.channels.keys().filter(|n| only.is_none_or(|o| o == n.as_str())).collect();
+    if names.is_empty() {
+        let defined: Vec<&str> = config.channels.keys().map(String::as_str).collect();
+        let detail = match only {
+            Some(name) => format!("no channel named {name:?}; defined: {}", defined.join(", ")),
+            None => "the config defines no channels".to_owned(),
+        };
+        return fail(&Failure::new(Outcome::Usage, detail));
+    }
+    let message = notify::Message::test();
+    let results: Vec<(&String, Result<(), String>)> = std::thread::scope(|scope| {
+        let sends: Vec<_> = names
+            .iter()
+            .map(|name| scope.spawn(|| (*name, notify::deliver(config, name, &message))))
+            .collect();
+        sends.into_iter().filter_map(|s| s.join().ok()).collect()
+    });
+    let mut text = String::new();
+    for (name, result) in &results {
+        match result {
+            Ok(()) => text.push_str(&format!("{name}: OK\n")),
+            Err(e) => text.push_str(&format!("{name}: FAILED: {e}\n")),
+        }
+    }
+    print_out(&text);
+    if results.iter().all(|(_, r)| r.is_ok()) { 0 } else { Outcome::InternalError.code() }
 }
 
 fn history(config: &Config, filter: &journal::Filter) -> Result<Vec<serde_json::Value>, Failure> {

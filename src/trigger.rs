@@ -60,7 +60,9 @@ pub fn run(req: &Request, load: impl FnOnce() -> Result<Config, Failure>, interr
             return report;
         }
     };
+    let mut reaped = Vec::new();
     if !req.dry_run {
+        reaped = journal.reap_interrupted().unwrap_or_default();
         match journal.begin(&report) {
             Ok(id) => report.run_id = Some(id),
             Err(e) => {
@@ -80,6 +82,8 @@ pub fn run(req: &Request, load: impl FnOnce() -> Result<Config, Failure>, interr
             report.finish(Err(Failure::new(Outcome::InternalError, e.to_string())));
         }
         drop(held);
+        // Told after the lock is gone: a slow channel must not hold up the next run of the file.
+        report.notices = crate::notify::after_run(&mut journal, &config, &report, &reaped);
         prune(&mut journal, &config);
     }
     report
@@ -189,7 +193,10 @@ impl Context<'_> {
             match lock.share_with_children() {
                 Ok(fd) => job.env.push(("FTPTRIGGER_LOCK_FD".into(), fd.to_string().into())),
                 Err(e) => {
-                    return Err(Failure::new(Outcome::InternalError, format!("cannot pass the lock on: {e}")));
+                    return Err(Failure::new(
+                        Outcome::InternalError,
+                        format!("cannot pass the lock on: {e}"),
+                    ));
                 }
             }
         }

@@ -1,0 +1,132 @@
+//! Email delivery: one plain-text message to every recipient, by SMTP or the local MTA.
+
+use std::fmt::Write as _;
+
+use lettre::message::{Mailbox, Mailboxes, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Message as Mail, SendmailTransport, SmtpTransport, Transport};
+use serde_json::Value;
+
+use super::{Message, Secrets};
+use crate::config::{Email, EmailTransport};
+
+pub fn deliver(channel: &Email, message: &Message, secrets: &Secrets<'_>) -> Result<(), String> {
+    let payload: Value = serde_json::from_str(&message.body).map_err(|e| format!("bad payload: {e}"))?;
+    let mail = compose(channel, &payload)?;
+    match &channel.transport {
+        EmailTransport::Sendmail => {
+            SendmailTransport::new().send(&mail).map(|_| ()).map_err(|e| e.to_string())
+        }
+        EmailTransport::Smtp(url) => {
+            let mut builder = smtp_builder(url)?.timeout(Some(channel.timeout));
+            if let (Some(user), Some(var)) = (&channel.username, &channel.password_env) {
+                builder = builder.credentials(Credentials::new(user.clone(), secrets.get(var)?));
+            }
+            builder.build().send(&mail).map(|_| ()).map_err(|e| smtp_error(&e))
+        }
+    }
+}
+
+/// `smtp://` requires STARTTLS, `smtps://` is TLS from the first byte, `smtp+plain://` is
+/// neither (for a relay on localhost).
+fn smtp_builder(url: &str) -> Result<lettre::transport::smtp::SmtpTransportBuilder, String> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("bad smtp URL {url}"))?;
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?)),
+        None => (rest, None),
+    };
+    let builder = match scheme {
+        "smtp" => SmtpTransport::starttls_relay(host).map_err(|e| e.to_string())?,
+        "smtps" => SmtpTransport::relay(host).map_err(|e| e.to_string())?,
+        "smtp+plain" => SmtpTransport::builder_dangerous(host).port(25),
+        other => return Err(format!("unknown scheme {other}:// in {url}")),
+    };
+    Ok(match port {
+        Some(port) => builder.port(port),
+        None => builder,
+    })
+}
+
+fn smtp_error(e: &lettre::transport::smtp::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        let _ = write!(text, ": {inner}");
+        source = inner.source();
+    }
+    text
+}
+
+fn compose(channel: &Email, payload: &Value) -> Result<Mail, String> {
+    let from: Mailbox =
+        channel.from.parse().map_err(|e| format!("bad from address {:?}: {e}", channel.from))?;
+    let mut to = Mailboxes::new();
+    for addr in &channel.to {
+        to.push(addr.parse().map_err(|e| format!("bad to address {addr:?}: {e}"))?);
+    }
+    let mut builder = Mail::builder().from(from).subject(subject(payload)).header(ContentType::TEXT_PLAIN);
+    for mailbox in to {
+        builder = builder.to(mailbox);
+    }
+    builder.body(body(payload)).map_err(|e| e.to_string())
+}
+
+/// `[ftptrigger] FAILED acme/ACME_1.zip: process_failed (exit 14)`.
+pub fn subject(payload: &Value) -> String {
+    let text = |k: &str| payload[k].as_str().unwrap_or("?").to_owned();
+    if payload["event"] == "test" {
+        return format!("[ftptrigger] TEST from {}", text("host"));
+    }
+    let state = if payload["event"] == "run.succeeded" { "OK" } else { "FAILED" };
+    let exit = payload["exit_code"].as_i64().map_or_else(|| "?".to_owned(), |c| c.to_string());
+    // Names come from outside: a newline in one must not start a new header.
+    let clean = |s: String| s.chars().map(|c| if c.is_control() { '?' } else { c }).collect::<String>();
+    clean(format!(
+        "[ftptrigger] {state} {}/{}: {} (exit {exit})",
+        text("cid"),
+        text("filename"),
+        text("outcome")
+    ))
+}
+
+/// Every fact of the payload, one per line, then the output tail.
+pub fn body(payload: &Value) -> String {
+    let mut out = String::new();
+    let field = |v: &Value| match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let _ = writeln!(out, "{}\n", field(&payload["message"]));
+    for (label, value) in [
+        ("Outcome", &payload["outcome"]),
+        ("Exit code", &payload["exit_code"]),
+        ("CID", &payload["cid"]),
+        ("File", &payload["file"]),
+        ("File name", &payload["filename"]),
+        ("Size", &payload["size"]),
+        ("MD5 expected", &payload["md5"]["expected"]),
+        ("MD5 actual", &payload["md5"]["actual"]),
+        ("Rule", &payload["rule"]),
+        ("Tags", &payload["tags"]),
+        ("Command", &payload["process"]["argv"]),
+        ("Status", &payload["process"]["status"]),
+        ("Signal", &payload["process"]["signal"]),
+        ("Duration (ms)", &payload["process"]["duration_ms"]),
+        ("Run id", &payload["run_id"]),
+        ("Host", &payload["host"]),
+        ("Started", &payload["started_at"]),
+        ("Finished", &payload["finished_at"]),
+        ("Event id", &payload["event_id"]),
+    ] {
+        let _ = writeln!(out, "{label:<14} {}", field(value));
+    }
+    if let Some(tail) = payload["process"]["output_tail"].as_str().filter(|t| !t.is_empty()) {
+        let _ = write!(out, "\nOutput (last {} bytes):\n{tail}", tail.len());
+        if !tail.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
