@@ -95,6 +95,14 @@ pub struct Filter {
     pub count: usize,
 }
 
+/// The journal of `config`: `[journal] path`, else [`default_path`].
+pub fn path_for(config: &crate::config::Config) -> Result<PathBuf, JournalError> {
+    match &config.journal.path {
+        Some(path) => Ok(path.clone()),
+        None => default_path(),
+    }
+}
+
 /// `$XDG_STATE_HOME/ftptrigger/journal.db`, else `~/.local/state/ftptrigger/journal.db`.
 pub fn default_path() -> Result<PathBuf, JournalError> {
     let state = std::env::var_os("XDG_STATE_HOME")

@@ -112,7 +112,7 @@ fn run_file(global: &Global, args: RunArgs) -> u8 {
         Ok(interrupt) => interrupt,
         Err(e) => return fail(&Failure::new(Outcome::InternalError, format!("cannot catch signals: {e}"))),
     };
-    let report = trigger::run(&req, || load_config(global), &interrupt);
+    let (report, aftermath) = trigger::run(&req, || load_config(global), &interrupt);
     if global.json {
         print_out(&format!("{}\n", report.to_json()));
     } else if !report.kind.is_ok() {
@@ -126,10 +126,12 @@ fn run_file(global: &Global, args: RunArgs) -> u8 {
     } else if !global.quiet {
         eprintln!("ftptrigger: {}", report.message);
     }
+    // The outcome is out before the channels are told, so a slow one delays only the exit.
+    let notices = aftermath.map(|a| a.finish(&report)).unwrap_or_default();
     // Trouble that did not change the outcome is still worth a line, except where --quiet
     // promised silence on success.
     if !(global.quiet && report.kind.is_ok()) {
-        for notice in &report.notices {
+        for notice in &notices {
             eprintln!("ftptrigger: {notice}");
         }
     }
@@ -162,19 +164,10 @@ fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
     })
 }
 
-fn open_journal(config: &Config) -> Result<journal::Journal, Failure> {
-    let internal = |e: journal::JournalError| Failure::new(Outcome::InternalError, e.to_string());
-    let path = match &config.journal.path {
-        Some(path) => path.clone(),
-        None => journal::default_path().map_err(internal)?,
-    };
-    journal::Journal::open(&path).map_err(internal)
-}
-
 /// `outbox list` prints what waits; `outbox flush` retries it. Both exit 0 only when nothing
 /// is left pending.
 fn outbox_command(global: &Global, config: &Config, action: cli::OutboxAction) -> u8 {
-    let mut journal = match open_journal(config) {
+    let mut journal = match trigger::open_journal(config) {
         Ok(journal) => journal,
         Err(failure) => return fail(&failure),
     };
@@ -243,10 +236,7 @@ fn notify_test(config: &Config, only: Option<&str>) -> u8 {
 
 fn history(config: &Config, filter: &journal::Filter) -> Result<Vec<serde_json::Value>, Failure> {
     let internal = |e: journal::JournalError| Failure::new(Outcome::InternalError, e.to_string());
-    let path = match &config.journal.path {
-        Some(path) => path.clone(),
-        None => journal::default_path().map_err(internal)?,
-    };
+    let path = journal::path_for(config).map_err(internal)?;
     // Looking must not create: no journal yet means no runs yet.
     let exists = path.try_exists().map_err(|e| {
         Failure::new(Outcome::InternalError, format!("cannot open journal {}: {e}", path.display()))

@@ -39,9 +39,6 @@ pub struct Report {
     /// Not serialized: the exact bytes of the file name (JSON holds a lossy copy).
     #[serde(skip)]
     pub filename_raw: Vec<u8>,
-    /// Not serialized: trouble that did not change the outcome (a notification that failed).
-    #[serde(skip)]
-    pub notices: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -96,7 +93,6 @@ impl Report {
             finished_at: timestamp(now),
             kind: Outcome::Success,
             filename_raw: filename.as_bytes().to_vec(),
-            notices: Vec::new(),
         }
     }
 

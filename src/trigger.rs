@@ -41,8 +41,30 @@ pub struct Request {
 /// Sidecars are a line or a listing; anything bigger is not a sidecar.
 const SIDECAR_MAX: u64 = 1 << 20;
 
+/// What is left once a run's outcome is known and recorded: telling the channels, and
+/// retention. Kept apart so the caller can report the outcome first.
+pub struct Aftermath {
+    journal: Journal,
+    config: Config,
+    reaped: Vec<String>,
+}
+
+impl Aftermath {
+    /// Notifies the channels that should hear about `report` (and about runs found
+    /// interrupted on the way), prunes, and returns a line per notification that failed.
+    pub fn finish(mut self, report: &Report) -> Vec<String> {
+        let notices = crate::notify::after_run(&mut self.journal, &self.config, report, &self.reaped);
+        prune(&mut self.journal, &self.config);
+        notices
+    }
+}
+
 /// Runs `req`, loading the config with `load` once the arguments are known to be sound.
-pub fn run(req: &Request, load: impl FnOnce() -> Result<Config, Failure>, interrupt: &Interrupt) -> Report {
+pub fn run(
+    req: &Request,
+    load: impl FnOnce() -> Result<Config, Failure>,
+    interrupt: &Interrupt,
+) -> (Report, Option<Aftermath>) {
     let filename = req.file.file_name().unwrap_or_default();
     let mut report = Report::start(&req.cid, req.file.as_os_str(), filename);
     let setup = claimed_md5(&req.expected).and_then(|claimed| Ok((claimed, load()?)));
@@ -50,14 +72,14 @@ pub fn run(req: &Request, load: impl FnOnce() -> Result<Config, Failure>, interr
         Ok(setup) => setup,
         Err(failure) => {
             report.finish(Err(failure));
-            return report;
+            return (report, None);
         }
     };
     let mut journal = match open_journal(&config) {
         Ok(journal) => journal,
         Err(failure) => {
             report.finish(Err(failure));
-            return report;
+            return (report, None);
         }
     };
     let mut reaped = Vec::new();
@@ -67,7 +89,7 @@ pub fn run(req: &Request, load: impl FnOnce() -> Result<Config, Failure>, interr
             Ok(id) => report.run_id = Some(id),
             Err(e) => {
                 report.finish(Err(Failure::new(Outcome::InternalError, e.to_string())));
-                return report;
+                return (report, None);
             }
         }
     }
@@ -77,25 +99,21 @@ pub fn run(req: &Request, load: impl FnOnce() -> Result<Config, Failure>, interr
     let ctx = Context { req, config: &config, journal: &journal, interrupt, claimed };
     let result = ctx.execute(&mut report, &mut held);
     report.finish(result);
-    if !req.dry_run {
-        if let Err(e) = journal.finish(&report) {
-            report.finish(Err(Failure::new(Outcome::InternalError, e.to_string())));
-        }
-        drop(held);
-        // Told after the lock is gone: a slow channel must not hold up the next run of the file.
-        report.notices = crate::notify::after_run(&mut journal, &config, &report, &reaped);
-        prune(&mut journal, &config);
+    if req.dry_run {
+        return (report, None);
     }
-    report
+    if let Err(e) = journal.finish(&report) {
+        report.finish(Err(Failure::new(Outcome::InternalError, e.to_string())));
+    }
+    // Notified after the lock is gone: a slow channel must not hold up the next run of the file.
+    drop(held);
+    (report, Some(Aftermath { journal, config, reaped }))
 }
 
-fn open_journal(config: &Config) -> Result<Journal, Failure> {
+/// Opens the config's journal; failing that, nothing may run.
+pub fn open_journal(config: &Config) -> Result<Journal, Failure> {
     let internal = |e: crate::journal::JournalError| Failure::new(Outcome::InternalError, e.to_string());
-    let path = match &config.journal.path {
-        Some(path) => path.clone(),
-        None => crate::journal::default_path().map_err(internal)?,
-    };
-    Journal::open(&path).map_err(internal)
+    Journal::open(&crate::journal::path_for(config).map_err(internal)?).map_err(internal)
 }
 
 /// Retention: old runs and the lock files of files not seen since go together. Failure here

@@ -52,7 +52,10 @@ fn smtp_error(e: &lettre::transport::smtp::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(inner) = source {
-        let _ = write!(text, ": {inner}");
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            let _ = write!(text, ": {more}");
+        }
         source = inner.source();
     }
     text
