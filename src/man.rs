@@ -92,6 +92,15 @@ fn extra_sections() -> Roff {
         "A file whose CID, file name and MD5 already ended in success is not run again: exit 0, outcome \
          duplicate_skipped. --force runs it anyway; duplicates = \"run\" turns the check off.",
     )]);
+    roff.control("SH", ["NOTIFICATIONS"]);
+    roff.text([roman(
+        "Failures (exit 11 to 16, interrupted) are sent to the matching rule's notify channels ([defaults] notify \
+         when no rule matched); successes to notify_success channels. Webhooks get a POST of the JSON result with \
+         X-Ftptrigger-Event, X-Ftptrigger-Delivery (the event_id, the same on every retry) and, with secret_env, \
+         X-Ftptrigger-Signature: sha256=<hex HMAC-SHA256 of the body>. Email is one plain-text message to all \
+         recipients. Every delivery is written to the outbox in the journal first; what fails stays there until \
+         outbox flush delivers it. Notification trouble never changes the exit code.",
+    )]);
     roff.control("SH", ["ENVIRONMENT"]);
     roff.control("TP", []);
     roff.text([bold("FTPTRIGGER_CONFIG")]);
