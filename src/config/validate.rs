@@ -19,6 +19,9 @@ use super::{
 };
 use crate::template::{BUILTIN, Template};
 
+/// A webhook's retries happen while the run waits; more than this belongs to the outbox.
+const MAX_RETRIES: u32 = 10;
+
 /// The raw sections, each deserialized on its own.
 #[derive(Default)]
 struct Sections {
@@ -184,12 +187,7 @@ impl Validator<'_> {
         channels: &[&str],
     ) -> Settings {
         let field = |key: &str| format!("{prefix}.{key}");
-        let mut timeout = self.duration(&field("timeout"), raw.timeout.as_ref(), parent.timeout);
-        if timeout.is_zero() {
-            let span = raw.timeout.as_ref().map_or(0..0, Spanned::span);
-            self.d.error(span, field("timeout"), "must be longer than 0s");
-            timeout = parent.timeout;
-        }
+        let timeout = self.positive(&field("timeout"), raw.timeout.as_ref(), parent.timeout);
         let duplicates = match raw.duplicates.as_ref().map(|t| (t.get_ref().as_str(), t.span())) {
             None => parent.duplicates,
             Some(("skip", _)) => Duplicates::Skip,
@@ -227,6 +225,18 @@ impl Validator<'_> {
                 self.d.error(raw.span(), field, msg);
                 default
             }
+        }
+    }
+
+    /// A duration that must not be zero (a zero timeout would fail every attempt at once).
+    fn positive(&mut self, field: &str, raw: Option<&Text>, default: Duration) -> Duration {
+        let value = self.duration(field, raw, default);
+        match raw {
+            Some(raw) if value.is_zero() => {
+                self.d.error(raw.span(), field, "must be longer than 0s");
+                default
+            }
+            _ => value,
         }
     }
 
@@ -532,7 +542,7 @@ impl Validator<'_> {
             to: e.to.into_inner().into_iter().map(Spanned::into_inner).collect(),
             username: e.username,
             password_env,
-            timeout: self.duration(&field("timeout"), e.timeout.as_ref(), Duration::from_secs(30)),
+            timeout: self.positive(&field("timeout"), e.timeout.as_ref(), Duration::from_secs(30)),
         })
     }
 
@@ -571,8 +581,18 @@ impl Validator<'_> {
             secret_env: self.env_name(&field("secret_env"), w.secret_env.as_ref()),
             bearer_token_env: self.env_name(&field("bearer_token_env"), w.bearer_token_env.as_ref()),
             headers: w.headers.into_iter().map(|(k, v)| (k.into_inner(), v)).collect(),
-            timeout: self.duration(&field("timeout"), w.timeout.as_ref(), Duration::from_secs(10)),
-            retries: w.retries.map_or(3, Spanned::into_inner),
+            timeout: self.positive(&field("timeout"), w.timeout.as_ref(), Duration::from_secs(10)),
+            retries: match w.retries {
+                Some(r) if *r.get_ref() > MAX_RETRIES => {
+                    let msg = format!(
+                        "at most {MAX_RETRIES}: the run waits for every attempt (the outbox retries later)"
+                    );
+                    self.d.error(r.span(), field("retries"), msg);
+                    MAX_RETRIES
+                }
+                Some(r) => r.into_inner(),
+                None => 3,
+            },
         })
     }
 
