@@ -112,7 +112,8 @@ fn run_file(global: &Global, args: RunArgs) -> u8 {
         Ok(interrupt) => interrupt,
         Err(e) => return fail(&Failure::new(Outcome::InternalError, format!("cannot catch signals: {e}"))),
     };
-    let (report, aftermath) = trigger::run(&req, || load_config(global), &interrupt);
+    let scope = config::Scope::Cid(&req.cid);
+    let (report, aftermath) = trigger::run(&req, || load_config_scoped(global, scope), &interrupt);
     if global.json {
         print_out(&format!("{}\n", report.to_json()));
     } else if !report.kind.is_ok() {
@@ -253,8 +254,12 @@ fn locate(global: &Global) -> Result<std::path::PathBuf, Failure> {
 
 /// Loads the config; every problem it has is printed, one per line, before the failure.
 fn load_config(global: &Global) -> Result<Config, Failure> {
+    load_config_scoped(global, config::Scope::All)
+}
+
+fn load_config_scoped(global: &Global, scope: config::Scope<'_>) -> Result<Config, Failure> {
     let path = locate(global)?;
-    config::load(&path).map_err(|err| {
+    config::load_scoped(&path, scope).map_err(|err| {
         if let ConfigError::Invalid { problems, .. } = &err {
             for p in problems {
                 eprintln!("{p}");

@@ -46,12 +46,25 @@ impl fmt::Display for Diagnostic {
 pub struct Diagnostics<'a> {
     path: &'a Path,
     text: &'a str,
+    /// Byte offset of the start of each line, so a position is a binary search away (a
+    /// config of ten thousand rules asks for thousands of them).
+    line_starts: Vec<usize>,
     pub found: Vec<Diagnostic>,
 }
 
 impl<'a> Diagnostics<'a> {
     pub fn new(path: &'a Path, text: &'a str) -> Self {
-        Diagnostics { path, text, found: Vec::new() }
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Diagnostics { path, text, line_starts, found: Vec::new() }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn position(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let start = self.line_starts[line - 1];
+        let col = self.text.get(start..offset).map_or(1, |s| s.chars().count() + 1);
+        (line, col)
     }
 
     pub fn error(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
@@ -63,7 +76,7 @@ impl<'a> Diagnostics<'a> {
     }
 
     fn push(&mut self, span: Range<usize>, field: String, message: String, severity: Severity) {
-        let (line, col) = line_col(self.text, span.start);
+        let (line, col) = self.position(span.start);
         self.found.push(Diagnostic { path: self.path.to_owned(), line, col, field, message, severity });
     }
 
@@ -73,10 +86,6 @@ impl<'a> Diagnostics<'a> {
         let span = err.span().unwrap_or_else(|| section.span());
         let field = field_at(name, section, &span);
         self.error(span, field, err.message().trim_end().replace('\n', " "));
-    }
-
-    pub fn text(&self) -> &'a str {
-        self.text
     }
 
     pub fn has_errors(&self) -> bool {
@@ -117,6 +126,17 @@ fn field_at(name: &str, value: &Spanned<DeValue<'_>>, span: &Range<usize>) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn position_agrees_with_line_col() {
+        let text = "a = 1\nbé = 2\n\nc";
+        let d = Diagnostics::new(Path::new("x"), text);
+        for offset in 0..=text.len() + 2 {
+            if text.is_char_boundary(offset.min(text.len())) {
+                assert_eq!(d.position(offset), line_col(text, offset), "offset {offset}");
+            }
+        }
+    }
 
     #[test]
     fn line_and_column() {

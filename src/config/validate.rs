@@ -14,7 +14,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::diag::Diagnostics;
 use super::raw::{self, Text};
 use super::{
-    Channel, Config, Diagnostic, Duplicates, Email, EmailTransport, Journal, Matcher, Rule, Settings,
+    Channel, Config, Diagnostic, Duplicates, Email, EmailTransport, Journal, Matcher, Rule, Scope, Settings,
     Webhook, env_file,
 };
 use crate::template::{BUILTIN, Template};
@@ -44,7 +44,7 @@ enum RawChannel {
     Webhook(raw::Webhook),
 }
 
-pub fn validate(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
+pub fn validate(path: &Path, text: &str, scope: Scope<'_>) -> Result<Config, Vec<Diagnostic>> {
     let mut d = Diagnostics::new(path, text);
     let (doc, syntax) = DeTable::parse_recoverable(text);
     for err in &syntax {
@@ -53,7 +53,7 @@ pub fn validate(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
     if !syntax.is_empty() {
         return Err(d.found);
     }
-    let sections = split_sections(&mut d, doc.into_inner());
+    let sections = split_sections(&mut d, doc.into_inner(), scope);
     let dir = config_dir(path);
     let mut v = Validator { d, dir, env_files: BTreeMap::new(), secrets_file: None };
     let names: Vec<String> = sections.channels.iter().map(|(n, _)| n.get_ref().clone()).collect();
@@ -71,7 +71,7 @@ pub fn validate(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
     Ok(Config { path: path.to_owned(), journal, defaults, rules, channels, env_files, warnings })
 }
 
-fn split_sections(d: &mut Diagnostics<'_>, doc: DeTable<'_>) -> Sections {
+fn split_sections(d: &mut Diagnostics<'_>, doc: DeTable<'_>, scope: Scope<'_>) -> Sections {
     let mut s = Sections::default();
     for (key, value) in doc {
         match key.get_ref().as_ref() {
@@ -80,6 +80,9 @@ fn split_sections(d: &mut Diagnostics<'_>, doc: DeTable<'_>) -> Sections {
             "rule" => match value.get_ref() {
                 DeValue::Array(items) => {
                     for (index, item) in items.iter().enumerate() {
+                        if !in_scope(item, scope) {
+                            continue;
+                        }
                         if let Some(rule) = section(d, &format!("rule[{index}]"), item.clone()) {
                             s.rules.push(RuleAt { index, span: item.span(), rule });
                         }
@@ -115,6 +118,14 @@ fn split_sections(d: &mut Diagnostics<'_>, doc: DeTable<'_>) -> Sections {
 /// that holds it is removed and the section read again: every bad key is reported, and the
 /// rest of the section is still checked. Gives up when the error is not inside one key (a
 /// missing required field).
+/// False only for a rule whose `cid` is plainly another customer's: anything odd about the
+/// `cid` is read in full, so its problem is reported.
+fn in_scope(rule: &Spanned<DeValue<'_>>, scope: Scope<'_>) -> bool {
+    let Scope::Cid(wanted) = scope else { return true };
+    let cid = rule.get_ref().as_table().and_then(|t| t.get("cid")).and_then(|c| c.get_ref().as_str());
+    cid.is_none_or(|cid| cid == wanted)
+}
+
 fn section<T: DeserializeOwned>(
     d: &mut Diagnostics<'_>,
     name: &str,
@@ -302,7 +313,7 @@ impl Validator<'_> {
         let mut rules = Vec::with_capacity(raw.len());
         for RuleAt { index: i, span, rule: mut r } in raw {
             let field = |key: &str| format!("rule[{i}].{key}");
-            let (line, _) = super::diag::line_col(self.d.text(), span.clone().start);
+            let (line, _) = self.d.position(span.start);
             let settings = self.settings(&format!("rule[{i}]"), r.settings(), defaults, channels);
             if r.cid.get_ref().is_empty() || r.cid.get_ref().chars().any(|c| c.is_control() || c == '/') {
                 self.d.error(
