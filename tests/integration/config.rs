@@ -252,3 +252,18 @@ fn shipped_example_config_passes_check() {
         .code(0)
         .stdout_has("ok: 2 rules, 3 channels, 0 warnings");
 }
+
+#[test]
+fn a_run_reads_in_full_only_the_rules_of_its_cid() {
+    let w = World::new();
+    w.config(&format!(
+        "{BASIC_CONFIG}\n[[rule]]\ncid = \"other\"\npattern = \"[broken\"\nroot = \"ftp/acme\"\ncommand = [\"./job.sh\"]\n"
+    ));
+    // acme's run does not compile another customer's patterns...
+    run_basic(&w, w.cmd()).code(0);
+    assert!(w.job_ran());
+    // ...but check, and a run of that customer, report the problem.
+    w.cmd().arg("check").run().code(10).stdout_has("rule[1].pattern: invalid glob");
+    let file = w.upload("b.zip", b"y");
+    w.cmd().arg("other").arg(file).args(["--md5", &md5_hex(b"y")]).run().code(10).stderr_has("invalid glob");
+}
