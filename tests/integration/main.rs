@@ -12,3 +12,5 @@ mod files;
 mod hostile;
 mod journal;
 mod md5;
+mod notify;
+mod servers;

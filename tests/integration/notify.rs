@@ -1,0 +1,975 @@
+//! Notifications: which runs are told to which channels, the webhook's payload, headers and
+//! signature, retries, the outbox and `outbox flush`, email, `notify-test`, and secrets. Every
+//! test talks to real servers on 127.0.0.1 started by the test (see `servers.rs`).
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use rustix::process::{Pid, Signal};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::servers::{HttpReceiver, Reply, Silent, SmtpServer, closed_port};
+use crate::support::{Run, Trigger, World, md5_hex, wait_until};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const WRONG_MD5: &str = "0123456789abcdef0123456789abcdef";
+
+/// `fail*` prints to both streams and exits 3, `slow*` records its pid and sleeps, anything
+/// else succeeds.
+const JOB: &str = r#"#!/bin/sh
+name="$(basename "$1")"
+echo "processing $name"
+case "$name" in
+  fail*) echo "cannot parse $name: bad record 7" >&2; exit 3 ;;
+  slow*) echo $$ > "$(dirname "$0")/job.pid"; exec sleep 60 ;;
+esac
+echo "done with $name"
+"#;
+
+/// One rule (`stmt`: acme, `*.zip`, [`JOB`], a tag), with `defaults` and `rule` added to their
+/// sections and `channels` at the end.
+fn config(defaults: &str, rule: &str, channels: &str) -> String {
+    format!(
+        r#"
+[defaults]
+{defaults}
+
+[[rule]]
+name = "stmt"
+cid = "acme"
+pattern = "*.zip"
+root = "ftp/acme"
+command = ["./job.sh", "{{file}}"]
+tags = {{ product = "statements" }}
+{rule}
+
+{channels}
+"#
+    )
+}
+
+fn webhook(name: &str, url: &str, extra: &str) -> String {
+    format!("[channel.{name}]\ntype = \"webhook\"\nurl = \"{url}\"\n{extra}\n")
+}
+
+fn email(name: &str, smtp: &str, to: &[&str], extra: &str) -> String {
+    let to: Vec<String> = to.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        "[channel.{name}]\ntype = \"email\"\nsmtp = \"{smtp}\"\nfrom = \"ftptrigger <ftptrigger@example.com>\"\nto = [{}]\n{extra}\n",
+        to.join(", ")
+    )
+}
+
+fn plain_smtp(server: &SmtpServer) -> String {
+    format!("smtp+plain://127.0.0.1:{}", server.port())
+}
+
+fn world(config: &str) -> World {
+    let w = World::empty();
+    w.script("job.sh", JOB);
+    w.config(config);
+    w
+}
+
+/// `ftptrigger -c <config> acme ftp/acme/<name> --md5 <its MD5>`, the file written first with
+/// `content` unless it exists.
+fn trigger(w: &World, name: &str) -> Trigger {
+    let path = w.root().join(name);
+    if !path.exists() {
+        w.upload(name, format!("content of {name}\n").as_bytes());
+    }
+    let md5 = md5_hex(&fs::read(&path).unwrap());
+    w.cmd().arg("acme").arg(path).args(["--md5", &md5]).timeout(Duration::from_secs(30))
+}
+
+/// Runs `fail_<n>.zip`, which exits 3: outcome 14.
+fn failed_run(w: &World, n: u32) -> Run {
+    trigger(w, &format!("fail_{n}.zip")).run().code(14)
+}
+
+/// `outbox list --json` (whatever its exit code), one value per line.
+fn outbox_json(w: &World) -> Vec<Value> {
+    let run = w.cmd().args(["outbox", "list", "--json"]).run();
+    run.stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn hmac_hex(key: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// How long `f` took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let begun = Instant::now();
+    let value = f();
+    (value, begun.elapsed())
+}
+
+/// Short: the run has exited, so whatever it sent has arrived.
+const ARRIVED: Duration = Duration::from_secs(5);
+
+// --- the webhook: payload and headers --------------------------------------------------------
+
+#[test]
+fn a_failure_is_posted_with_every_payload_field_and_the_headers() {
+    let hook = HttpReceiver::ok();
+    let w = world(&config(
+        "notify = [\"hook\"]",
+        "",
+        &webhook("hook", &hook.url(), "headers = { X-Team = \"ops\" }"),
+    ));
+    let content = b"statement data\n";
+    let file = w.upload("fail_1.zip", content);
+    let md5 = md5_hex(content);
+    let run = w.cmd().arg("--json").arg("acme").arg(&file).args(["--md5", &md5]).run().code(14);
+    let result = run.json();
+
+    let requests = hook.wait_for(1, ARRIVED);
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let r = &requests[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/hook");
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    assert_eq!(r.header("User-Agent"), Some(format!("ftptrigger/{VERSION}").as_str()));
+    assert_eq!(r.header("X-Ftptrigger-Event"), Some("run.failed"));
+    assert_eq!(r.header("X-Team"), Some("ops"));
+    assert_eq!(r.header("X-Ftptrigger-Signature"), None, "no secret_env, no signature");
+    assert_eq!(r.header("Authorization"), None, "no bearer_token_env, no Authorization");
+
+    let body = r.json();
+    assert_eq!(body, result, "the body is the --json result of the same run");
+    assert_eq!(r.header("X-Ftptrigger-Delivery"), body["event_id"].as_str());
+
+    let canonical = file.canonicalize().unwrap();
+    assert_eq!(body["version"], 1);
+    assert!(uuid_like(body["event_id"].as_str().unwrap()), "{body}");
+    assert_eq!(body["event"], "run.failed");
+    assert_eq!(body["host"], rustix::system::uname().nodename().to_string_lossy().as_ref());
+    assert_eq!(body["run_id"], 1);
+    assert_eq!(body["cid"], "acme");
+    assert_eq!(body["file"], canonical.to_str().unwrap());
+    assert_eq!(body["filename"], "fail_1.zip");
+    assert_eq!(body["size"], content.len());
+    assert_eq!(body["md5"], serde_json::json!({ "expected": md5, "actual": md5 }));
+    assert_eq!(body["rule"], "stmt");
+    assert_eq!(body["tags"], serde_json::json!({ "product": "statements" }));
+    assert_eq!(body["outcome"], "process_failed");
+    assert_eq!(body["exit_code"], 14);
+    assert!(body["message"].as_str().unwrap().starts_with("ERROR[14]"), "{body}");
+    let process = &body["process"];
+    assert_eq!(
+        process["argv"],
+        serde_json::json!([w.path("job.sh").to_str().unwrap(), canonical.to_str().unwrap()])
+    );
+    assert_eq!(process["status"], 3);
+    assert_eq!(process["signal"], Value::Null);
+    assert!(process["duration_ms"].is_u64(), "{body}");
+    let tail = process["output_tail"].as_str().unwrap();
+    assert!(tail.contains("processing fail_1.zip") && tail.contains("bad record 7"), "{tail:?}");
+    for key in ["started_at", "finished_at"] {
+        let at = body[key].as_str().unwrap();
+        assert!(humantime::parse_rfc3339(at).is_ok() && at.ends_with('Z'), "{key}: {at}");
+    }
+    let keys: BTreeSet<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let expected: BTreeSet<&str> = [
+        "version",
+        "event_id",
+        "event",
+        "host",
+        "run_id",
+        "cid",
+        "file",
+        "filename",
+        "size",
+        "md5",
+        "rule",
+        "tags",
+        "outcome",
+        "exit_code",
+        "message",
+        "process",
+        "started_at",
+        "finished_at",
+    ]
+    .into();
+    assert_eq!(keys, expected);
+}
+
+fn uuid_like(s: &str) -> bool {
+    let groups: Vec<usize> = s.split('-').map(str::len).collect();
+    groups == [8, 4, 4, 4, 12] && s.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+}
+
+#[test]
+fn the_signature_is_an_hmac_of_the_exact_body_and_the_bearer_token_is_sent() {
+    let hook = HttpReceiver::ok();
+    let extra = "secret_env = \"HOOK_SECRET\"\nbearer_token_env = \"HOOK_TOKEN\"";
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), extra)));
+    trigger(&w, "fail_1.zip")
+        .env("HOOK_SECRET", "sign-with-this")
+        .env("HOOK_TOKEN", "tok-123")
+        .run()
+        .code(14);
+
+    let r = &hook.wait_for(1, ARRIVED)[0];
+    let signature = r.header("X-Ftptrigger-Signature").expect("a signature");
+    assert_eq!(signature, format!("sha256={}", hmac_hex(b"sign-with-this", &r.body)));
+    assert_ne!(signature, format!("sha256={}", hmac_hex(b"another key", &r.body)));
+    assert_eq!(r.header("Authorization"), Some("Bearer tok-123"));
+}
+
+#[test]
+fn secrets_come_from_the_defaults_env_file_too() {
+    let hook = HttpReceiver::ok();
+    let w = World::empty();
+    w.script("job.sh", JOB);
+    crate::support::write_mode(
+        &w.path("secrets.env"),
+        b"HOOK_SECRET='from the file'\nHOOK_TOKEN=filetok\n",
+        0o600,
+    );
+    let extra = "secret_env = \"HOOK_SECRET\"\nbearer_token_env = \"HOOK_TOKEN\"";
+    w.config(&config(
+        "notify = [\"hook\"]\nenv_file = \"secrets.env\"",
+        "",
+        &webhook("hook", &hook.url(), extra),
+    ));
+    w.cmd().arg("check").run().code(0).stdout_has("0 warnings");
+    failed_run(&w, 1);
+
+    let r = &hook.wait_for(1, ARRIVED)[0];
+    assert_eq!(
+        r.header("X-Ftptrigger-Signature"),
+        Some(format!("sha256={}", hmac_hex(b"from the file", &r.body)).as_str())
+    );
+    assert_eq!(r.header("Authorization"), Some("Bearer filetok"));
+}
+
+// --- who is told -----------------------------------------------------------------------------
+
+#[test]
+fn a_success_is_notified_only_to_notify_success_channels() {
+    let hook = HttpReceiver::ok();
+    let channels = webhook("hook", &hook.url(), "");
+    let w = world(&config("notify = [\"hook\"]", "", &channels));
+    trigger(&w, "ok_1.zip").run().code(0);
+    assert_eq!(hook.count(), 0, "a success with no notify_success is not notified");
+
+    w.config(&config("notify = [\"hook\"]\nnotify_success = [\"hook\"]", "", &channels));
+    trigger(&w, "ok_2.zip").run().code(0);
+    let requests = hook.wait_for(1, ARRIVED);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("X-Ftptrigger-Event"), Some("run.succeeded"));
+    let body = requests[0].json();
+    assert_eq!((body["event"].as_str(), body["outcome"].as_str()), (Some("run.succeeded"), Some("success")));
+    assert_eq!(body["filename"], "ok_2.zip");
+}
+
+#[test]
+fn a_skipped_duplicate_is_never_notified() {
+    let hook = HttpReceiver::ok();
+    let w = world(&config(
+        "notify = [\"hook\"]\nnotify_success = [\"hook\"]",
+        "",
+        &webhook("hook", &hook.url(), ""),
+    ));
+    trigger(&w, "ok_1.zip").run().code(0);
+    hook.wait_for(1, ARRIVED);
+    trigger(&w, "ok_1.zip").run().code(0).stderr_has("already succeeded");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(hook.count(), 1, "only the first run was notified");
+}
+
+/// `[defaults] notify` goes to `default-hook`, the rule's `notify` to `rule-hook`.
+fn two_hooks() -> (World, HttpReceiver, HttpReceiver) {
+    let (defaults, rule) = (HttpReceiver::ok(), HttpReceiver::ok());
+    let channels = webhook("default-hook", &defaults.url(), "") + &webhook("rule-hook", &rule.url(), "");
+    let w = world(&config("notify = [\"default-hook\"]", "notify = [\"rule-hook\"]", &channels));
+    (w, defaults, rule)
+}
+
+#[test]
+fn a_file_no_rule_matches_is_notified_to_the_defaults_channels() {
+    let (w, defaults, rule) = two_hooks();
+    trigger(&w, "notes.txt").run().code(11);
+    let requests = defaults.wait_for(1, ARRIVED);
+    assert_eq!(requests.len(), 1);
+    let body = requests[0].json();
+    assert_eq!((body["outcome"].as_str(), body["exit_code"].as_i64()), (Some("not_configured"), Some(11)));
+    assert_eq!(body["rule"], Value::Null);
+    assert_eq!(body["filename"], "notes.txt");
+    assert_eq!(rule.count(), 0);
+}
+
+#[test]
+fn mismatch_bad_file_and_process_failure_are_notified_to_the_rules_channels() {
+    let (w, defaults, rule) = two_hooks();
+    let file = w.upload("ACME_1.zip", b"data");
+    w.cmd().arg("acme").arg(&file).args(["--md5", WRONG_MD5]).run().code(12);
+    w.cmd().arg("acme").arg(w.root().join("missing.zip")).args(["--md5", WRONG_MD5]).run().code(13);
+    failed_run(&w, 1);
+    let outcomes: Vec<Value> =
+        rule.wait_for(3, ARRIVED).iter().map(|r| r.json()["outcome"].clone()).collect();
+    assert_eq!(outcomes, ["md5_mismatch", "bad_file", "process_failed"]);
+    let md5 = &rule.requests()[0].json()["md5"];
+    assert_eq!(md5["expected"], WRONG_MD5);
+    assert_eq!(md5["actual"], md5_hex(b"data"));
+    assert_eq!(defaults.count(), 0, "the rule's notify replaces the defaults'");
+}
+
+// --- retries ---------------------------------------------------------------------------------
+
+#[test]
+fn a_5xx_is_retried_and_every_attempt_carries_the_same_event_id() {
+    let hook = HttpReceiver::scripted(vec![Reply::status(503), Reply::status(503), Reply::ok()]);
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "")));
+    failed_run(&w, 1).stderr_lacks("outbox");
+    let requests = hook.wait_for(3, ARRIVED);
+    assert_eq!(requests.len(), 3);
+    let event_id = requests[0].json()["event_id"].as_str().unwrap().to_owned();
+    for r in &requests {
+        assert_eq!(r.header("X-Ftptrigger-Delivery"), Some(event_id.as_str()));
+        assert_eq!(r.body, requests[0].body, "every attempt sends the same bytes");
+    }
+    w.cmd().args(["outbox", "list"]).run().code(0).stdout_is("outbox is empty\n");
+}
+
+#[test]
+fn a_429_retry_after_is_honoured() {
+    let hook = HttpReceiver::scripted(vec![Reply::status(429).header("Retry-After", "1"), Reply::ok()]);
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "")));
+    failed_run(&w, 1);
+    let requests = hook.wait_for(2, ARRIVED);
+    assert_eq!(requests.len(), 2);
+    let gap = requests[1].at - requests[0].at;
+    assert!(gap >= Duration::from_millis(950), "retried after {gap:?}, not after Retry-After: 1");
+    assert!(outbox_json(&w).is_empty());
+}
+
+#[test]
+fn a_408_is_retried() {
+    let hook = HttpReceiver::scripted(vec![Reply::status(408), Reply::ok()]);
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "")));
+    failed_run(&w, 1).stderr_lacks("outbox");
+    assert_eq!(hook.wait_for(2, ARRIVED).len(), 2);
+}
+
+#[test]
+#[ignore = "bug: a Retry-After above the 30 s cap still holds the run 30 s per attempt (webhook.rs sleeps min(after, cap))"]
+fn a_retry_after_beyond_the_cap_is_left_to_the_outbox() {
+    let hook = HttpReceiver::scripted(vec![Reply::status(429).header("Retry-After", "3600"), Reply::ok()]);
+    let w = world(&config(
+        "notify = [\"hook\"]",
+        "",
+        &webhook("hook", &hook.url(), "timeout = \"1s\"\nretries = 1"),
+    ));
+    let (run, took) = timed(|| trigger(&w, "fail_1.zip").timeout(Duration::from_secs(90)).run().code(14));
+    assert!(took < Duration::from_secs(5), "a receiver asking for an hour held the run {took:?}");
+    run.stderr_has("outbox");
+    assert_eq!(hook.count(), 1);
+}
+
+#[test]
+fn a_400_is_final_and_the_delivery_waits_in_the_outbox() {
+    let hook = HttpReceiver::scripted(vec![Reply::status(400)]);
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "")));
+    failed_run(&w, 1).stderr_has("notification to hook failed").stderr_has("outbox");
+    assert_eq!(hook.count(), 1, "a 400 is not retried");
+    w.cmd().args(["outbox", "list"]).run().code(1).stdout_has("HTTP 400");
+    let pending = outbox_json(&w);
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0]["state"], "pending");
+    assert_eq!(pending[0]["attempts"], 1);
+}
+
+#[test]
+fn a_redirect_is_not_followed_and_counts_as_a_failure() {
+    let elsewhere = HttpReceiver::ok();
+    let hook = HttpReceiver::scripted(vec![Reply::status(302).header("Location", &elsewhere.url())]);
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "")));
+    failed_run(&w, 1).stderr_has("outbox");
+    assert_eq!(hook.count(), 1, "a redirect is final");
+    assert_eq!(elsewhere.count(), 0, "the redirect was not followed");
+    let pending = outbox_json(&w);
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert!(pending[0]["last_error"].as_str().unwrap().contains("302"), "{}", pending[0]);
+}
+
+// --- the outbox ------------------------------------------------------------------------------
+
+#[test]
+fn an_unreachable_webhook_leaves_the_delivery_in_the_outbox_and_flush_sends_it_once() {
+    let dead = format!("http://127.0.0.1:{}/hook", closed_port());
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &dead, "retries = 0")));
+    let run = failed_run(&w, 1);
+    let run = run.stderr_has("ERROR[14]").stderr_has("notification to hook failed").stderr_has("outbox");
+
+    let table = w.cmd().args(["outbox", "list"]).run().code(1);
+    for column in ["CHANNEL", "EVENT", "CID", "FILE", "ATTEMPTS", "AGE", "LAST ERROR"] {
+        assert!(table.stdout().lines().next().unwrap().contains(column), "{}", table.stdout());
+    }
+    let row = table.stdout().lines().nth(1).expect("one row").to_owned();
+    for cell in ["pending", "hook", "run.failed", "acme", "fail_1.zip"] {
+        assert!(row.contains(cell), "{cell} not in {row:?}");
+    }
+    let pending = outbox_json(&w);
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let d = &pending[0];
+    assert_eq!((d["channel"].as_str(), d["event"].as_str()), (Some("hook"), Some("run.failed")));
+    assert_eq!((d["cid"].as_str(), d["filename"].as_str()), (Some("acme"), Some("fail_1.zip")));
+    assert_eq!((d["state"].as_str(), d["attempts"].as_i64()), (Some("pending"), Some(1)));
+    assert!(!d["last_error"].as_str().unwrap_or_default().is_empty(), "{d}");
+    assert!(d["age_s"].is_i64(), "{d}");
+    drop(run);
+
+    // The outbox keeps the channel's name; the current config says where it is now.
+    let hook = HttpReceiver::ok();
+    w.config(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "retries = 0")));
+    w.cmd().args(["outbox", "flush"]).run().code(0);
+    let requests = hook.wait_for(1, ARRIVED);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("X-Ftptrigger-Delivery"), d["event_id"].as_str());
+    let body = requests[0].json();
+    assert_eq!((body["run_id"].as_i64(), body["filename"].as_str()), (Some(1), Some("fail_1.zip")));
+
+    w.cmd().args(["outbox", "flush"]).run().code(0);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(hook.count(), 1, "a second flush sends nothing");
+    w.cmd().args(["outbox", "list"]).run().code(0).stdout_is("outbox is empty\n");
+}
+
+#[test]
+fn two_flushes_at_once_deliver_each_delivery_exactly_once() {
+    let dead = format!("http://127.0.0.1:{}/hook", closed_port());
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &dead, "retries = 0")));
+    for n in 1..=3 {
+        failed_run(&w, n);
+    }
+    let queued: BTreeSet<String> =
+        outbox_json(&w).iter().map(|d| d["event_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(queued.len(), 3);
+
+    let hook = HttpReceiver::scripted(vec![Reply::ok().delay(Duration::from_secs(1))]);
+    w.config(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "retries = 0")));
+    let flushes: Vec<_> = (0..2).map(|_| w.cmd().args(["outbox", "flush"]).spawn()).collect();
+    for flush in flushes {
+        let run = flush.wait();
+        assert!(matches!(run.output.status.code(), Some(0 | 1)), "{:?}\n{}", run.output.status, run.stderr());
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let sent: Vec<String> = hook
+        .requests()
+        .iter()
+        .map(|r| r.header("X-Ftptrigger-Delivery").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(sent.len(), 3, "each delivery once: {sent:?}");
+    assert_eq!(sent.iter().cloned().collect::<BTreeSet<_>>(), queued);
+    w.cmd().args(["outbox", "list"]).run().code(0);
+}
+
+#[test]
+fn flush_sends_the_oldest_first() {
+    let dead = format!("http://127.0.0.1:{}/hook", closed_port());
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &dead, "retries = 0")));
+    for n in 1..=3 {
+        failed_run(&w, n);
+    }
+    let hook = HttpReceiver::ok();
+    w.config(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "retries = 0")));
+    w.cmd().args(["outbox", "flush"]).run().code(0);
+    let runs: Vec<Value> = hook.wait_for(3, ARRIVED).iter().map(|r| r.json()["run_id"].clone()).collect();
+    assert_eq!(runs, [1, 2, 3]);
+}
+
+#[test]
+fn deliveries_pending_for_over_7_days_are_given_up_and_listed_dead() {
+    let dead = format!("http://127.0.0.1:{}/hook", closed_port());
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &dead, "retries = 0")));
+    failed_run(&w, 1);
+    failed_run(&w, 2);
+    let eight_days_ms = 8 * 86_400_000_i64;
+    w.journal()
+        .execute("UPDATE outbox SET created_ms = created_ms - ?1 WHERE run_id = 1", [eight_days_ms])
+        .unwrap();
+
+    let hook = HttpReceiver::ok();
+    w.config(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "retries = 0")));
+    w.cmd().args(["outbox", "flush"]).run().stderr_has("gave up on 1");
+    let sent: Vec<Value> = hook.wait_for(1, ARRIVED).iter().map(|r| r.json()["run_id"].clone()).collect();
+    assert_eq!(sent, [2], "the old one is not sent");
+    let left = outbox_json(&w);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!((left[0]["run_id"].as_i64(), left[0]["state"].as_str()), (Some(1), Some("dead")));
+    w.cmd().args(["outbox", "list"]).run().stdout_has("dead");
+    w.cmd().args(["outbox", "flush"]).run();
+    assert_eq!(hook.count(), 1, "a dead delivery is never sent");
+}
+
+#[test]
+fn a_crash_while_sending_loses_nothing() {
+    let silent = Silent::start();
+    let w = world(&config(
+        "notify = [\"hook\"]",
+        "",
+        &webhook("hook", &silent.url(), "timeout = \"30s\"\nretries = 0"),
+    ));
+    let run = trigger(&w, "fail_1.zip").spawn();
+    wait_until(Duration::from_secs(10), "the notification is being sent", || silent.accepted() == 1);
+    run.signal(Signal::KILL);
+    run.wait();
+    let pending = outbox_json(&w);
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!((pending[0]["state"].as_str(), pending[0]["attempts"].as_i64()), (Some("pending"), Some(0)));
+
+    // The dead sender's claim keeps a flush off it until the claim runs out...
+    let hook = HttpReceiver::ok();
+    w.config(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "retries = 0")));
+    w.cmd().args(["outbox", "flush"]).run().code(1);
+    assert_eq!(hook.count(), 0);
+    // ...then it goes, once.
+    w.journal().execute("UPDATE outbox SET claimed_until_ms = 0", []).unwrap();
+    w.cmd().args(["outbox", "flush"]).run().code(0);
+    let requests = hook.wait_for(1, ARRIVED);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("X-Ftptrigger-Delivery"), pending[0]["event_id"].as_str());
+}
+
+#[test]
+fn a_flush_while_the_run_is_still_sending_does_not_send_again() {
+    let hook = HttpReceiver::scripted(vec![Reply::ok().delay(Duration::from_secs(2))]);
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "")));
+    let run = trigger(&w, "fail_1.zip").spawn();
+    hook.wait_for(1, Duration::from_secs(10));
+    w.cmd().args(["outbox", "flush"]).run();
+    run.wait().code(14);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(hook.count(), 1, "sent once, by the run");
+    assert!(outbox_json(&w).is_empty());
+}
+
+// --- a slow or hanging receiver cannot hold the run -----------------------------------------
+
+#[test]
+fn a_webhook_that_never_answers_is_cut_off_by_its_timeout() {
+    let silent = Silent::start();
+    let w = world(&config(
+        "notify = [\"hook\"]",
+        "",
+        &webhook("hook", &silent.url(), "timeout = \"1s\"\nretries = 0"),
+    ));
+    let (run, took) = timed(|| failed_run(&w, 1));
+    run.stderr_has("outbox");
+    assert!(took < Duration::from_secs(3), "the run took {took:?} with a 1 s webhook timeout");
+    assert_eq!(silent.accepted(), 1);
+    let pending = outbox_json(&w);
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0]["last_error"].as_str().unwrap().contains("timed out"), "{}", pending[0]);
+}
+
+#[test]
+fn a_response_body_that_never_ends_cannot_hold_the_run() {
+    let hook = HttpReceiver::endless_body();
+    let w = world(&config(
+        "notify = [\"hook\"]",
+        "",
+        &webhook("hook", &hook.url(), "timeout = \"10s\"\nretries = 0"),
+    ));
+    let (run, took) = timed(|| failed_run(&w, 1));
+    run.stderr_lacks("outbox");
+    assert!(took < Duration::from_secs(3), "the run took {took:?}: the endless body held it");
+    assert_eq!(hook.count(), 1);
+    assert!(outbox_json(&w).is_empty(), "a 200 is a delivery, whatever the body");
+}
+
+// --- email -----------------------------------------------------------------------------------
+
+#[test]
+fn a_failure_email_names_the_outcome_and_holds_the_facts_for_all_recipients_at_once() {
+    let smtp = SmtpServer::start();
+    let to = ["ops@example.com", "oncall@example.com", "acme-support@example.net"];
+    let w = world(&config("notify = [\"mail\"]", "", &email("mail", &plain_smtp(&smtp), &to, "")));
+    let content = b"statement data\n";
+    let file = w.upload("fail_1.zip", content);
+    let md5 = md5_hex(content);
+    w.cmd().arg("acme").arg(&file).args(["--md5", &md5]).run().code(14);
+
+    let mails = smtp.wait_for(1, ARRIVED);
+    assert_eq!(mails.len(), 1, "one message for every recipient");
+    let data_commands = smtp.commands().iter().filter(|c| c.eq_ignore_ascii_case("DATA")).count();
+    assert_eq!(data_commands, 1);
+    let mail = &mails[0];
+    assert_eq!(mail.from, "ftptrigger@example.com");
+    assert_eq!(mail.to, to);
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("[ftptrigger] FAILED acme/fail_1.zip: process_failed (exit 14)")
+    );
+    assert!(mail.header("From").unwrap().contains("ftptrigger@example.com"), "{}", mail.text());
+    let to_header = mail.header("To").unwrap();
+    assert!(to.iter().all(|a| to_header.contains(a)), "{to_header}");
+    assert!(mail.header("Content-Type").unwrap().starts_with("text/plain"), "{}", mail.text());
+
+    let body = mail.body();
+    let canonical = file.canonicalize().unwrap();
+    for needle in [
+        "ERROR[14]",
+        &format!("MD5 expected   {md5}"),
+        &format!("MD5 actual     {md5}"),
+        w.path("job.sh").to_str().unwrap(),
+        canonical.to_str().unwrap(),
+        "Duration (ms)",
+        "processing fail_1.zip",
+        "cannot parse fail_1.zip: bad record 7",
+    ] {
+        assert!(body.contains(needle), "the body lacks {needle:?}:\n{body}");
+    }
+}
+
+#[test]
+fn a_mismatch_email_shows_both_md5s() {
+    let smtp = SmtpServer::start();
+    let w = world(&config(
+        "notify = [\"mail\"]",
+        "",
+        &email("mail", &plain_smtp(&smtp), &["ops@example.com"], ""),
+    ));
+    let file = w.upload("ACME_1.zip", b"data");
+    w.cmd().arg("acme").arg(&file).args(["--md5", WRONG_MD5]).run().code(12);
+    let mail = &smtp.wait_for(1, ARRIVED)[0];
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("[ftptrigger] FAILED acme/ACME_1.zip: md5_mismatch (exit 12)")
+    );
+    let body = mail.body();
+    assert!(body.contains(WRONG_MD5) && body.contains(&md5_hex(b"data")), "{body}");
+}
+
+#[test]
+fn a_success_email_says_ok() {
+    let smtp = SmtpServer::start();
+    let w = world(&config(
+        "notify_success = [\"mail\"]",
+        "",
+        &email("mail", &plain_smtp(&smtp), &["ops@example.com"], ""),
+    ));
+    trigger(&w, "ok_1.zip").run().code(0);
+    let mail = &smtp.wait_for(1, ARRIVED)[0];
+    assert_eq!(mail.header("Subject").as_deref(), Some("[ftptrigger] OK acme/ok_1.zip: success (exit 0)"));
+    assert!(mail.body().contains("done with ok_1.zip"), "{}", mail.body());
+}
+
+#[test]
+fn smtp_auth_sends_the_username_and_the_password_from_its_variable() {
+    let smtp = SmtpServer::with_auth("ftptrigger", "mail-pass-42");
+    let extra = "username = \"ftptrigger\"\npassword_env = \"SMTP_PASSWORD\"";
+    let w = world(&config(
+        "notify = [\"mail\"]",
+        "",
+        &email("mail", &plain_smtp(&smtp), &["ops@example.com"], extra),
+    ));
+    trigger(&w, "fail_1.zip").env("SMTP_PASSWORD", "mail-pass-42").run().code(14).stderr_lacks("outbox");
+    let mail = &smtp.wait_for(1, ARRIVED)[0];
+    assert_eq!(mail.auth, Some(("ftptrigger".to_owned(), "mail-pass-42".to_owned())));
+}
+
+#[test]
+fn smtp_with_starttls_required_fails_against_a_server_without_it_and_sends_nothing_in_clear() {
+    let smtp = SmtpServer::start();
+    let url = format!("smtp://127.0.0.1:{}", smtp.port());
+    let w = world(&config(
+        "notify = [\"mail\"]",
+        "",
+        &email("mail", &url, &["ops@example.com"], "timeout = \"5s\""),
+    ));
+    failed_run(&w, 1).stderr_has("notification to mail failed").stderr_has("outbox");
+    // It said hello, saw no STARTTLS offered, and went no further.
+    let commands = smtp.commands();
+    assert!(commands.first().is_some_and(|c| c.starts_with("EHLO")), "{commands:?}");
+    assert!(
+        commands.iter().all(|c| c.starts_with("EHLO") || c.eq_ignore_ascii_case("QUIT")),
+        "nothing may be sent without TLS: {commands:?}"
+    );
+    assert!(smtp.mails().is_empty());
+    let pending = outbox_json(&w);
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["channel"], "mail");
+    assert!(pending[0]["last_error"].as_str().unwrap().contains("STARTTLS"), "{}", pending[0]);
+}
+
+#[test]
+fn an_smtp_server_that_never_speaks_is_cut_off_by_the_timeout() {
+    let silent = Silent::start();
+    let url = format!("smtp+plain://127.0.0.1:{}", silent.port());
+    let w = world(&config(
+        "notify = [\"mail\"]",
+        "",
+        &email("mail", &url, &["ops@example.com"], "timeout = \"1s\""),
+    ));
+    let (run, took) = timed(|| failed_run(&w, 1));
+    run.stderr_has("outbox");
+    assert!(took < Duration::from_secs(4), "the run took {took:?} with a 1 s SMTP timeout");
+    assert_eq!(silent.accepted(), 1);
+    assert_eq!(outbox_json(&w).len(), 1);
+}
+
+// --- notify-test -----------------------------------------------------------------------------
+
+#[test]
+fn notify_test_sends_a_test_event_through_every_channel() {
+    let hook = HttpReceiver::ok();
+    let smtp = SmtpServer::start();
+    let channels =
+        webhook("hook", &hook.url(), "") + &email("mail", &plain_smtp(&smtp), &["ops@example.com"], "");
+    let w = world(&config("", "", &channels));
+    let run = w.cmd().arg("notify-test").run().code(0);
+    let mut lines: Vec<String> = run.stdout().lines().map(str::to_owned).collect();
+    lines.sort();
+    assert_eq!(lines, ["hook: OK", "mail: OK"]);
+
+    let r = &hook.wait_for(1, ARRIVED)[0];
+    assert_eq!(r.header("X-Ftptrigger-Event"), Some("test"));
+    let body = r.json();
+    assert_eq!(body["event"], "test");
+    assert_eq!(r.header("X-Ftptrigger-Delivery"), body["event_id"].as_str());
+    let mail = &smtp.wait_for(1, ARRIVED)[0];
+    assert!(mail.header("Subject").unwrap().starts_with("[ftptrigger] TEST"), "{}", mail.text());
+    // A test is not a delivery: nothing is queued.
+    assert!(outbox_json(&w).is_empty());
+}
+
+#[test]
+fn notify_test_reports_each_failure_and_exits_non_zero() {
+    let hook = HttpReceiver::ok();
+    let dead = format!("http://127.0.0.1:{}/hook", closed_port());
+    let channels = webhook("hook", &hook.url(), "") + &webhook("dead", &dead, "retries = 0");
+    let w = world(&config("", "", &channels));
+    let run = w.cmd().arg("notify-test").run();
+    assert_ne!(run.output.status.code(), Some(0), "{}", run.stdout());
+    let stdout = run.stdout();
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.lines().any(|l| l == "hook: OK"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("dead: ") && l.contains("FAILED")), "{stdout}");
+    assert_eq!(hook.count(), 1);
+}
+
+#[test]
+fn notify_test_with_a_name_sends_only_through_that_channel() {
+    let (a, b) = (HttpReceiver::ok(), HttpReceiver::ok());
+    let w = world(&config("", "", &(webhook("hook-a", &a.url(), "") + &webhook("hook-b", &b.url(), ""))));
+    w.cmd().args(["notify-test", "hook-a"]).run().code(0).stdout_is("hook-a: OK\n");
+    assert_eq!(a.wait_for(1, ARRIVED).len(), 1);
+    assert_eq!(b.count(), 0);
+    w.cmd().args(["notify-test", "nope"]).run().code(2).stderr_has("nope");
+    assert_eq!((a.count(), b.count()), (1, 0));
+}
+
+// --- secrets ---------------------------------------------------------------------------------
+
+#[test]
+fn an_unset_secret_fails_its_delivery_naming_the_variable_and_check_warns() {
+    let (signed, bearer) = (HttpReceiver::ok(), HttpReceiver::ok());
+    let smtp = SmtpServer::with_auth("ftptrigger", "whatever");
+    let channels = webhook("signed", &signed.url(), "secret_env = \"UNSET_HOOK_SECRET\"")
+        + &webhook("bearer", &bearer.url(), "bearer_token_env = \"UNSET_HOOK_TOKEN\"")
+        + &email(
+            "mail",
+            &plain_smtp(&smtp),
+            &["ops@example.com"],
+            "username = \"ftptrigger\"\npassword_env = \"UNSET_SMTP_PASSWORD\"",
+        );
+    let w = world(&config("notify = [\"signed\", \"bearer\", \"mail\"]", "", &channels));
+    let check = w.cmd().arg("check").run().code(0);
+    for var in ["UNSET_HOOK_SECRET", "UNSET_HOOK_TOKEN", "UNSET_SMTP_PASSWORD"] {
+        assert!(check.stdout().contains(var), "check does not warn about {var}:\n{}", check.stdout());
+    }
+
+    let run = failed_run(&w, 1);
+    assert_eq!(
+        (signed.count(), bearer.count(), smtp.mails().len()),
+        (0, 0, 0),
+        "nothing sent without its secret"
+    );
+    let pending = outbox_json(&w);
+    assert_eq!(pending.len(), 3, "{pending:?}");
+    for (channel, var) in
+        [("signed", "UNSET_HOOK_SECRET"), ("bearer", "UNSET_HOOK_TOKEN"), ("mail", "UNSET_SMTP_PASSWORD")]
+    {
+        let d =
+            pending.iter().find(|d| d["channel"] == channel).unwrap_or_else(|| panic!("{channel} queued"));
+        assert!(d["last_error"].as_str().unwrap_or_default().contains(var), "{d}");
+        assert!(run.stderr().contains(var), "stderr does not name {var}:\n{}", run.stderr());
+    }
+}
+
+#[test]
+fn secret_values_appear_nowhere_but_where_they_are_sent() {
+    const SIGNING: &str = "MARKER-signing-7f3a91";
+    const TOKEN: &str = "MARKER-token-c4e2d8";
+    const PASSWORD: &str = "MARKER-password-9b1f05";
+    let hook = HttpReceiver::ok();
+    let smtp = SmtpServer::with_auth("ftptrigger", PASSWORD);
+    let dead = format!("http://127.0.0.1:{}/hook", closed_port());
+    let signed = "secret_env = \"HOOK_SECRET\"\nbearer_token_env = \"HOOK_TOKEN\"";
+    let channels = webhook("hook", &hook.url(), signed)
+        + &webhook("dead", &dead, &format!("{signed}\nretries = 0"))
+        + &email(
+            "mail",
+            &plain_smtp(&smtp),
+            &["ops@example.com"],
+            "username = \"ftptrigger\"\npassword_env = \"SMTP_PASSWORD\"",
+        );
+    let w = world(&config("notify = [\"hook\", \"dead\", \"mail\"]", "", &channels));
+    let with_secrets =
+        |t: Trigger| t.env("HOOK_SECRET", SIGNING).env("HOOK_TOKEN", TOKEN).env("SMTP_PASSWORD", PASSWORD);
+
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    let mut keep = |what: &str, run: &Run| {
+        outputs.push((format!("{what} stdout"), run.stdout()));
+        outputs.push((format!("{what} stderr"), run.stderr()));
+    };
+    keep("--json run", &with_secrets(trigger(&w, "fail_1.zip").arg("--json")).run().code(14));
+    keep("-v run", &with_secrets(trigger(&w, "fail_2.zip").arg("-v")).run().code(14));
+    keep("history", &with_secrets(w.cmd().args(["history", "--json"])).run().code(0));
+    keep("outbox list", &with_secrets(w.cmd().args(["outbox", "list", "--json"])).run().code(1));
+    keep("outbox flush", &with_secrets(w.cmd().args(["outbox", "flush", "-v"])).run().code(1));
+    keep("explain", &with_secrets(w.cmd().args(["explain", "acme"]).arg(w.root().join("fail_1.zip"))).run());
+    keep("check", &with_secrets(w.cmd().arg("check")).run().code(0));
+    keep("notify-test", &with_secrets(w.cmd().arg("notify-test")).run());
+
+    // What the servers got: the right secrets where they belong...
+    let requests = hook.wait_for(3, ARRIVED);
+    assert!(requests.iter().all(|r| r.header("Authorization") == Some(&format!("Bearer {TOKEN}"))));
+    let mails = smtp.wait_for(3, ARRIVED);
+    assert!(mails.iter().all(|m| m.auth == Some(("ftptrigger".to_owned(), PASSWORD.to_owned()))));
+    // ...and nowhere else: not in a body, not in another header.
+    for r in &requests {
+        outputs.push(("webhook body".into(), r.body_text()));
+        let others: Vec<String> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case("Authorization"))
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect();
+        outputs.push(("webhook headers".into(), others.join("\n")));
+    }
+    for m in &mails {
+        outputs.push(("email".into(), m.text()));
+    }
+    for file in [w.journal_path(), PathBuf::from(format!("{}-wal", w.journal_path().display()))] {
+        if let Ok(bytes) = fs::read(&file) {
+            outputs.push((file.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    assert!(outputs.iter().any(|(what, _)| what.ends_with("journal.db")), "the journal was read");
+    for (what, text) in &outputs {
+        for secret in [SIGNING, TOKEN, PASSWORD] {
+            assert!(!text.contains(secret), "{secret} leaked into {what}:\n{text}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "bug: channel secret variables are inherited by the job, so a job that prints its environment puts them in the output tail, the journal and every notification"]
+fn channel_secrets_are_not_passed_to_the_job() {
+    let hook = HttpReceiver::ok();
+    let w = World::empty();
+    w.script("job.sh", "#!/bin/sh\nenv | grep HOOK_\nexit 3\n");
+    w.config(&config(
+        "notify = [\"hook\"]",
+        "",
+        &webhook("hook", &hook.url(), "secret_env = \"HOOK_SECRET\""),
+    ));
+    let run =
+        trigger(&w, "fail_1.zip").env("HOOK_SECRET", "MARKER-job-env-5e1d").arg("--json").run().code(14);
+    assert!(!run.stdout().contains("MARKER-job-env-5e1d"), "{}", run.stdout());
+    assert!(!hook.wait_for(1, ARRIVED)[0].body_text().contains("MARKER-job-env-5e1d"));
+}
+
+// --- runs that died --------------------------------------------------------------------------
+
+/// Kills the process group of the job whose pid is in `job.pid` when dropped.
+struct KillJob(PathBuf);
+
+impl Drop for KillJob {
+    fn drop(&mut self) {
+        let pid = fs::read_to_string(&self.0).unwrap_or_default();
+        if let Some(pid) = pid.trim().parse().ok().and_then(Pid::from_raw) {
+            let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+        }
+    }
+}
+
+/// Starts `slow_1.zip` and SIGKILLs ftptrigger once the job runs; the job is killed too.
+fn sigkill_a_run(w: &World) {
+    let job = KillJob(w.path("job.pid"));
+    let run = trigger(w, "slow_1.zip").spawn();
+    wait_until(Duration::from_secs(10), "the job started", || {
+        fs::read_to_string(w.path("job.pid")).is_ok_and(|s| s.ends_with('\n'))
+    });
+    run.signal(Signal::KILL);
+    let killed = run.wait();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&killed.output.status), Some(9));
+    drop(job);
+}
+
+#[test]
+fn a_sigkilled_run_is_notified_as_interrupted_by_the_next_invocation() {
+    let hook = HttpReceiver::ok();
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "")));
+    sigkill_a_run(&w);
+    assert_eq!(hook.count(), 0, "nobody could tell yet");
+
+    trigger(&w, "ok_1.zip").run().code(0);
+    let requests = hook.wait_for(1, ARRIVED);
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let body = requests[0].json();
+    assert_eq!(body["event"], "run.failed");
+    assert_eq!(body["outcome"], "interrupted");
+    assert_eq!((body["run_id"].as_i64(), body["filename"].as_str()), (Some(1), Some("slow_1.zip")));
+    assert_eq!(requests[0].header("X-Ftptrigger-Delivery"), body["event_id"].as_str());
+
+    trigger(&w, "ok_2.zip").run().code(0);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(hook.count(), 1, "it is told once");
+}
+
+#[test]
+fn a_run_stopped_by_sigterm_is_notified_as_interrupted() {
+    let hook = HttpReceiver::ok();
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "")));
+    let _job = KillJob(w.path("job.pid"));
+    let run = trigger(&w, "slow_1.zip").spawn();
+    wait_until(Duration::from_secs(10), "the job started", || {
+        fs::read_to_string(w.path("job.pid")).is_ok_and(|s| s.ends_with('\n'))
+    });
+    run.signal(Signal::TERM);
+    run.wait().code(143);
+    let requests = hook.wait_for(1, ARRIVED);
+    assert_eq!(requests.len(), 1);
+    let body = requests[0].json();
+    assert_eq!((body["outcome"].as_str(), body["exit_code"].as_i64()), (Some("interrupted"), Some(143)));
+    assert_eq!(body["rule"], "stmt");
+}
+
+#[test]
+#[ignore = "bug: an interrupted run is notified to [defaults] notify, not its rule's channels (the reaped report has rule = null)"]
+fn a_sigkilled_run_is_notified_to_its_rules_channels() {
+    let (w, defaults, rule) = two_hooks();
+    sigkill_a_run(&w);
+    trigger(&w, "ok_1.zip").run().code(0);
+    std::thread::sleep(Duration::from_millis(200));
+    let (to_rule, to_defaults) = (rule.requests(), defaults.requests());
+    assert_eq!(to_rule.len(), 1, "the rule's channel is told; defaults got {to_defaults:?}");
+    assert_eq!(to_rule[0].json()["outcome"], "interrupted");
+    assert_eq!(to_rule[0].json()["rule"], "stmt");
+    assert_eq!(to_defaults.len(), 0);
+}
