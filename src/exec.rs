@@ -33,6 +33,9 @@ pub struct Job {
     pub args: Vec<OsString>,
     /// Added to the inherited environment.
     pub env: Vec<(OsString, OsString)>,
+    /// Taken out of the inherited environment (the channels' secrets: the job has no use for
+    /// them, and whatever it prints ends up in notifications).
+    pub env_remove: Vec<String>,
     pub workdir: Option<PathBuf>,
     pub timeout: Duration,
     pub kill_grace: Duration,
@@ -88,6 +91,9 @@ enum Event {
 /// ended.
 pub fn run(job: &Job, output: Output, interrupt: &Interrupt) -> Result<Finished, ExecError> {
     let mut cmd = Command::new(&job.program);
+    for var in &job.env_remove {
+        cmd.env_remove(var);
+    }
     cmd.args(&job.args)
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())

@@ -2,7 +2,26 @@
 
 use serde_json::Value;
 
+use crate::config::Config;
 use crate::display::escape_str;
+use crate::journal::{self, Filter};
+use crate::outcome::Failure;
+use crate::output::print_out;
+
+/// `history`: prints the runs `filter` selects, as a table or JSON lines.
+pub fn command(config: &Config, filter: &Filter, json: bool) -> Result<u8, Failure> {
+    // Looking must not create: no journal yet means no runs yet.
+    let runs = match journal::open_existing(config)? {
+        Some(journal) => journal.history(filter).map_err(journal::failure)?,
+        None => Vec::new(),
+    };
+    if json {
+        print_out(&json_lines(&runs));
+    } else {
+        print_out(&table(&runs, terminal_width()));
+    }
+    Ok(0)
+}
 
 /// The runs as JSON lines, one object per run, with the fields of the `--json` result.
 pub fn json_lines(runs: &[Value]) -> String {

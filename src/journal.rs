@@ -95,6 +95,28 @@ pub struct Filter {
     pub count: usize,
 }
 
+/// A journal error ends the invocation as an internal error (exit 1).
+pub fn failure(e: JournalError) -> crate::outcome::Failure {
+    crate::outcome::Failure::new(crate::outcome::Outcome::InternalError, e.to_string())
+}
+
+/// Opens the config's journal, creating it if needed; failing that, nothing may run.
+pub fn open_for(config: &crate::config::Config) -> Result<Journal, crate::outcome::Failure> {
+    Journal::open(&path_for(config).map_err(failure)?).map_err(failure)
+}
+
+/// The config's journal if it exists: commands that only look must not create one.
+pub fn open_existing(config: &crate::config::Config) -> Result<Option<Journal>, crate::outcome::Failure> {
+    let path = path_for(config).map_err(failure)?;
+    let exists = path
+        .try_exists()
+        .map_err(|e| failure(JournalError::Open { path: path.clone(), reason: e.to_string() }))?;
+    if !exists {
+        return Ok(None);
+    }
+    Journal::open(&path).map(Some).map_err(failure)
+}
+
 /// The journal of `config`: `[journal] path`, else [`default_path`].
 pub fn path_for(config: &crate::config::Config) -> Result<PathBuf, JournalError> {
     match &config.journal.path {
@@ -190,6 +212,20 @@ impl Journal {
             Ok(tx.last_insert_rowid())
         });
         result.map_err(|e| self.write_error(e))
+    }
+
+    /// Brings a running row up to date before the job starts (rule, canonical file, MD5s,
+    /// argv), so a run that dies during the job is reported with everything known about it.
+    pub fn checkpoint(&self, report: &Report) -> Result<(), JournalError> {
+        let Some(id) = report.run_id else { return Ok(()) };
+        let json = report.to_json();
+        let result = self.immediate(|tx| {
+            tx.execute(
+                "UPDATE runs SET md5 = ?2, report = ?3 WHERE id = ?1 AND state = 'running'",
+                params![id, report.md5.actual, json],
+            )
+        });
+        result.map(|_| ()).map_err(|e| self.write_error(e))
     }
 
     /// Completes the run's row with its outcome.
@@ -367,11 +403,13 @@ impl Journal {
         &self.conn
     }
 
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, under
+    /// the busy timeout, rather than on the first write (where SQLite cannot wait for it).
     pub(crate) fn immediate<T>(
-        &mut self,
+        &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         let value = f(&tx)?;
         tx.commit()?;
         Ok(value)
@@ -409,6 +447,8 @@ fn interrupted_report(report: &str, id: i64, pid: i64) -> String {
     value["outcome"] = "interrupted".into();
     value["exit_code"] = serde_json::Value::Null;
     value["message"] = message.into();
+    // When it died is unknown; this is when it was found dead.
+    value["finished_at"] = rfc3339_ms(now_ms()).into();
     value.to_string()
 }
 

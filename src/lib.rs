@@ -17,6 +17,7 @@ pub mod man;
 pub mod notify;
 pub mod outbox;
 pub mod outcome;
+pub mod output;
 pub mod plan;
 pub mod report;
 pub mod rules;
@@ -26,13 +27,13 @@ pub mod trigger;
 pub mod verify;
 
 use std::ffi::OsString;
-use std::io::Write;
 
 use clap::Parser;
 
 use cli::{Cli, Command, Global, RunArgs};
 use config::{Config, ConfigError};
 use outcome::{Failure, Outcome};
+use output::{fail, notice, print_out};
 use trigger::{Expected, Request};
 
 /// Runs ftptrigger with `args` (including the program name) and returns the exit code.
@@ -82,21 +83,21 @@ where
                 failed,
                 count,
             };
-            match load_config(&global).and_then(|config| history(&config, &filter)) {
-                Ok(runs) if global.json => print_out(&history::json_lines(&runs)),
-                Ok(runs) => print_out(&history::table(&runs, history::terminal_width())),
-                Err(failure) => return fail(&failure),
-            }
-            0
+            load_config(&global)
+                .and_then(|config| history::command(&config, &filter, global.json))
+                .unwrap_or_else(|f| fail(&f))
         }
-        Some(Command::Outbox { action }) => match load_config(&global) {
-            Ok(config) => outbox_command(&global, &config, action.unwrap_or(cli::OutboxAction::List)),
-            Err(failure) => fail(&failure),
-        },
-        Some(Command::NotifyTest { channel }) => match load_config(&global) {
-            Ok(config) => notify_test(&config, channel.as_deref()),
-            Err(failure) => fail(&failure),
-        },
+        Some(Command::Outbox { action }) => {
+            let action = action.unwrap_or(cli::OutboxAction::List);
+            let flush = action == cli::OutboxAction::Flush;
+            let verbosity = outbox::Verbosity { quiet: global.quiet, json: global.json };
+            load_config(&global)
+                .and_then(|config| outbox::command(&config, flush, verbosity))
+                .unwrap_or_else(|f| fail(&f))
+        }
+        Some(Command::NotifyTest { channel }) => load_config(&global)
+            .and_then(|config| notify::test_command(&config, channel.as_deref()))
+            .unwrap_or_else(|f| fail(&f)),
         Some(Command::Run(args)) => run_file(&global, args),
         None => run_file(&global, cli.run),
     }
@@ -125,15 +126,15 @@ fn run_file(global: &Global, args: RunArgs) -> u8 {
             }
         }
     } else if !global.quiet {
-        eprintln!("ftptrigger: {}", report.message);
+        notice(&report.message);
     }
     // The outcome is out before the channels are told, so a slow one delays only the exit.
     let notices = aftermath.map(|a| a.finish(&report)).unwrap_or_default();
     // Trouble that did not change the outcome is still worth a line, except where --quiet
     // promised silence on success.
     if !(global.quiet && report.kind.is_ok()) {
-        for notice in &notices {
-            eprintln!("ftptrigger: {notice}");
+        for line in &notices {
+            notice(line);
         }
     }
     report.kind.code()
@@ -165,89 +166,6 @@ fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
     })
 }
 
-/// `outbox list` prints what waits; `outbox flush` retries it. Both exit 0 only when nothing
-/// is left pending.
-fn outbox_command(global: &Global, config: &Config, action: cli::OutboxAction) -> u8 {
-    let mut journal = match trigger::open_journal(config) {
-        Ok(journal) => journal,
-        Err(failure) => return fail(&failure),
-    };
-    if action == cli::OutboxAction::Flush {
-        match notify::flush(&mut journal, config) {
-            Ok(done) => {
-                for failed in &done.failed {
-                    eprintln!("ftptrigger: {failed}");
-                }
-                if done.given_up > 0 {
-                    eprintln!(
-                        "ftptrigger: gave up on {} deliveries older than 7 days (now dead)",
-                        done.given_up
-                    );
-                }
-                if !global.quiet && !global.json {
-                    eprintln!("ftptrigger: delivered {}, still pending {}", done.delivered, done.remaining);
-                }
-            }
-            Err(e) => return fail(&Failure::new(Outcome::InternalError, e.to_string())),
-        }
-    }
-    match journal.undelivered(true) {
-        Ok(rows) => {
-            if global.json {
-                print_out(&outbox::json_lines(&rows));
-            } else if action == cli::OutboxAction::List || !rows.is_empty() {
-                print_out(&outbox::table(&rows, history::terminal_width()));
-            }
-            if rows.iter().any(|r| r.state == "pending") { Outcome::InternalError.code() } else { 0 }
-        }
-        Err(e) => fail(&Failure::new(Outcome::InternalError, e.to_string())),
-    }
-}
-
-/// Sends an `event: "test"` message through each channel (or the one named); one line each.
-fn notify_test(config: &Config, only: Option<&str>) -> u8 {
-    let names: Vec<&String> =
-        config.channels.keys().filter(|n| only.is_none_or(|o| o == n.as_str())).collect();
-    if names.is_empty() {
-        let defined: Vec<&str> = config.channels.keys().map(String::as_str).collect();
-        let detail = match only {
-            Some(name) => format!("no channel named {name:?}; defined: {}", defined.join(", ")),
-            None => "the config defines no channels".to_owned(),
-        };
-        return fail(&Failure::new(Outcome::Usage, detail));
-    }
-    let message = notify::Message::test();
-    let results: Vec<(&String, Result<(), String>)> = std::thread::scope(|scope| {
-        let sends: Vec<_> = names
-            .iter()
-            .map(|name| scope.spawn(|| (*name, notify::deliver(config, name, &message))))
-            .collect();
-        sends.into_iter().filter_map(|s| s.join().ok()).collect()
-    });
-    let mut text = String::new();
-    for (name, result) in &results {
-        match result {
-            Ok(()) => text.push_str(&format!("{name}: OK\n")),
-            Err(e) => text.push_str(&format!("{name}: FAILED: {e}\n")),
-        }
-    }
-    print_out(&text);
-    if results.iter().all(|(_, r)| r.is_ok()) { 0 } else { Outcome::InternalError.code() }
-}
-
-fn history(config: &Config, filter: &journal::Filter) -> Result<Vec<serde_json::Value>, Failure> {
-    let internal = |e: journal::JournalError| Failure::new(Outcome::InternalError, e.to_string());
-    let path = journal::path_for(config).map_err(internal)?;
-    // Looking must not create: no journal yet means no runs yet.
-    let exists = path.try_exists().map_err(|e| {
-        Failure::new(Outcome::InternalError, format!("cannot open journal {}: {e}", path.display()))
-    })?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    journal::Journal::open(&path).and_then(|j| j.history(filter)).map_err(internal)
-}
-
 fn locate(global: &Global) -> Result<std::path::PathBuf, Failure> {
     config::locate(global.config.as_deref(), std::env::var_os("FTPTRIGGER_CONFIG")).map_err(config_failure)
 }
@@ -271,16 +189,4 @@ fn load_config_scoped(global: &Global, scope: config::Scope<'_>) -> Result<Confi
 
 fn config_failure(err: ConfigError) -> Failure {
     Failure::new(Outcome::ConfigError, err.to_string())
-}
-
-/// The one place a failure that ends an invocation is printed.
-fn fail(failure: &Failure) -> u8 {
-    eprintln!("{failure}");
-    failure.outcome.code()
-}
-
-/// Writes to stdout, treating a closed pipe (`| head`) as success.
-fn print_out(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }

@@ -6,9 +6,13 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 
+use crate::config::Config;
 use crate::display::escape_str;
 use crate::journal::{Journal, JournalError, now_ms};
+use crate::notify;
 use crate::notify::Message;
+use crate::outcome::{Failure, Outcome};
+use crate::output::{notice, print_out};
 
 /// Deliveries still pending after this long are given up and marked dead.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(7 * 86400);
@@ -27,6 +31,8 @@ pub struct Delivery {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_ms: i64,
+    /// A sender holds it until then (a run or a flush is delivering it now).
+    pub claimed_until_ms: Option<i64>,
     #[serde(skip)]
     pub body: String,
 }
@@ -37,8 +43,8 @@ impl Delivery {
     }
 }
 
-const COLUMNS: &str =
-    "id, run_id, channel, event, event_id, cid, filename, state, attempts, last_error, created_ms, payload";
+const COLUMNS: &str = "id, run_id, channel, event, event_id, cid, filename, state, attempts, last_error, \
+                       created_ms, claimed_until_ms, payload";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     Ok(Delivery {
@@ -53,7 +59,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
         attempts: r.get(8)?,
         last_error: r.get(9)?,
         created_ms: r.get(10)?,
-        body: r.get(11)?,
+        claimed_until_ms: r.get(11)?,
+        body: r.get(12)?,
     })
 }
 
@@ -150,6 +157,49 @@ impl Journal {
     }
 }
 
+/// How much `outbox` says besides the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Verbosity {
+    pub quiet: bool,
+    pub json: bool,
+}
+
+/// `outbox list` prints what waits; `outbox flush` first retries it (and notifies runs found
+/// interrupted). Exit 0 only when nothing is left pending and nothing was given up on.
+pub fn command(config: &Config, flush: bool, say: Verbosity) -> Result<u8, Failure> {
+    let Some(mut journal) = crate::journal::open_existing(config)? else {
+        if !say.json {
+            print_out("outbox is empty\n");
+        }
+        return Ok(0);
+    };
+    let mut given_up = 0;
+    if flush {
+        let done = notify::flush(&mut journal, config).map_err(crate::journal::failure)?;
+        for line in done.failed.iter().chain(&done.notices) {
+            notice(line);
+        }
+        if done.given_up > 0 {
+            notice(&format!(
+                "gave up on {} deliveries pending for over 7 days: they are dead",
+                done.given_up
+            ));
+        }
+        if !say.quiet && !say.json {
+            notice(&format!("delivered {}, still pending {}", done.delivered, done.remaining));
+        }
+        given_up = done.given_up;
+    }
+    let rows = journal.undelivered(true).map_err(crate::journal::failure)?;
+    if say.json {
+        print_out(&json_lines(&rows));
+    } else if !flush || !rows.is_empty() {
+        print_out(&table(&rows, crate::history::terminal_width()));
+    }
+    let pending = rows.iter().any(|r| r.state == "pending");
+    Ok(if pending || given_up > 0 { Outcome::InternalError.code() } else { 0 })
+}
+
 /// Deliveries as JSON lines, with their age in seconds.
 pub fn json_lines(rows: &[Delivery]) -> String {
     let now = now_ms();
@@ -174,9 +224,10 @@ pub fn table(rows: &[Delivery], width: Option<usize>) -> String {
         .iter()
         .map(|d| {
             let age = Duration::from_secs(((now - d.created_ms) / 1000).max(0) as u64);
+            let sending = d.state == "pending" && d.claimed_until_ms.is_some_and(|t| t > now);
             [
                 d.id.to_string(),
-                d.state.clone(),
+                if sending { "sending".to_owned() } else { d.state.clone() },
                 d.channel.clone(),
                 d.event.clone(),
                 d.cid.as_deref().map_or_else(|| "-".to_owned(), escape_str),

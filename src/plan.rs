@@ -89,6 +89,7 @@ pub fn job(rule: &Rule, facts: &Facts<'_>) -> Job {
         program: rule.program.clone(),
         args,
         env,
+        env_remove: Vec::new(),
         workdir: rule.workdir.clone(),
         timeout: rule.settings.timeout,
         kill_grace: rule.settings.kill_grace,

@@ -75,7 +75,7 @@ pub fn run(
             return (report, None);
         }
     };
-    let mut journal = match open_journal(&config) {
+    let mut journal = match crate::journal::open_for(&config) {
         Ok(journal) => journal,
         Err(failure) => {
             report.finish(Err(failure));
@@ -108,12 +108,6 @@ pub fn run(
     // Notified after the lock is gone: a slow channel must not hold up the next run of the file.
     drop(held);
     (report, Some(Aftermath { journal, config, reaped }))
-}
-
-/// Opens the config's journal; failing that, nothing may run.
-pub fn open_journal(config: &Config) -> Result<Journal, Failure> {
-    let internal = |e: crate::journal::JournalError| Failure::new(Outcome::InternalError, e.to_string());
-    Journal::open(&crate::journal::path_for(config).map_err(internal)?).map_err(internal)
 }
 
 /// Retention: old runs and the lock files of files not seen since go together. Failure here
@@ -205,6 +199,7 @@ impl Context<'_> {
             return Err(interrupted(signal, "before the command started"));
         }
         let mut job = job;
+        job.env_remove = self.config.secret_vars();
         if let Some(lock) = held.as_ref() {
             // The job keeps the file locked for as long as it lives, even if ftptrigger is
             // SIGKILLed under it: a rerun then waits instead of running alongside.
@@ -218,6 +213,7 @@ impl Context<'_> {
                 }
             }
         }
+        self.journal.checkpoint(report).map_err(|e| Failure::new(Outcome::InternalError, e.to_string()))?;
         let finished = exec::run(&job, req.output, self.interrupt)
             .map_err(|e| Failure::new(Outcome::ProcessFailed, e.to_string()))?;
         report.process = Some(Process::new(&job, Some(&finished)));

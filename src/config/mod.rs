@@ -254,6 +254,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
 }
 
 impl Config {
+    /// The variables that hold the channels' secrets.
+    pub fn secret_vars(&self) -> Vec<String> {
+        let mut vars = Vec::new();
+        for channel in self.channels.values() {
+            match channel {
+                Channel::Email(e) => vars.extend(e.password_env.clone()),
+                Channel::Webhook(w) => vars.extend(w.secret_env.iter().chain(&w.bearer_token_env).cloned()),
+            }
+        }
+        vars
+    }
+
     /// Looks a secret up: the process environment first, then the `env_file` that applies.
     pub fn secret(&self, name: &str, env_file: Option<&Path>) -> Option<String> {
         std::env::var(name).ok().or_else(|| self.env_files.get(env_file?)?.get(name).cloned())

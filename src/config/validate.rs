@@ -19,6 +19,10 @@ use super::{
 };
 use crate::template::{BUILTIN, Template};
 
+/// Headers ftptrigger sets on every webhook request; a channel may not override them, or a
+/// receiver could no longer trust the event, delivery id or signature.
+const RESERVED_HEADERS: &[&str] = &["content-type", "content-length", "user-agent", "authorization", "host"];
+
 /// A webhook's retries happen while the run waits; more than this belongs to the outbox.
 const MAX_RETRIES: u32 = 10;
 
@@ -579,12 +583,16 @@ impl Validator<'_> {
                     .get_ref()
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if !valid {
-                self.d.error(
-                    name.span(),
-                    format!("{}.{}", field("headers"), name.get_ref()),
-                    "not a valid HTTP header name",
-                );
+            let lower = name.get_ref().to_ascii_lowercase();
+            let problem = if !valid {
+                Some("not a valid HTTP header name")
+            } else if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-ftptrigger-") {
+                Some("set by ftptrigger itself (Content-Type, User-Agent, Authorization, X-Ftptrigger-*)")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.d.error(name.span(), format!("{}.{}", field("headers"), name.get_ref()), problem);
             }
         }
         Some(Webhook {

@@ -22,7 +22,7 @@ pub fn deliver(channel: &Email, message: &Message, secrets: &Secrets<'_>) -> Res
             if let (Some(user), Some(var)) = (&channel.username, &channel.password_env) {
                 builder = builder.credentials(Credentials::new(user.clone(), secrets.get(var)?));
             }
-            builder.build().send(&mail).map(|_| ()).map_err(|e| smtp_error(&e))
+            builder.build().send(&mail).map(|_| ()).map_err(|e| smtp_error(&e, channel.timeout))
         }
     }
 }
@@ -48,10 +48,16 @@ fn smtp_builder(url: &str) -> Result<lettre::transport::smtp::SmtpTransportBuild
     })
 }
 
-fn smtp_error(e: &lettre::transport::smtp::Error) -> String {
+fn smtp_error(e: &lettre::transport::smtp::Error, timeout: std::time::Duration) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(inner) = source {
+        // A socket timeout surfaces as EAGAIN ("Resource temporarily unavailable").
+        if let Some(io) = inner.downcast_ref::<std::io::Error>()
+            && matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        {
+            return format!("timed out: no answer within {}", humantime::format_duration(timeout));
+        }
         let more = inner.to_string();
         if !text.contains(&more) {
             let _ = write!(text, ": {more}");
@@ -82,15 +88,10 @@ pub fn subject(payload: &Value) -> String {
         return format!("[ftptrigger] TEST from {}", text("host"));
     }
     let state = if payload["event"] == "run.succeeded" { "OK" } else { "FAILED" };
-    let exit = payload["exit_code"].as_i64().map_or_else(|| "?".to_owned(), |c| c.to_string());
+    let exit = payload["exit_code"].as_i64().map_or_else(String::new, |c| format!(" (exit {c})"));
     // Names come from outside: a newline in one must not start a new header.
     let clean = |s: String| s.chars().map(|c| if c.is_control() { '?' } else { c }).collect::<String>();
-    clean(format!(
-        "[ftptrigger] {state} {}/{}: {} (exit {exit})",
-        text("cid"),
-        text("filename"),
-        text("outcome")
-    ))
+    clean(format!("[ftptrigger] {state} {}/{}: {}{exit}", text("cid"), text("filename"), text("outcome")))
 }
 
 /// Every fact of the payload, one per line, then the output tail.

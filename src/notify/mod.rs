@@ -159,38 +159,69 @@ pub fn send_all(
         .collect()
 }
 
-/// Notifies the channels that should hear about `report` (and about runs found interrupted,
-/// whose payloads are in `reaped`). Returns one line per failed delivery, for stderr.
+/// Notifies the channels that should hear about `report`, then about the runs found
+/// interrupted on the way (their payloads in `reaped`). Returns a line per failed delivery.
 pub fn after_run(journal: &mut Journal, config: &Config, report: &Report, reaped: &[String]) -> Vec<String> {
     let mut notices = Vec::new();
-    let mut send =
-        |journal: &mut Journal, rule: Option<&str>, ok: bool, run_id: Option<i64>, message: &Message| {
-            let channels = channels_for(config, rule, ok, false);
-            for (channel, result) in send_all(journal, config, run_id, channels, message) {
-                if let Err(e) = result {
-                    notices.push(format!("notification to {channel} failed: {e}; it waits in the outbox"));
-                }
-            }
-        };
     let notable = !matches!(
         report.kind,
         Outcome::DuplicateSkipped | Outcome::InternalError | Outcome::Usage | Outcome::ConfigError
     );
     if notable {
-        send(
-            journal,
-            report.rule.as_deref(),
-            report.kind.is_ok(),
-            report.run_id,
-            &Message::from_report(report),
-        );
+        let channels = channels_for(config, report.rule.as_deref(), report.kind.is_ok(), false);
+        let results = send_all(journal, config, report.run_id, channels, &Message::from_report(report));
+        notices.extend(failures(results));
     }
+    notices.extend(notify_reaped(journal, config, reaped));
+    notices
+}
+
+/// Notifies the channels of each run found interrupted (the rule's, else `[defaults]`).
+pub fn notify_reaped(journal: &mut Journal, config: &Config, reaped: &[String]) -> Vec<String> {
+    let mut notices = Vec::new();
     for payload in reaped {
-        let message = Message::from_payload(payload.clone());
         let value: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
-        send(journal, value["rule"].as_str(), false, value["run_id"].as_i64(), &message);
+        let channels = channels_for(config, value["rule"].as_str(), false, false);
+        let message = Message::from_payload(payload.clone());
+        notices.extend(failures(send_all(journal, config, value["run_id"].as_i64(), channels, &message)));
     }
     notices
+}
+
+fn failures(results: Vec<(String, Result<(), String>)>) -> impl Iterator<Item = String> {
+    results.into_iter().filter_map(|(channel, result)| {
+        result.err().map(|e| format!("notification to {channel} failed: {e}; it waits in the outbox"))
+    })
+}
+
+/// `notify-test`: an `event: "test"` message through each channel (or the one named), a line
+/// each; exit 0 only if all went through.
+pub fn test_command(config: &Config, only: Option<&str>) -> Result<u8, crate::outcome::Failure> {
+    let names: Vec<&String> =
+        config.channels.keys().filter(|n| only.is_none_or(|o| o == n.as_str())).collect();
+    if names.is_empty() {
+        let defined: Vec<&str> = config.channels.keys().map(String::as_str).collect();
+        let detail = match only {
+            Some(name) => format!("no channel named {name:?}; defined: {}", defined.join(", ")),
+            None => "the config defines no channels".to_owned(),
+        };
+        return Err(crate::outcome::Failure::new(Outcome::Usage, detail));
+    }
+    let message = Message::test();
+    let results: Vec<(&String, Result<(), String>)> = std::thread::scope(|scope| {
+        let sends: Vec<_> =
+            names.iter().map(|name| scope.spawn(|| (*name, deliver(config, name, &message)))).collect();
+        sends.into_iter().filter_map(|s| s.join().ok()).collect()
+    });
+    let mut text = String::new();
+    for (name, result) in &results {
+        match result {
+            Ok(()) => text.push_str(&format!("{name}: OK\n")),
+            Err(e) => text.push_str(&format!("{name}: FAILED: {e}\n")),
+        }
+    }
+    crate::output::print_out(&text);
+    Ok(if results.iter().all(|(_, r)| r.is_ok()) { 0 } else { Outcome::InternalError.code() })
 }
 
 /// What `outbox flush` did.
@@ -200,12 +231,17 @@ pub struct Flushed {
     pub failed: Vec<String>,
     pub given_up: usize,
     pub remaining: usize,
+    /// Trouble notifying runs found interrupted.
+    pub notices: Vec<String>,
 }
 
 /// Retries every pending delivery, oldest first, each claimed so that a concurrent flush or
 /// a live run never sends it too.
 pub fn flush(journal: &mut Journal, config: &Config) -> Result<Flushed, crate::journal::JournalError> {
-    let mut done = Flushed { given_up: journal.give_up_old()?, ..Flushed::default() };
+    // A run killed outright is otherwise found only by the next upload; cron finds it here.
+    let reaped = journal.reap_interrupted()?;
+    let notices = notify_reaped(journal, config, &reaped);
+    let mut done = Flushed { given_up: journal.give_up_old()?, notices, ..Flushed::default() };
     for pending in journal.undelivered(false)? {
         if !journal.claim(pending.id, worst_case(config, &pending.channel))? {
             continue;

@@ -8,8 +8,8 @@ use sha2::Sha256;
 use super::{Attempt, Message, Secrets};
 use crate::config::Webhook;
 
-/// The longest `Retry-After` honoured; a receiver asking for more is tried again from the
-/// outbox instead of holding the run.
+/// The longest `Retry-After` waited for; a receiver asking for more is left to the outbox
+/// rather than holding the run.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(30);
 
 /// The first pause between attempts; it doubles each time.
@@ -50,10 +50,17 @@ pub fn deliver(hook: &Webhook, message: &Message, secrets: &Secrets<'_>) -> Resu
             Attempt::Final(error) => return Err(error),
             Attempt::Retry { error, after } => {
                 if attempt > hook.retries {
-                    return Err(format!("{error} (after {attempt} attempts)"));
+                    let attempts =
+                        if attempt == 1 { "1 attempt".to_owned() } else { format!("{attempt} attempts") };
+                    return Err(format!("{error} (after {attempts})"));
                 }
-                let wait = after.map_or(pause, |a| a.min(RETRY_AFTER_CAP));
-                std::thread::sleep(wait);
+                if let Some(after) = after.filter(|a| *a > RETRY_AFTER_CAP) {
+                    let secs = after.as_secs();
+                    return Err(format!(
+                        "{error}: the receiver asks to wait {secs}s, longer than a run waits"
+                    ));
+                }
+                std::thread::sleep(after.unwrap_or(pause));
                 pause *= 2;
             }
         }

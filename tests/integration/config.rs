@@ -267,3 +267,18 @@ fn a_run_reads_in_full_only_the_rules_of_its_cid() {
     let file = w.upload("b.zip", b"y");
     w.cmd().arg("other").arg(file).args(["--md5", &md5_hex(b"y")]).run().code(10).stderr_has("invalid glob");
 }
+
+#[test]
+fn webhook_headers_cannot_override_what_ftptrigger_sets() {
+    let w = World::new();
+    w.config(&format!(
+        "{BASIC_CONFIG}\n[channel.hook]\ntype = \"webhook\"\nurl = \"https://example.com/\"\nheaders = {{ X-Ftptrigger-Event = \"x\", authorization = \"y\", X-Team = \"ops\" }}\n"
+    ));
+    w.cmd()
+        .arg("check")
+        .run()
+        .code(10)
+        .stdout_has("channel.hook.headers.X-Ftptrigger-Event: set by ftptrigger itself")
+        .stdout_has("channel.hook.headers.authorization: set by ftptrigger itself")
+        .stdout_has(": 2 errors");
+}

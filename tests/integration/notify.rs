@@ -364,7 +364,6 @@ fn a_408_is_retried() {
 }
 
 #[test]
-#[ignore = "bug: a Retry-After above the 30 s cap still holds the run 30 s per attempt (webhook.rs sleeps min(after, cap))"]
 fn a_retry_after_beyond_the_cap_is_left_to_the_outbox() {
     let hook = HttpReceiver::scripted(vec![Reply::status(429).header("Retry-After", "3600"), Reply::ok()]);
     let w = world(&config(
@@ -878,7 +877,6 @@ fn secret_values_appear_nowhere_but_where_they_are_sent() {
 }
 
 #[test]
-#[ignore = "bug: channel secret variables are inherited by the job, so a job that prints its environment puts them in the output tail, the journal and every notification"]
 fn channel_secrets_are_not_passed_to_the_job() {
     let hook = HttpReceiver::ok();
     let w = World::empty();
@@ -961,7 +959,6 @@ fn a_run_stopped_by_sigterm_is_notified_as_interrupted() {
 }
 
 #[test]
-#[ignore = "bug: an interrupted run is notified to [defaults] notify, not its rule's channels (the reaped report has rule = null)"]
 fn a_sigkilled_run_is_notified_to_its_rules_channels() {
     let (w, defaults, rule) = two_hooks();
     sigkill_a_run(&w);
