@@ -19,37 +19,56 @@ pub enum Verdict {
     NoMatch,
 }
 
-/// The rule for `cid` and `name`, with its regex captures.
+/// The rule for `cid` and `name`, with its regex captures: the CID's rules are found by
+/// index and all its globs tested in one pass, so neither the number of customers nor of
+/// glob rules makes a lookup slower.
 pub fn find<'c>(config: &'c Config, cid: &str, name: &OsStr) -> Option<(&'c Rule, Captures)> {
-    config.rules.iter().filter(|r| r.cid == cid).find_map(|r| matches(r, name).map(|c| (r, c)))
+    candidates(config, cid, name).find_map(|(rule, captures)| captures.map(|c| (rule, c)))
 }
 
 /// Every rule with its verdict for `cid` and `name`, in config order.
 pub fn explain<'c>(config: &'c Config, cid: &str, name: &OsStr) -> Vec<(&'c Rule, Verdict)> {
+    let mut verdicts: Vec<(&Rule, Verdict)> = config.rules.iter().map(|r| (r, Verdict::OtherCid)).collect();
     let mut chosen = false;
-    config
-        .rules
-        .iter()
-        .map(|rule| {
-            let verdict = if rule.cid != cid {
-                Verdict::OtherCid
-            } else if matches(rule, name).is_none() {
-                Verdict::NoMatch
-            } else if chosen {
-                Verdict::Shadowed
-            } else {
+    let positions = config.by_cid.get(cid).map(|g| g.rules.as_slice()).unwrap_or_default();
+    for ((_, captures), &i) in candidates(config, cid, name).zip(positions) {
+        verdicts[i].1 = match captures {
+            None => Verdict::NoMatch,
+            Some(_) if chosen => Verdict::Shadowed,
+            Some(_) => {
                 chosen = true;
                 Verdict::Chosen
-            };
-            (rule, verdict)
-        })
-        .collect()
+            }
+        };
+    }
+    verdicts
 }
 
-/// `Some(captures)` when the rule's pattern matches the whole base name.
-pub fn matches(rule: &Rule, name: &OsStr) -> Option<Captures> {
+/// The CID's rules in config order, each with `Some(captures)` when it matches `name`.
+fn candidates<'c>(
+    config: &'c Config,
+    cid: &str,
+    name: &OsStr,
+) -> impl Iterator<Item = (&'c Rule, Option<Captures>)> {
+    let group = config.by_cid.get(cid);
+    let glob_hits: Vec<usize> = group
+        .map(|g| g.globs.matches(name).into_iter().map(|set_index| g.glob_rules[set_index]).collect())
+        .unwrap_or_default();
+    let members = group.map(|g| g.rules.as_slice()).unwrap_or_default();
+    members.iter().map(move |&i| {
+        let rule = &config.rules[i];
+        let captures = match &rule.matcher {
+            Matcher::Glob { .. } => glob_hits.contains(&i).then(Vec::new),
+            Matcher::Regex { .. } => regex_captures(rule, name),
+        };
+        (rule, captures)
+    })
+}
+
+/// `Some(captures)` when the rule's regex matches the whole base name.
+fn regex_captures(rule: &Rule, name: &OsStr) -> Option<Captures> {
     match &rule.matcher {
-        Matcher::Glob { glob, .. } => glob.is_match(name).then(Vec::new),
+        Matcher::Glob { .. } => None,
         Matcher::Regex { regex, .. } => {
             let caps = regex.captures(name.as_bytes())?;
             let named = regex

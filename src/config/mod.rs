@@ -9,7 +9,7 @@ mod env_file;
 mod raw;
 mod validate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
@@ -33,6 +33,8 @@ pub struct Config {
     pub journal: Journal,
     pub defaults: Settings,
     pub rules: Vec<Rule>,
+    /// The rules of each CID, for lookups that do not grow with the number of customers.
+    pub by_cid: HashMap<String, CidRules>,
     pub channels: BTreeMap<String, Channel>,
     /// Variables from every `env_file`, by file, for `*_env` lookups.
     pub env_files: BTreeMap<PathBuf, BTreeMap<String, String>>,
@@ -98,18 +100,24 @@ pub struct Rule {
     pub settings: Settings,
 }
 
+/// The rules of one CID, in config order, with all their globs compiled into one set: one
+/// pass over the name tells which of them match.
+#[derive(Debug)]
+pub struct CidRules {
+    /// Indexes into [`Config::rules`], in config order.
+    pub rules: Vec<usize>,
+    pub globs: globset::GlobSet,
+    /// For each glob in `globs`, the index of its rule.
+    pub glob_rules: Vec<usize>,
+}
+
 /// How a rule recognises a file by its base name.
 #[derive(Debug)]
 pub enum Matcher {
-    Glob {
-        pattern: String,
-        glob: globset::GlobMatcher,
-    },
+    /// Matched through its CID's [`CidRules::globs`].
+    Glob { pattern: String, glob: globset::Glob },
     /// Anchored: the regex must match the whole name.
-    Regex {
-        source: String,
-        regex: regex::bytes::Regex,
-    },
+    Regex { source: String, regex: regex::bytes::Regex },
 }
 
 impl Matcher {

@@ -14,8 +14,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::diag::Diagnostics;
 use super::raw::{self, Text};
 use super::{
-    Channel, Config, Diagnostic, Duplicates, Email, EmailTransport, Journal, Matcher, Rule, Scope, Settings,
-    Webhook, env_file,
+    Channel, CidRules, Config, Diagnostic, Duplicates, Email, EmailTransport, Journal, Matcher, Rule, Scope,
+    Settings, Webhook, env_file,
 };
 use crate::template::{BUILTIN, Template};
 
@@ -72,7 +72,31 @@ pub fn validate(path: &Path, text: &str, scope: Scope<'_>) -> Result<Config, Vec
         return Err(v.d.found);
     }
     let (warnings, env_files) = (v.d.found, v.env_files);
-    Ok(Config { path: path.to_owned(), journal, defaults, rules, channels, env_files, warnings })
+    let by_cid = index(&rules);
+    Ok(Config { path: path.to_owned(), journal, defaults, rules, by_cid, channels, env_files, warnings })
+}
+
+/// Groups the rules by CID and compiles each CID's globs into one set.
+fn index(rules: &[Rule]) -> HashMap<String, CidRules> {
+    let mut groups: HashMap<&str, (Vec<usize>, globset::GlobSetBuilder, Vec<usize>)> = HashMap::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let (members, globs, glob_rules) = groups
+            .entry(&rule.cid)
+            .or_insert_with(|| (Vec::new(), globset::GlobSetBuilder::new(), Vec::new()));
+        members.push(i);
+        if let Matcher::Glob { glob, .. } = &rule.matcher {
+            globs.add(glob.clone());
+            glob_rules.push(i);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(cid, (rules, globs, glob_rules))| {
+            // Every glob was built on its own already, so the set builds too.
+            let globs = globs.build().unwrap_or_else(|_| globset::GlobSet::empty());
+            (cid.to_owned(), CidRules { rules, globs, glob_rules })
+        })
+        .collect()
 }
 
 fn split_sections(d: &mut Diagnostics<'_>, doc: DeTable<'_>, scope: Scope<'_>) -> Sections {
@@ -388,9 +412,7 @@ impl Validator<'_> {
                 let built =
                     globset::GlobBuilder::new(pattern).literal_separator(true).backslash_escape(true).build();
                 match built {
-                    Ok(glob) => {
-                        Some(Matcher::Glob { pattern: pattern.clone(), glob: glob.compile_matcher() })
-                    }
+                    Ok(glob) => Some(Matcher::Glob { pattern: pattern.clone(), glob }),
                     Err(err) => {
                         self.d.error(
                             p.span(),
