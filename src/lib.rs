@@ -14,6 +14,7 @@ pub mod interrupt;
 pub mod journal;
 pub mod lock;
 pub mod man;
+pub mod md5block;
 pub mod notify;
 pub mod outbox;
 pub mod outcome;

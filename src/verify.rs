@@ -10,8 +10,9 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
-use md5::{Digest, Md5};
+use crate::md5block::Md5;
 
 use crate::display::escape;
 use crate::sidecar::Md5Hex;
@@ -19,6 +20,9 @@ use crate::sidecar::Md5Hex;
 /// Bytes read per call while hashing: large enough to keep syscalls rare, small enough that
 /// memory stays flat whatever the file size.
 const CHUNK: usize = 1 << 20;
+
+/// Chunk buffers shared by the reader thread and the hasher: one is filled while one is hashed.
+const BUFFERS: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -176,28 +180,22 @@ impl Upload {
     /// was hashed is still the file at the path, unchanged. `stop` is asked between chunks, so
     /// a signal does not have to wait for a multi-gigabyte file.
     pub fn md5(&mut self, stop: &dyn Fn() -> bool) -> Result<Md5Hex, FileError> {
-        let unreadable = |err| FileError::Unreadable { path: self.path.clone(), source: err };
-        let mut hasher = Md5::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut total: u64 = 0;
-        loop {
-            if stop() {
-                return Err(FileError::Stopped { path: self.path.clone() });
-            }
-            let n = match self.file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(unreadable(err)),
-            };
-            hasher.update(&buf[..n]);
-            total += n as u64;
-        }
+        let size = self.identity.size;
+        // A file of one chunk or less is not worth a thread; without a thread, hash in turn.
+        let threaded = if size > CHUNK as u64 { hash_with_reader(&mut self.file, stop) } else { None };
+        let hashed = match threaded {
+            Some(hashed) => hashed,
+            None => hash_inline(&mut self.file, size, stop),
+        };
+        let (digest, total) = hashed.map_err(|halt| match halt {
+            Halt::Stopped => FileError::Stopped { path: self.path.clone() },
+            Halt::Read(err) => FileError::Unreadable { path: self.path.clone(), source: err },
+        })?;
         if total != self.identity.size {
             return Err(FileError::Changed { path: self.path.clone(), what: "its size changed" });
         }
         self.ensure_unchanged()?;
-        Ok(Md5Hex::from_digest(hasher.finalize().as_slice()))
+        Ok(Md5Hex::from_digest(&digest))
     }
 
     /// The file at the path is still the one opened, with the size and mtime it had.
@@ -216,6 +214,144 @@ impl Upload {
                 None => Ok(()),
             },
             Err(_) => Err(changed("it was removed")),
+        }
+    }
+}
+
+/// Why hashing ended before the end of the file.
+enum Halt {
+    /// `stop` said so.
+    Stopped,
+    Read(io::Error),
+}
+
+/// What hashing yields: the digest, and how many bytes it covered.
+type Hashed = Result<([u8; 16], u64), Halt>;
+
+/// Reads and hashes in turn on this thread: for a file of at most one chunk, where starting a
+/// thread would cost more than overlapping saves, or when no thread can be started. The buffer is sized to the file (one byte
+/// more, so the first read takes it all), never past one chunk.
+fn hash_inline(file: &mut File, size: u64, stop: &dyn Fn() -> bool) -> Hashed {
+    let mut buf = vec![0u8; usize::try_from(size).map_or(CHUNK, |size| size.saturating_add(1).min(CHUNK))];
+    let mut hasher = Md5::new();
+    let mut total: u64 = 0;
+    loop {
+        if stop() {
+            return Err(Halt::Stopped);
+        }
+        match read_some(file, &mut buf).map_err(Halt::Read)? {
+            0 => return Ok((hasher.finalize(), total)),
+            n => {
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+        }
+    }
+}
+
+/// Hashes on this thread while a reader thread fills the next buffer, so reading overlaps
+/// hashing (`md5sum` does them in turn). [`BUFFERS`] buffers of one chunk go back and forth over
+/// two channels and are reused, so memory stays flat. If this thread leaves early (stopped, or
+/// a read failed), dropping its channel ends make the reader finish its current read and quit,
+/// and the scope waits for it. `None` if the thread could not be started: nothing was read.
+fn hash_with_reader(file: &mut File, stop: &dyn Fn() -> bool) -> Option<Hashed> {
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(BUFFERS);
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+        for _ in 0..BUFFERS {
+            empty_tx.send(vec![0u8; CHUNK]).expect("the receiving end is held right here");
+        }
+        let reader = move || {
+            // Ends at the end of the file (dropping `full_tx` says so), after passing on a read
+            // error, or when the hasher has gone.
+            for mut buf in empty_rx {
+                match read_some(file, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if full_tx.send(Ok((buf, n))).is_err() {
+                            break;
+                        }
+                    }
+                    Err(err) => {
+                        let _ = full_tx.send(Err(err));
+                        break;
+                    }
+                }
+            }
+        };
+        if std::thread::Builder::new().name("md5-reader".into()).spawn_scoped(scope, reader).is_err() {
+            return None;
+        }
+        let mut hasher = Md5::new();
+        let mut total: u64 = 0;
+        loop {
+            if stop() {
+                return Some(Err(Halt::Stopped));
+            }
+            match full_rx.recv() {
+                Ok(Ok((buf, n))) => {
+                    hasher.update(&buf[..n]);
+                    total += n as u64;
+                    // The reader may have finished already; then the buffer is simply freed.
+                    let _ = empty_tx.send(buf);
+                }
+                Ok(Err(err)) => return Some(Err(Halt::Read(err))),
+                Err(mpsc::RecvError) => return Some(Ok((hasher.finalize(), total))),
+            }
+        }
+    })
+}
+
+/// One `read`, retried when a signal interrupts it.
+fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match file.read(buf) {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            result => return result,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use md5::Digest as _;
+
+    use super::*;
+
+    /// Writes `len` bytes of a pattern to a file in a fresh root and opens it as an upload.
+    fn upload(len: usize) -> (tempfile::TempDir, Upload, Vec<u8>) {
+        let root = tempfile::tempdir().expect("temp dir");
+        let data: Vec<u8> = (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
+        let path = root.path().join("f.bin");
+        std::fs::write(&path, &data).expect("write");
+        let upload = open(&path, root.path(), "r").expect("open");
+        (root, upload, data)
+    }
+
+    #[test]
+    fn every_size_around_one_and_more_chunks_hashes_like_the_crate() {
+        // Inline below and at one chunk, with the reader thread above it.
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 12_345] {
+            let (_root, mut upload, data) = upload(len);
+            let got = upload.md5(&|| false).expect("hashes");
+            assert_eq!(got.as_str(), hex::encode(md5::Md5::digest(&data)), "length {len}");
+        }
+    }
+
+    #[test]
+    fn stop_is_asked_between_chunks_with_and_without_the_thread() {
+        for (len, asks_before_stop) in [(100, 1), (5 * CHUNK, 1), (5 * CHUNK, 3)] {
+            let (_root, mut upload, _) = upload(len);
+            let asked = Cell::new(0);
+            let stop = || {
+                asked.set(asked.get() + 1);
+                asked.get() > asks_before_stop
+            };
+            let err = upload.md5(&stop).expect_err("stopped");
+            assert!(matches!(err, FileError::Stopped { .. }), "length {len}: {err}");
+            assert_eq!(asked.get(), asks_before_stop + 1, "length {len}");
         }
     }
 }
