@@ -153,8 +153,11 @@ impl Journal {
             let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600));
         }
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail(e.to_string()))?;
-        // WAL lets readers and the one writer proceed together; FULL makes a committed
-        // `success` survive power loss, which is what keeps a file from running twice.
+        // WAL lets readers and the one writer proceed together. NORMAL does not wait for the
+        // disk on every commit (the database stays consistent, and a lost `running` row after
+        // a power cut only loses the trace of an unfinished run); `finish` commits with FULL,
+        // so a recorded `success` survives power loss, which is what keeps a file from
+        // running twice.
         // Switching a new file to WAL can report "locked" without consulting the busy
         // handler when many processes create the journal at once, so that step retries.
         let mode: String = retry_busy(|| conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)))
@@ -162,7 +165,7 @@ impl Journal {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(fail(format!("cannot switch to WAL mode (got {mode})")));
         }
-        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| fail(e.to_string()))?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| fail(e.to_string()))?;
         let mut journal = Journal { conn, path: path.to_owned() };
         retry_busy(|| journal.migrate()).map_err(|e| fail(e.to_string()))?;
         Ok(journal)
@@ -232,15 +235,20 @@ impl Journal {
     pub fn finish(&mut self, report: &Report) -> Result<(), JournalError> {
         let Some(id) = report.run_id else { return Ok(()) };
         let json = report.to_json();
-        let result = self.immediate(|tx| {
-            tx.execute(
-                "UPDATE runs SET state = ?2, md5 = ?3, exit_code = ?4, finished_ms = ?5, report = ?6
-                 WHERE id = ?1",
-                params![id, report.outcome, report.md5.actual, report.exit_code, now_ms(), json],
-            )?;
-            Ok(())
+        // This commit is the one that keeps a file from running twice, so it alone waits for
+        // the disk (and takes every earlier write of this run with it).
+        let durable = |conn: &Connection, level: &str| conn.pragma_update(None, "synchronous", level);
+        let result = durable(&self.conn, "FULL").and_then(|()| {
+            self.immediate(|tx| {
+                tx.execute(
+                    "UPDATE runs SET state = ?2, md5 = ?3, exit_code = ?4, finished_ms = ?5, report = ?6
+                     WHERE id = ?1",
+                    params![id, report.outcome, report.md5.actual, report.exit_code, now_ms(), json],
+                )
+            })
         });
-        result.map_err(|e| self.write_error(e))
+        let _ = durable(&self.conn, "NORMAL");
+        result.map(|_| ()).map_err(|e| self.write_error(e))
     }
 
     /// The latest successful run of this CID, file name and MD5, if any.
