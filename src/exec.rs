@@ -23,6 +23,9 @@ use crate::interrupt::Interrupt;
 /// How much of the command's combined output is kept for messages and notifications.
 pub const TAIL_BYTES: usize = 64 * 1024;
 
+/// The job's stdout pipe size, and the read size of each pump.
+const PIPE_BYTES: usize = 1 << 20;
+
 /// How long output is still collected after the job's group is gone.
 const PIPE_DRAIN: Duration = Duration::from_secs(1);
 
@@ -122,6 +125,11 @@ pub fn run(job: &Job, output: Output, interrupt: &Interrupt) -> Result<Finished,
     };
     let (drained_tx, drained) = mpsc::channel();
     let mut pumps = 0;
+    // A bigger pipe means fewer wake-ups for a job that prints a lot; the default (64 KiB)
+    // stays if the system refuses.
+    if let Some(out) = &child.stdout {
+        let _ = rustix::pipe::fcntl_setpipe_size(out, PIPE_BYTES);
+    }
     for (pipe, sink) in [
         (child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>), stdout_to),
         (child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>), stderr_to),
@@ -258,7 +266,7 @@ enum Sink {
 /// pipe on our stdout) is dropped, but the pipe is still drained so the job never blocks.
 fn pump(mut from: Box<dyn Read + Send>, to: Sink, tail: Arc<Mutex<Tail>>, drained: mpsc::Sender<()>) {
     thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; PIPE_BYTES];
         let mut sink = Some(to);
         loop {
             let n = match from.read(&mut buf) {
