@@ -149,6 +149,7 @@ pub fn run(job: &Job, output: Output, interrupt: &Interrupt) -> Result<Finished,
     let Supervised { status, timed_out, interrupted } = outcome;
     let status = status.map_err(ExecError::Wait)?;
     let duration = started.elapsed();
+    log::info!("the job ended after {duration:.0?}: status {:?}, signal {:?}", status.code(), status.signal());
     // The leader is gone; whatever it left in its group (a background grandchild holding our
     // pipes open) is stopped too, so nothing of the job outlives the run.
     kill_leftovers(group, job.kill_grace);

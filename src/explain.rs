@@ -42,10 +42,8 @@ pub fn explain(config: &Config, cid: &str, file: &Path) -> (String, Result<(), F
         let _ = writeln!(out, "  {mark} rule {} (line {}): {why}", escape_str(&rule.name), rule.line);
     }
     let Some((rule, captures)) = rules::find(config, cid, &name) else {
-        let detail =
-            format!("CID {} and file name {} are not set up for processing", escape_str(cid), escape(&name));
         let _ = writeln!(out, "no rule matches: a run would exit {}", Outcome::NotConfigured.code());
-        return (out, Err(Failure::new(Outcome::NotConfigured, detail)));
+        return (out, Err(rules::not_configured(cid, &name)));
     };
     let resolved = match verify::resolve_in_root(file, &rule.root, &rule.name) {
         Ok(path) => path,

@@ -66,7 +66,7 @@ CREATE INDEX outbox_pending ON outbox (state) WHERE state = 'pending';
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("cannot open journal {}: {reason}", .path.display())]
+    #[error("cannot open journal {}: {reason} (check [journal] path and that this user may write its directory)", .path.display())]
     Open { path: PathBuf, reason: String },
     #[error("cannot write journal {}: {reason}", .path.display())]
     Write { path: PathBuf, reason: String },

@@ -52,6 +52,7 @@ where
         }
     };
     let global = cli.global;
+    init_logging(global.verbose);
     match cli.command {
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut cli::command(), "ftptrigger", &mut std::io::stdout());
@@ -156,7 +157,9 @@ fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
     } else {
         exec::Output::Stdout
     };
+    let progress = !global.quiet && !global.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     Ok(Request {
+        progress,
         cid: args.cid.ok_or_else(|| missing("CID"))?,
         file: args.file.ok_or_else(|| missing("FILE"))?,
         expected,
@@ -165,6 +168,25 @@ fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
         dry_run: args.dry_run,
         output,
     })
+}
+
+/// `-v` says what happens, `-vv` how; without either, only results and errors are printed.
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => log::LevelFilter::Off,
+        1 => log::LevelFilter::Info,
+        _ => log::LevelFilter::Debug,
+    };
+    // A second run() in one process (tests) keeps the first logger; that is fine.
+    // Only our own records: libraries' debug output is not the operator's concern.
+    let _ = env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Off)
+        .filter_module("ftptrigger", level)
+        .format(|buf, record| {
+            use std::io::Write as _;
+            writeln!(buf, "ftptrigger: {}: {}", record.level().as_str().to_lowercase(), record.args())
+        })
+        .try_init();
 }
 
 fn locate(global: &Global) -> Result<std::path::PathBuf, Failure> {

@@ -19,6 +19,17 @@ pub enum Verdict {
     NoMatch,
 }
 
+/// Exit 11, in the words of the system this replaces, with where to look next.
+pub fn not_configured(cid: &str, name: &OsStr) -> crate::outcome::Failure {
+    let detail = format!(
+        "CID {} and file name {} are not set up for processing (`ftptrigger explain {} FILE` shows every rule's verdict)",
+        crate::display::escape_str(cid),
+        crate::display::escape(name),
+        crate::display::shell_quote(OsStr::new(cid)),
+    );
+    crate::outcome::Failure::new(crate::outcome::Outcome::NotConfigured, detail)
+}
+
 /// The rule for `cid` and `name`, with its regex captures: the CID's rules are found by
 /// index and all its globs tested in one pass, so neither the number of customers nor of
 /// glob rules makes a lookup slower.

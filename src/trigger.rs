@@ -36,6 +36,22 @@ pub struct Request {
     pub no_wait: bool,
     pub dry_run: bool,
     pub output: Output,
+    /// Show a progress bar while hashing a big file (stderr is a terminal, not --quiet/--json).
+    pub progress: bool,
+}
+
+/// Files at least this big get a progress bar while they are hashed.
+const PROGRESS_FROM: u64 = 64 << 20;
+
+fn progress_bar(size: u64, name: &std::ffi::OsStr) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(Some(size), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(format!("hashing {}", escape(name)));
+    bar
 }
 
 /// Sidecars are a line or a listing; anything bigger is not a sidecar.
@@ -130,16 +146,11 @@ impl Context<'_> {
     fn execute(&self, report: &mut Report, held: &mut Option<FileLock>) -> Result<String, Failure> {
         let req = self.req;
         let name = verify::file_name(&req.file).map_err(bad_file)?;
-        let (rule, captures) = crate::rules::find(self.config, &req.cid, &name).ok_or_else(|| {
-            let detail = format!(
-                "CID {} and file name {} are not set up for processing",
-                escape_str(&req.cid),
-                escape(&name)
-            );
-            Failure::new(Outcome::NotConfigured, detail)
-        })?;
+        let (rule, captures) = crate::rules::find(self.config, &req.cid, &name)
+            .ok_or_else(|| crate::rules::not_configured(&req.cid, &name))?;
         report.rule = Some(rule.name.clone());
         report.tags = rule.tags.clone();
+        log::info!("rule {} ({}) takes {}", rule.name, rule.matcher.describe(), escape(&name));
 
         let mut upload = verify::open(&req.file, &rule.root, &rule.name).map_err(bad_file)?;
         report.file = upload.path.to_string_lossy().into_owned();
@@ -147,6 +158,7 @@ impl Context<'_> {
         if !req.dry_run {
             let wait = if req.no_wait { std::time::Duration::ZERO } else { rule.settings.lock_wait };
             let dir = lock::dir(self.journal.path());
+            log::debug!("locking {} (waiting up to {})", upload.path.display(), humantime::format_duration(wait));
             *held = Some(
                 lock::acquire(&dir, &req.cid, &upload.path, wait, self.interrupt)
                     .map_err(|e| self.lock_failure(e, report))?,
@@ -154,8 +166,26 @@ impl Context<'_> {
         }
         let expected = expected_for(&self.claimed, &req.expected, &name)?;
         report.md5.expected = Some(expected.to_string());
-        let stop = || self.interrupt.raised().is_some();
-        let actual = upload.md5(&stop).map_err(|e| self.stopped_or(e))?;
+        let bar = (req.progress && upload.size >= PROGRESS_FROM).then(|| progress_bar(upload.size, &name));
+        let started = std::time::Instant::now();
+        let stop = |hashed: u64| {
+            if let Some(bar) = &bar {
+                bar.set_position(hashed);
+            }
+            self.interrupt.raised().is_some()
+        };
+        let hashed = upload.md5(&stop);
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let actual = hashed.map_err(|e| self.stopped_or(e))?;
+        let took = started.elapsed();
+        log::info!(
+            "hashed {} bytes in {:.0?} ({:.0} MB/s)",
+            upload.size,
+            took,
+            upload.size as f64 / took.as_secs_f64().max(1e-9) / 1e6
+        );
         report.md5.actual = Some(actual.to_string());
         if actual != expected {
             let detail = format!("MD5 {expected} does not match the file's MD5 {actual} after transfer");
@@ -214,6 +244,7 @@ impl Context<'_> {
             }
         }
         self.journal.checkpoint(report).map_err(|e| Failure::new(Outcome::InternalError, e.to_string()))?;
+        log::info!("running {}", crate::display::shell_join(&job.argv()));
         let finished = exec::run(&job, req.output, self.interrupt)
             .map_err(|e| Failure::new(Outcome::ProcessFailed, e.to_string()))?;
         report.process = Some(Process::new(&job, Some(&finished)));

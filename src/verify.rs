@@ -177,9 +177,10 @@ fn check_type(path: &Path, meta: &Metadata) -> Result<(), FileError> {
 
 impl Upload {
     /// Hashes the file through the descriptor opened by [`open`], then makes sure that what
-    /// was hashed is still the file at the path, unchanged. `stop` is asked between chunks, so
-    /// a signal does not have to wait for a multi-gigabyte file.
-    pub fn md5(&mut self, stop: &dyn Fn() -> bool) -> Result<Md5Hex, FileError> {
+    /// was hashed is still the file at the path, unchanged. `stop` is asked between chunks,
+    /// with the bytes hashed so far, so a signal does not have to wait for a multi-gigabyte
+    /// file (and a progress bar can follow).
+    pub fn md5(&mut self, stop: &dyn Fn(u64) -> bool) -> Result<Md5Hex, FileError> {
         let size = self.identity.size;
         // A file of one chunk or less is not worth a thread; without a thread, hash in turn.
         let threaded = if size > CHUNK as u64 { hash_with_reader(&mut self.file, stop) } else { None };
@@ -231,12 +232,12 @@ type Hashed = Result<([u8; 16], u64), Halt>;
 /// Reads and hashes in turn on this thread: for a file of at most one chunk, where starting a
 /// thread would cost more than overlapping saves, or when no thread can be started. The buffer is sized to the file (one byte
 /// more, so the first read takes it all), never past one chunk.
-fn hash_inline(file: &mut File, size: u64, stop: &dyn Fn() -> bool) -> Hashed {
+fn hash_inline(file: &mut File, size: u64, stop: &dyn Fn(u64) -> bool) -> Hashed {
     let mut buf = vec![0u8; usize::try_from(size).map_or(CHUNK, |size| size.saturating_add(1).min(CHUNK))];
     let mut hasher = Md5::new();
     let mut total: u64 = 0;
     loop {
-        if stop() {
+        if stop(total) {
             return Err(Halt::Stopped);
         }
         match read_some(file, &mut buf).map_err(Halt::Read)? {
@@ -254,7 +255,7 @@ fn hash_inline(file: &mut File, size: u64, stop: &dyn Fn() -> bool) -> Hashed {
 /// two channels and are reused, so memory stays flat. If this thread leaves early (stopped, or
 /// a read failed), dropping its channel ends make the reader finish its current read and quit,
 /// and the scope waits for it. `None` if the thread could not be started: nothing was read.
-fn hash_with_reader(file: &mut File, stop: &dyn Fn() -> bool) -> Option<Hashed> {
+fn hash_with_reader(file: &mut File, stop: &dyn Fn(u64) -> bool) -> Option<Hashed> {
     std::thread::scope(|scope| {
         let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(BUFFERS);
         let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
@@ -285,7 +286,7 @@ fn hash_with_reader(file: &mut File, stop: &dyn Fn() -> bool) -> Option<Hashed> 
         let mut hasher = Md5::new();
         let mut total: u64 = 0;
         loop {
-            if stop() {
+            if stop(total) {
                 return Some(Err(Halt::Stopped));
             }
             match full_rx.recv() {
@@ -335,7 +336,7 @@ mod tests {
         // Inline below and at one chunk, with the reader thread above it.
         for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 12_345] {
             let (_root, mut upload, data) = upload(len);
-            let got = upload.md5(&|| false).expect("hashes");
+            let got = upload.md5(&|_| false).expect("hashes");
             assert_eq!(got.as_str(), hex::encode(md5::Md5::digest(&data)), "length {len}");
         }
     }
@@ -345,7 +346,7 @@ mod tests {
         for (len, asks_before_stop) in [(100, 1), (5 * CHUNK, 1), (5 * CHUNK, 3)] {
             let (_root, mut upload, _) = upload(len);
             let asked = Cell::new(0);
-            let stop = || {
+            let stop = |_| {
                 asked.set(asked.get() + 1);
                 asked.get() > asks_before_stop
             };

@@ -165,7 +165,7 @@ pub struct Webhook {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("no config file found; tried {}", list(.tried))]
+    #[error("no config file found; tried {} (pass --config, or start from ftpscanner.cfg.example)", list(.tried))]
     NotFound { tried: Vec<PathBuf> },
     #[error("cannot read config {}: {source}", .path.display())]
     Unreadable { path: PathBuf, source: std::io::Error },

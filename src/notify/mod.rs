@@ -149,6 +149,10 @@ pub fn send_all(
     results
         .into_iter()
         .map(|(id, channel, result)| {
+            match &result {
+                Ok(()) => log::info!("notified {channel} ({})", message.event),
+                Err(e) => log::info!("could not notify {channel}: {e}"),
+            }
             let recorded = journal.attempted(id, &result);
             let result = match (result, recorded) {
                 (Ok(()), Err(e)) => Err(format!("delivered, but not marked so: {e}")),

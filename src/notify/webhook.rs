@@ -60,7 +60,9 @@ pub fn deliver(hook: &Webhook, message: &Message, secrets: &Secrets<'_>) -> Resu
                         "{error}: the receiver asks to wait {secs}s, longer than a run waits"
                     ));
                 }
-                std::thread::sleep(after.unwrap_or(pause));
+                let wait = after.unwrap_or(pause);
+                log::debug!("webhook attempt {attempt} failed: {error}; next in {wait:?}");
+                std::thread::sleep(wait);
                 pause *= 2;
             }
         }

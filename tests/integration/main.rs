@@ -14,3 +14,4 @@ mod journal;
 mod md5;
 mod notify;
 mod servers;
+mod comfort;
