@@ -244,6 +244,10 @@ fn shipped_example_config_passes_check() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("ftpscanner.cfg.example");
     // A checkout made under umask 002 leaves it group-writable, which ftptrigger refuses.
     std::fs::set_permissions(&example, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    // git keeps no mode but the executable bit: the example secrets come out world-readable,
+    // which check rightly warns about. An operator would chmod them as this does.
+    let secrets = example.with_file_name("examples/secrets.env");
+    std::fs::set_permissions(&secrets, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     Trigger::bare()
         .arg("check")
         .arg("-c")
