@@ -116,7 +116,8 @@ fn run_file(global: &Global, args: RunArgs) -> u8 {
         Err(e) => return fail(&Failure::new(Outcome::InternalError, format!("cannot catch signals: {e}"))),
     };
     let scope = config::Scope::Cid(&req.cid);
-    let (report, aftermath) = trigger::run(&req, || load_config_scoped(global, scope), &interrupt);
+    let load = || load_config_scoped(global, scope).map(std::sync::Arc::new);
+    let (report, aftermath) = trigger::run(&req, load, &interrupt);
     if global.json {
         print_out(&format!("{}\n", report.to_json()));
     } else if !report.kind.is_ok() {

@@ -6,6 +6,7 @@
 //! nothing runs unrecorded: no journal, no job.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::config::{Config, Duplicates};
 use crate::display::{escape, escape_str};
@@ -61,7 +62,7 @@ const SIDECAR_MAX: u64 = 1 << 20;
 /// retention. Kept apart so the caller can report the outcome first.
 pub struct Aftermath {
     journal: Journal,
-    config: Config,
+    config: Arc<Config>,
     reaped: Vec<String>,
 }
 
@@ -78,7 +79,7 @@ impl Aftermath {
 /// Runs `req`, loading the config with `load` once the arguments are known to be sound.
 pub fn run(
     req: &Request,
-    load: impl FnOnce() -> Result<Config, Failure>,
+    load: impl FnOnce() -> Result<Arc<Config>, Failure>,
     interrupt: &Interrupt,
 ) -> (Report, Option<Aftermath>) {
     let filename = req.file.file_name().unwrap_or_default();
