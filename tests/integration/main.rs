@@ -15,3 +15,4 @@ mod md5;
 mod notify;
 mod servers;
 mod comfort;
+mod ftp;

@@ -1,0 +1,165 @@
+#!/bin/sh
+# ftptrigger-hook.sh USER FILE
+#
+# The common part of every FTP server integration in contrib/: called once per finished upload
+# with the FTP login and the uploaded file's absolute path, it pairs each data file with its MD5
+# sidecar and, as soon as both are there (whichever arrived second), runs
+#
+#     ftptrigger --quiet run --md5-file=FILE.md5 -- CID FILE
+#
+# An upload whose partner has not arrived yet, and anything that is neither a data file nor a
+# sidecar, ends here quietly: the partner's own upload calls this script again. Names are never
+# given to a shell, eval or a format string; every expansion is quoted. Always exits 0, since the
+# servers ignore a hook's status anyway: failures go to the log, and ftptrigger itself records
+# and notifies every failed run.
+#
+# Settings, from the environment (the server wrappers pass theirs on), or edit the defaults here:
+#   FTPTRIGGER_BIN              the ftptrigger binary                  [/usr/local/bin/ftptrigger]
+#   FTPTRIGGER_CONFIG           the config; read by ftptrigger itself  [its own lookup order]
+#   FTPTRIGGER_CID_MAP          file of "LOGIN CID" lines (# comments); a login it does not list is
+#                               its own CID; a CID of "-" ignores that login's uploads  [login = CID]
+#   FTPTRIGGER_SIDECAR_SUFFIX   what a sidecar's name adds to its data file's name      [.md5]
+#   FTPTRIGGER_HOOK_LOG         append messages to this file instead of syslog
+#   FTPTRIGGER_HOOK_FACILITY    syslog facility                                         [ftp]
+#   FTPTRIGGER_HOOK_DEBUG=1     also log the uploads that start nothing, and why
+#   FTPTRIGGER_HOOK_BACKGROUND=1  start ftptrigger and return at once, for servers that wait for
+#                               their hook (pure-uploadscript runs hooks one at a time; SFTPGo and
+#                               ProFTPD kill a hook that runs too long)
+
+set -u
+PATH=${PATH:-/usr/local/bin:/usr/bin:/bin}
+
+bin=${FTPTRIGGER_BIN:-/usr/local/bin/ftptrigger}
+suffix=${FTPTRIGGER_SIDECAR_SUFFIX:-.md5}
+map=${FTPTRIGGER_CID_MAP:-}
+logfile=${FTPTRIGGER_HOOK_LOG:-}
+facility=${FTPTRIGGER_HOOK_FACILITY:-ftp}
+debug=${FTPTRIGGER_HOOK_DEBUG:-0}
+background=${FTPTRIGGER_HOOK_BACKGROUND:-0}
+tag="ftptrigger-hook[$$]"
+
+# log PRIORITY MESSAGE: one log line per line of MESSAGE.
+log() {
+    prio=$1
+    shift
+    if [ -n "$logfile" ]; then
+        now=$(date '+%Y-%m-%dT%H:%M:%S%z')
+        printf '%s\n' "$*" | while IFS= read -r line || [ -n "$line" ]; do
+            printf '%s %s %s: %s\n' "$now" "$tag" "$prio" "$line"
+        done >>"$logfile"
+    elif command -v logger >/dev/null 2>&1; then
+        printf '%s\n' "$*" | logger -t "$tag" -p "$facility.$prio" 2>/dev/null
+    fi
+    return 0
+}
+
+debug() {
+    if [ "$debug" = 1 ]; then
+        log debug "$@"
+    fi
+}
+
+# show TEXT: TEXT for a log line, control characters (a newline in an upload's name) as `?`.
+show() {
+    printf '%s' "$1" | LC_ALL=C tr '[:cntrl:]' '?'
+}
+
+user=${1-}
+file=${2-}
+
+u=$(show "$user")
+f=$(show "$file")
+
+case $file in
+    /*) ;;
+    *)
+        debug "${u:-?}: ignored: no absolute path given (${f:-nothing})"
+        exit 0
+        ;;
+esac
+if [ -z "$user" ]; then
+    log warning "$f: uploaded by no known login; nothing ran (the server passed no user name)"
+    exit 0
+fi
+
+name=${file##*/}
+case $name in
+    '' | .pureftpd-* | .ftpquota)
+        # pure-ftpd's own temporary and quota files
+        debug "$u: $f: ignored: a server's own file"
+        exit 0
+        ;;
+esac
+
+case $name in
+    *"$suffix")
+        data=${file%"$suffix"}
+        sidecar=$file
+        ;;
+    *)
+        data=$file
+        sidecar=$file$suffix
+        ;;
+esac
+if [ -z "${data##*/}" ]; then
+    debug "$u: $f: ignored: a sidecar with no data file name"
+    exit 0
+fi
+
+d=$(show "$data")
+
+# Both must be plain files; whichever arrived first waits for the other.
+if [ ! -f "$data" ] || [ -L "$data" ]; then
+    debug "$u: $f: waiting for the data file $d"
+    exit 0
+fi
+if [ ! -f "$sidecar" ] || [ -L "$sidecar" ]; then
+    debug "$u: $f: waiting for the sidecar $(show "$sidecar")"
+    exit 0
+fi
+
+cid=$user
+if [ -n "$map" ]; then
+    if [ ! -r "$map" ]; then
+        log err "$u: $d: cannot read the CID map $map; nothing ran"
+        exit 0
+    fi
+    while read -r login mapped _rest; do
+        case $login in '' | '#'*) continue ;; esac
+        if [ "$login" = "$user" ] && [ -n "$mapped" ]; then
+            cid=$mapped
+            break
+        fi
+    done <"$map"
+fi
+if [ "$cid" = "-" ]; then
+    debug "$u: $d: ignored: the CID map says to ignore this login"
+    exit 0
+fi
+
+case $bin in
+    */*) ;;
+    *) bin=$(command -v "$bin" || printf '%s' "$bin") ;;
+esac
+if [ ! -x "$bin" ]; then
+    log err "$(show "$cid"): $d: $bin is not an executable file; nothing ran (set FTPTRIGGER_BIN)"
+    exit 0
+fi
+
+trigger() {
+    out=$("$bin" --quiet run --md5-file="$sidecar" -- "$cid" "$data" 2>&1 </dev/null)
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        log info "$(show "$cid"): $d: done (ftptrigger exit 0)"
+    else
+        log err "$(show "$cid"): $d: ftptrigger exit $rc
+$(printf '%s\n' "$out" | tail -n 40)"
+    fi
+}
+
+if [ "$background" = 1 ]; then
+    trigger </dev/null >/dev/null 2>&1 &
+else
+    trigger
+fi
+exit 0

@@ -1,0 +1,721 @@
+//! A real FTP server: pure-ftpd on 127.0.0.1 with `pure-uploadscript` running the shipped hook
+//! (`contrib/pure-ftpd/ftptrigger-upload.sh`), uploads made with `curl -T`, and the job, the hook's
+//! log, the journal and a webhook receiver looked at from outside.
+//!
+//! Needs root (pure-uploadscript refuses to run otherwise, and the upload pipe is root's) and the
+//! pure-ftpd and curl packages, which `tests/ftp/setup-pure-ftpd.sh` installs (`.ci/run` calls
+//! it). Without them the test says why and passes without running anything.
+//!
+//! pure-ftpd's upload pipe has a fixed path (`/var/run/pure-ftpd.upload.pipe`), so only one such
+//! server per machine can have an upload script: the test holds a lock file for as long as its
+//! servers live, and is careful to leave nothing behind (every process is killed and reaped on
+//! drop, and dies with the test thread if the test process itself is killed).
+//!
+//! A second test runs the hook all three servers share (`contrib/ftptrigger-hook.sh`) by itself,
+//! as a server would, with no server and no root: hostile names, the CID map, what it ignores.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::servers::HttpReceiver;
+use crate::support::{World, md5_hex, write_mode};
+
+/// The virtual user, which is also the CID.
+const CID: &str = "acme";
+const PASSWORD: &str = "ftptrigger-test";
+/// `PASSWORD` as SHA-512 crypt, made with `perl -e 'print crypt("ftptrigger-test", q($6$ftptriggertest$))'`.
+/// pure-pw would store an argon2id hash that takes seconds to check at every login.
+const PASSWORD_HASH: &str = concat!(
+    "$6$ftptriggertest$",
+    "MTeLVbr4ZUhm8b0qzaUFvrIRDEQFxKizqp7K9xoIzgT8RAcpoJ/IKJyStX1Fw0DP4ktbHaoY6H8A3C6AQPjNg."
+);
+/// The uid and gid the virtual user's files belong to: `nobody`/`nogroup` on Debian. pure-ftpd
+/// refuses logins that map to root.
+const FTP_UID: u32 = 65534;
+const FTP_GID: u32 = 65534;
+
+/// The pipe pure-ftpd writes finished uploads to and pure-uploadscript reads them from.
+const UPLOAD_PIPE: &str = "/var/run/pure-ftpd.upload.pipe";
+/// Held (flock) while this test's servers run: there can be only one reader of the pipe.
+const MACHINE_LOCK: &str = "/run/ftptrigger-test-pure-ftpd.lock";
+
+/// How long any one thing may take before the test gives up.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// The job: one line per run, `<file name> <md5>`, appended to `jobs.log` beside it.
+const JOB: &str = r#"#!/bin/sh
+printf '%s %s\n' "$FTPTRIGGER_FILENAME" "$FTPTRIGGER_MD5" >> "$(dirname "$0")/jobs.log"
+"#;
+
+fn config(webhook_url: &str) -> String {
+    format!(
+        r#"
+[journal]
+path = "state/journal.db"
+
+[defaults]
+timeout = "30s"
+lock_wait = "20s"
+
+[[rule]]
+name = "acme-csv"
+cid = "{CID}"
+pattern = "*.csv"
+root = "ftp/acme"
+command = ["./job.sh", "--", "{{file}}"]
+notify = ["ops-hook"]
+
+[channel.ops-hook]
+type = "webhook"
+url = "{webhook_url}"
+timeout = "5s"
+retries = 0
+"#
+    )
+}
+
+#[test]
+fn pure_ftpd_uploads_run_the_job_once_in_either_order_and_a_bad_sidecar_notifies() {
+    let Some(tools) = Tools::find() else { return };
+    let _machine = MachineLock::take();
+    if let Some(pid) = foreign_upload_script() {
+        let reason = format!(
+            "another pure-uploadscript (pid {pid}) is reading {UPLOAD_PIPE} and would take our uploads"
+        );
+        skip_or_fail(&reason);
+        return;
+    }
+
+    let world = World::empty();
+    let hook = HttpReceiver::ok();
+    world.config(&config(&hook.url()));
+    world.script("job.sh", JOB);
+    let server = FtpServer::start(&tools, &world);
+
+    // Data first, then its sidecar: the first upload waits, the second runs the job.
+    let a = b"id,amount\n1,10\n2,20\n";
+    server.upload("A.csv", a);
+    server.wait_for_log("the hook to see A.csv wait for its sidecar", |log| {
+        count(log, "/A.csv: waiting for the sidecar") == 1
+    });
+    server.upload("A.csv.md5", format!("{}  A.csv\n", md5_hex(a)).as_bytes());
+    server.wait_for_log("the hook to run A.csv", |log| count(log, "/A.csv: done (ftptrigger exit 0)") == 1);
+    assert_eq!(server.job_runs(), vec![format!("A.csv {}", md5_hex(a))], "{}", server.diagnostics());
+
+    // Sidecar first (bare hex, upper case), then the data.
+    let b = b"id,amount\n3,30\n";
+    server.upload("B.csv.md5", format!("{}\n", md5_hex(b).to_uppercase()).as_bytes());
+    server.wait_for_log("the hook to see B.csv.md5 wait for its data file", |log| {
+        count(log, "/B.csv.md5: waiting for the data file") == 1
+    });
+    server.upload("B.csv", b);
+    server.wait_for_log("the hook to run B.csv", |log| count(log, "/B.csv: done (ftptrigger exit 0)") == 1);
+
+    // Both back to back, as a client sends them: both hooks may see both files, and ftptrigger's
+    // lock and duplicate check still run the job once.
+    let d = b"id,amount\n4,40\n";
+    server.upload("D.csv", d);
+    server.upload("D.csv.md5", format!("MD5 (D.csv) = {}\n", md5_hex(d)).as_bytes());
+    server.wait_for_log("the hook to handle both D uploads", |log| {
+        count(log, "/D.csv: done (ftptrigger exit 0)") + count(log, "/D.csv: waiting for the sidecar") == 2
+    });
+
+    // A sidecar with the wrong MD5: nothing runs, and the rule's webhook hears md5_mismatch.
+    let c = b"id,amount\n5,50\n";
+    server.upload("C.csv", c);
+    // (waiting first: had both hooks seen both files, each would report the mismatch)
+    server.wait_for_log("the hook to see C.csv wait for its sidecar", |log| {
+        count(log, "/C.csv: waiting for the sidecar") == 1
+    });
+    server.upload("C.csv.md5", format!("{}  C.csv\n", md5_hex(b"something else")).as_bytes());
+    server.wait_for_log("the hook to report C.csv's mismatch", |log| {
+        count(log, "/C.csv: ftptrigger exit 12") >= 1
+    });
+    let requests = hook.wait_for(1, LIMIT);
+    let body = requests[0].json();
+    assert_eq!(body["event"], "run.failed", "{body}");
+    assert_eq!(body["outcome"], "md5_mismatch", "{body}");
+    assert_eq!(body["exit_code"], 12, "{body}");
+    assert_eq!(body["cid"], CID, "{body}");
+    assert_eq!(body["filename"], "C.csv", "{body}");
+    assert_eq!(body["rule"], "acme-csv", "{body}");
+    assert_eq!(body["md5"]["expected"], md5_hex(b"something else"), "{body}");
+    assert_eq!(body["md5"]["actual"], md5_hex(c), "{body}");
+    assert_eq!(requests[0].header("X-Ftptrigger-Event"), Some("run.failed"));
+
+    // Every upload has been handled by now (each hook invocation logs exactly once, and they run
+    // one at a time in upload order): the job ran exactly once per good file, never for C.
+    server.wait_for_log("all eight uploads to be handled", |log| hook_invocations(log) == 8);
+    let mut runs = server.job_runs();
+    runs.sort();
+    assert_eq!(
+        runs,
+        vec![
+            format!("A.csv {}", md5_hex(a)),
+            format!("B.csv {}", md5_hex(b)),
+            format!("D.csv {}", md5_hex(d))
+        ],
+        "{}",
+        server.diagnostics()
+    );
+    assert_eq!(hook.count(), 1, "only the mismatch is notified: {:?}", hook.requests());
+
+    // The journal agrees: one success per good file, C's mismatch, and at most a skipped duplicate
+    // for D (when both of its hooks saw both files).
+    let mut outcomes = history_outcomes(&world);
+    outcomes.sort();
+    let expected_with = |dup: bool| {
+        let mut v = vec![
+            ("A.csv".to_owned(), "success".to_owned()),
+            ("B.csv".to_owned(), "success".to_owned()),
+            ("C.csv".to_owned(), "md5_mismatch".to_owned()),
+            ("D.csv".to_owned(), "success".to_owned()),
+        ];
+        if dup {
+            v.push(("D.csv".to_owned(), "duplicate_skipped".to_owned()));
+        }
+        v.sort();
+        v
+    };
+    assert!(
+        outcomes == expected_with(false) || outcomes == expected_with(true),
+        "journal outcomes: {outcomes:?}{}",
+        server.diagnostics()
+    );
+}
+
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+/// How many times the hook ran: every line it logs is tagged `ftptrigger-hook[PID]`, one PID per
+/// invocation.
+fn hook_invocations(log: &str) -> usize {
+    let mut pids: Vec<&str> = log
+        .lines()
+        .filter_map(|line| line.split_once("ftptrigger-hook[").and_then(|(_, rest)| rest.split_once(']')))
+        .map(|(pid, _)| pid)
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids.len()
+}
+
+/// `(file name, outcome)` of every run in the journal, from `ftptrigger history --json`.
+fn history_outcomes(world: &World) -> Vec<(String, String)> {
+    let run = world.cmd().args(["history", "--json", "--count", "100"]).run().code(0);
+    run.stdout()
+        .lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).expect("history --json line");
+            (
+                row["filename"].as_str().unwrap_or("?").to_owned(),
+                row["outcome"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect()
+}
+
+// --- the tools, and when to skip ---------------------------------------------------------------
+
+struct Tools {
+    pure_ftpd: PathBuf,
+    pure_pw: PathBuf,
+    pure_uploadscript: PathBuf,
+    curl: PathBuf,
+    /// util-linux's setpriv, to have the servers killed when the test thread dies.
+    setpriv: Option<PathBuf>,
+}
+
+impl Tools {
+    /// The tools, or `None` after printing why the test cannot run here.
+    fn find() -> Option<Tools> {
+        let found = |name: &str| {
+            ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"]
+                .iter()
+                .map(|dir| Path::new(dir).join(name))
+                .find(|p| p.is_file())
+        };
+        let tools = (found("pure-ftpd"), found("pure-pw"), found("pure-uploadscript"), found("curl"));
+        let root = crate::support::is_root();
+        match tools {
+            (Some(pure_ftpd), Some(pure_pw), Some(pure_uploadscript), Some(curl)) if root => {
+                // Only a setpriv that knows --pdeathsig (util-linux 2.33 and later).
+                let setpriv = found("setpriv").filter(|setpriv| {
+                    Command::new(setpriv)
+                        .arg("--help")
+                        .output()
+                        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("--pdeathsig"))
+                });
+                Some(Tools { pure_ftpd, pure_pw, pure_uploadscript, curl, setpriv })
+            }
+            (Some(_), Some(_), Some(_), Some(_)) => {
+                eprintln!("SKIPPED ftp::pure_ftpd…: not root (pure-uploadscript and its pipe need root)");
+                None
+            }
+            _ if root => {
+                skip_or_fail(
+                    "pure-ftpd or curl is missing: run tests/ftp/setup-pure-ftpd.sh (as root) first",
+                );
+                None
+            }
+            _ => {
+                eprintln!(
+                    "SKIPPED ftp::pure_ftpd…: pure-ftpd or curl is missing and not root to install them \
+                     (tests/ftp/setup-pure-ftpd.sh does, as root)"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// On CI (root, with setup-pure-ftpd.sh run before) the test must really run: there a reason to
+/// skip is a failure. Elsewhere it is printed and the test passes.
+fn skip_or_fail(reason: &str) {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("the pure-ftpd test cannot run on CI: {reason}");
+    }
+    eprintln!("SKIPPED ftp::pure_ftpd…: {reason}");
+}
+
+/// A live pure-uploadscript this test did not start: it would read (and so take) our uploads.
+fn foreign_upload_script() -> Option<u32> {
+    let entries = fs::read_dir("/proc").ok()?;
+    entries.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok())).find(|pid| {
+        // /proc/PID/stat is "PID (COMM) STATE ...": the name is truncated to 15 bytes, and a
+        // zombie (state Z) reads nothing.
+        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            match stat.split_once('(').and_then(|(_, rest)| rest.rsplit_once(')')) {
+                Some((comm, rest)) => {
+                    comm.starts_with("pure-uploadscri") && !rest.trim_start().starts_with('Z')
+                }
+                None => false,
+            }
+        })
+    })
+}
+
+/// An exclusive flock on [`MACHINE_LOCK`], waited for at most two minutes.
+struct MachineLock {
+    _file: fs::File,
+}
+
+impl MachineLock {
+    fn take() -> MachineLock {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(MACHINE_LOCK)
+            .unwrap_or_else(|e| panic!("open {MACHINE_LOCK}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return MachineLock { _file: file },
+                Err(rustix::io::Errno::WOULDBLOCK) | Err(rustix::io::Errno::INTR) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "another pure-ftpd test held {MACHINE_LOCK} for two minutes"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("flock {MACHINE_LOCK}: {e}"),
+            }
+        }
+    }
+}
+
+// --- the server -----------------------------------------------------------------------------------
+
+/// A child process that is SIGKILLed and reaped when dropped.
+struct Daemon {
+    name: &'static str,
+    child: Child,
+}
+
+impl Daemon {
+    fn spawn(
+        name: &'static str,
+        tools: &Tools,
+        program: &Path,
+        configure: impl FnOnce(&mut Command),
+    ) -> Daemon {
+        // With setpriv, the kernel kills the daemon if the thread that started it dies first
+        // (a test process killed by a timeout leaves no server behind).
+        let mut cmd = match &tools.setpriv {
+            Some(setpriv) => {
+                let mut cmd = Command::new(setpriv);
+                cmd.args(["--pdeathsig", "KILL", "--"]).arg(program);
+                cmd
+            }
+            None => Command::new(program),
+        };
+        cmd.stdin(Stdio::null());
+        configure(&mut cmd);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Daemon { name, child }
+    }
+
+    /// `Some(status)` once it has exited.
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap_or_else(|e| panic!("wait for {}: {e}", self.name))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// pure-ftpd in the foreground on 127.0.0.1, one virtual user `acme` chrooted to the world's
+/// `ftp/acme`, and pure-uploadscript running the contrib hook with this world's config.
+struct FtpServer {
+    curl: PathBuf,
+    port: u16,
+    dir: PathBuf,
+    // Dropped in this order: the reader of the pipe first, then the server.
+    _upload_script: Daemon,
+    _ftpd: Daemon,
+}
+
+impl FtpServer {
+    fn start(tools: &Tools, world: &World) -> FtpServer {
+        let dir = world.dir.path().to_path_buf();
+        let root = world.root();
+        // The virtual user's files belong to FTP_UID, which must reach and write its home.
+        for d in [dir.as_path(), dir.join("ftp").as_path()] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o711)).expect("chmod");
+        }
+        std::os::unix::fs::chown(&root, Some(FTP_UID), Some(FTP_GID)).expect("chown the FTP root");
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("chmod");
+
+        // The user database: a passwd file in pure-pw's format, compiled with `pure-pw mkdb`.
+        let passwd = world.path("pureftpd.passwd");
+        let pdb = world.path("pureftpd.pdb");
+        let line = format!("{CID}:{PASSWORD_HASH}:{FTP_UID}:{FTP_GID}::{}/./::::::::::::\n", root.display());
+        write_mode(&passwd, line.as_bytes(), 0o600);
+        let out = Command::new(&tools.pure_pw)
+            .arg("mkdb")
+            .arg(&pdb)
+            .arg("-f")
+            .arg(&passwd)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pure-pw");
+        assert!(out.status.success(), "pure-pw mkdb failed: {}", String::from_utf8_lossy(&out.stderr));
+
+        let hook = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/pure-ftpd/ftptrigger-upload.sh");
+        let mode = fs::metadata(&hook).expect("the contrib hook exists").permissions().mode();
+        assert!(mode & 0o111 != 0, "{} is not executable (mode {mode:o})", hook.display());
+
+        // A port the OS just handed out may be taken again before pure-ftpd binds it: retry.
+        let mut last_failure = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let ftpd_log = fs::File::create(dir.join("pure-ftpd.log")).expect("log file");
+            let mut ftpd = Daemon::spawn("pure-ftpd", tools, &tools.pure_ftpd, |cmd| {
+                cmd.arg("-S")
+                    .arg(format!("127.0.0.1,{port}"))
+                    .arg("-l")
+                    .arg(format!("puredb:{}", pdb.display()))
+                    .args(["-E", "-H", "-A", "-o", "-f", "none"])
+                    .arg("-g")
+                    .arg(dir.join("pure-ftpd.pid"))
+                    .env_clear()
+                    .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+                    .stdout(ftpd_log.try_clone().expect("dup"))
+                    .stderr(ftpd_log);
+            });
+            // pure-ftpd creates the pipe, then waits for its reader before it listens.
+            let deadline = Instant::now() + LIMIT;
+            while !Path::new(UPLOAD_PIPE).exists() && ftpd.exited().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let upload_script = Daemon::spawn("pure-uploadscript", tools, &tools.pure_uploadscript, |cmd| {
+                cmd.arg("-p")
+                    .arg(dir.join("pure-uploadscript.pid"))
+                    .arg("-r")
+                    .arg(&hook)
+                    .env_clear()
+                    .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                    .env("HOME", "/nonexistent")
+                    .env("FTPTRIGGER_BIN", env!("CARGO_BIN_EXE_ftptrigger"))
+                    .env("FTPTRIGGER_CONFIG", world.config_path())
+                    .env("FTPTRIGGER_HOOK_LOG", dir.join("hook.log"))
+                    .env("FTPTRIGGER_HOOK_DEBUG", "1")
+                    .stdout(Stdio::null())
+                    .stderr(fs::File::create(dir.join("pure-uploadscript.log")).expect("log file"));
+            });
+            let mut upload_script = upload_script;
+            match wait_listening(port, &mut ftpd, &mut upload_script) {
+                Ok(()) => {
+                    return FtpServer {
+                        curl: tools.curl.clone(),
+                        port,
+                        dir,
+                        _upload_script: upload_script,
+                        _ftpd: ftpd,
+                    };
+                }
+                Err(why) => {
+                    last_failure = format!(
+                        "{why}\n--- pure-ftpd.log:\n{}\n--- pure-uploadscript.log:\n{}",
+                        read(&dir.join("pure-ftpd.log")),
+                        read(&dir.join("pure-uploadscript.log"))
+                    );
+                }
+            }
+        }
+        panic!("pure-ftpd did not start: {last_failure}");
+    }
+
+    /// `curl -T` of `content` as NAME into the user's root; fails the test if curl does.
+    fn upload(&self, name: &str, content: &[u8]) {
+        let local = self.dir.join("outgoing").join(name);
+        write_mode(&local, content, 0o644);
+        let out = Command::new(&self.curl)
+            .args(["--silent", "--show-error", "--max-time", "30", "--connect-timeout", "10"])
+            .arg("--user")
+            .arg(format!("{CID}:{PASSWORD}"))
+            .arg("-T")
+            .arg(&local)
+            .arg(format!("ftp://127.0.0.1:{}/", self.port))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run curl");
+        assert!(
+            out.status.success(),
+            "curl -T {name} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.diagnostics()
+        );
+    }
+
+    fn hook_log(&self) -> String {
+        read(&self.dir.join("hook.log"))
+    }
+
+    /// The job's runs, one `<file name> <md5>` per run, in order.
+    fn job_runs(&self) -> Vec<String> {
+        read(&self.dir.join("jobs.log")).lines().map(str::to_owned).collect()
+    }
+
+    /// Polls the hook's log until `done` says so, for at most [`LIMIT`]: the hook runs
+    /// asynchronously, after pure-uploadscript reads the upload from its pipe.
+    fn wait_for_log(&self, what: &str, done: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + LIMIT;
+        while !done(&self.hook_log()) {
+            assert!(
+                Instant::now() < deadline,
+                "gave up after {LIMIT:?} waiting for {what}{}",
+                self.diagnostics()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything worth seeing when something went wrong.
+    fn diagnostics(&self) -> String {
+        format!(
+            "\n--- hook.log:\n{}\n--- jobs.log:\n{}\n--- pure-ftpd.log:\n{}\n\
+             --- pure-uploadscript.log:\n{}\n--- files:\n{:?}",
+            self.hook_log(),
+            read(&self.dir.join("jobs.log")),
+            read(&self.dir.join("pure-ftpd.log")),
+            read(&self.dir.join("pure-uploadscript.log")),
+            fs::read_dir(self.dir.join("ftp/acme"))
+                .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        )
+    }
+}
+
+fn read(path: &Path) -> String {
+    fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Waits until the server accepts connections on `port` (which it does only once
+/// pure-uploadscript has opened the pipe); an error if either exits or it takes too long.
+fn wait_listening(port: u16, ftpd: &mut Daemon, upload_script: &mut Daemon) -> Result<(), String> {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        if let Some(status) = ftpd.exited() {
+            return Err(format!("pure-ftpd exited ({status}) before listening on 127.0.0.1:{port}"));
+        }
+        if let Some(status) = upload_script.exited() {
+            return Err(format!("pure-uploadscript exited ({status}) before pure-ftpd listened"));
+        }
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("pure-ftpd did not listen on 127.0.0.1:{port} within {LIMIT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// --- the shared hook on its own: no server, no root needed -----------------------------------
+
+/// Runs `contrib/ftptrigger-hook.sh LOGIN FILE` as a server would, with the world's config, a CID
+/// map and the debug log on; returns its exit code.
+fn run_hook(world: &World, login: &str, file: &Path, bin: &Path) -> Option<i32> {
+    let hook = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/ftptrigger-hook.sh");
+    let mut child = Command::new("/bin/sh")
+        .arg(hook)
+        .arg(login)
+        .arg(file)
+        .current_dir(world.dir.path())
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("FTPTRIGGER_BIN", bin)
+        .env("FTPTRIGGER_CONFIG", world.config_path())
+        .env("FTPTRIGGER_CID_MAP", world.path("cid.map"))
+        .env("FTPTRIGGER_HOOK_LOG", world.path("hook.log"))
+        .env("FTPTRIGGER_HOOK_DEBUG", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run the hook");
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the hook") {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the hook ran for more than {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The job for the hook test: one line per run, `<cid>|<file name>`.
+const CID_JOB: &str = r#"#!/bin/sh
+printf '%s|%s\n' "$FTPTRIGGER_CID" "$FTPTRIGGER_FILENAME" >> "$(dirname "$0")/jobs.log"
+"#;
+
+#[test]
+fn the_hook_pairs_files_maps_logins_and_never_runs_a_name() {
+    let world = World::empty();
+    world.config(
+        r#"
+[journal]
+path = "state/journal.db"
+
+[[rule]]
+cid = "acme"
+pattern = "*"
+root = "ftp/acme"
+command = ["./job.sh", "--", "{file}"]
+
+[[rule]]
+cid = "check"
+pattern = "*"
+root = "ftp/check"
+command = ["./job.sh", "--", "{file}"]
+"#,
+    );
+    world.script("job.sh", CID_JOB);
+    write_mode(&world.path("cid.map"), b"# login  CID\nacme-ftp   acme\nadmin -\n\n", 0o644);
+    fs::create_dir_all(world.path("ftp/check")).expect("mkdir");
+    let bin = Path::new(env!("CARGO_BIN_EXE_ftptrigger"));
+    let log = || read(&world.path("hook.log"));
+    let jobs = || read(&world.path("jobs.log"));
+    let pair = |dir: &str, name: &str, content: &[u8]| {
+        let data = world.path(dir).join(name);
+        fs::write(&data, content).expect("write");
+        let sidecar = world.path(dir).join(format!("{name}.md5"));
+        fs::write(&sidecar, format!("{}\n", md5_hex(content))).expect("write");
+        (data, sidecar)
+    };
+
+    // A hostile name, data first: the first call waits, the second runs the job with the name intact.
+    let hostile = "-x $(touch pwned) `touch pwned` 'q' \"d\" ;*.csv";
+    let (data, sidecar) = pair("ftp/acme", hostile, b"1\n");
+    fs::rename(&sidecar, world.path("sidecar.tmp")).expect("hide the sidecar");
+    assert_eq!(run_hook(&world, "acme", &data, bin), Some(0));
+    assert!(log().contains(&format!("{hostile}: waiting for the sidecar")), "{}", log());
+    assert_eq!(jobs(), "");
+    fs::rename(world.path("sidecar.tmp"), &sidecar).expect("the sidecar arrives");
+    assert_eq!(run_hook(&world, "acme", &sidecar, bin), Some(0));
+    assert_eq!(jobs(), format!("acme|{hostile}\n"), "{}", log());
+    // Called again for the same pair (both hooks saw both files): a skipped duplicate.
+    assert_eq!(run_hook(&world, "acme", &data, bin), Some(0));
+    assert_eq!(jobs(), format!("acme|{hostile}\n"), "{}", log());
+    let pwned = fs::read_dir(world.dir.path()).unwrap().flatten().any(|e| e.file_name() == "pwned");
+    assert!(!pwned && !world.root().join("pwned").exists(), "a name was run by a shell");
+    // A control character reaches the job as it is, and the log as `?` (one line per message).
+    let (data, _) = pair("ftp/acme", "new\nline.csv", b"1b\n");
+    assert_eq!(run_hook(&world, "acme", &data, bin), Some(0));
+    assert_eq!(jobs(), format!("acme|{hostile}\nacme|new\nline.csv\n"), "{}", log());
+    assert!(log().contains("/new?line.csv: done (ftptrigger exit 0)"), "{}", log());
+
+    // A mapped login, and a CID named like a subcommand (the hook says `run`).
+    let (data, _) = pair("ftp/acme", "mapped.csv", b"2\n");
+    assert_eq!(run_hook(&world, "acme-ftp", &data, bin), Some(0));
+    let (_, sidecar) = pair("ftp/check", "sub.csv", b"3\n");
+    assert_eq!(run_hook(&world, "check", &sidecar, bin), Some(0));
+    assert_eq!(
+        jobs(),
+        format!("acme|{hostile}\nacme|new\nline.csv\nacme|mapped.csv\ncheck|sub.csv\n"),
+        "{}",
+        log()
+    );
+
+    // Started nothing: an ignored login, a relative path, pure-ftpd's temporary file, a bare
+    // ".md5", a file whose sidecar never came.
+    let (data, _) = pair("ftp/acme", "admin.csv", b"4\n");
+    assert_eq!(run_hook(&world, "admin", &data, bin), Some(0));
+    assert_eq!(run_hook(&world, "acme", Path::new("ftp/acme/mapped.csv"), bin), Some(0));
+    let temp = world.root().join(".pureftpd-upload.5f3a.csv");
+    fs::write(&temp, b"partial").expect("write");
+    assert_eq!(run_hook(&world, "acme", &temp, bin), Some(0));
+    let bare = world.root().join(".md5");
+    fs::write(&bare, md5_hex(b"")).expect("write");
+    assert_eq!(run_hook(&world, "acme", &bare, bin), Some(0));
+    let lonely = world.root().join("lonely.csv");
+    fs::write(&lonely, b"5\n").expect("write");
+    assert_eq!(run_hook(&world, "acme", &lonely, bin), Some(0));
+    assert_eq!(
+        jobs(),
+        format!("acme|{hostile}\nacme|new\nline.csv\nacme|mapped.csv\ncheck|sub.csv\n"),
+        "{}",
+        log()
+    );
+    for why in [
+        "admin.csv: ignored: the CID map says to ignore this login",
+        "ignored: no absolute path given (ftp/acme/mapped.csv)",
+        ".pureftpd-upload.5f3a.csv: ignored: a server's own file",
+        ".md5: ignored: a sidecar with no data file name",
+        "lonely.csv: waiting for the sidecar",
+    ] {
+        assert!(log().contains(why), "the log lacks {why:?}:\n{}", log());
+    }
+
+    // Failures are logged with ftptrigger's message, and the hook still exits 0.
+    let (data, sidecar) = pair("ftp/acme", "bad.csv", b"6\n");
+    fs::write(&sidecar, format!("{}\n", md5_hex(b"other"))).expect("write");
+    assert_eq!(run_hook(&world, "acme", &data, bin), Some(0));
+    assert!(log().contains("bad.csv: ftptrigger exit 12"), "{}", log());
+    assert!(log().contains("ERROR[12]: MD5"), "{}", log());
+    assert_eq!(run_hook(&world, "acme", &data, Path::new("/nonexistent/ftptrigger")), Some(0));
+    assert!(log().contains("/nonexistent/ftptrigger is not an executable file; nothing ran"), "{}", log());
+}
