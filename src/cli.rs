@@ -8,9 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::sidecar::Md5Hex;
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 success or duplicate skipped, 1 internal error, 2 usage, 10 config error,
-11 not configured, 12 MD5 mismatch, 13 bad file, 14 process failed, 15 timed out, 16 busy,
-128+n interrupted by signal n. See ftptrigger(1).";
+Exit codes: 0 success or duplicate skipped, 1 internal error, 2 usage, 3 scan: a file failed,
+10 config error, 11 not configured, 12 MD5 mismatch, 13 bad file, 14 process failed,
+15 timed out, 16 busy, 128+n interrupted by signal n. See ftptrigger(1).";
 
 /// Verify an uploaded file's MD5 and run the job configured for its customer.
 ///
@@ -127,6 +127,26 @@ pub enum Command {
         #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
         count: usize,
     },
+    /// Process every settled file with an MD5 sidecar in the rules' roots (for cron)
+    ///
+    /// Each file that matches a rule of its root's CID is processed exactly as
+    /// `ftptrigger CID FILE --md5-file SIDECAR` would process it, once it and its sidecar have
+    /// not changed for `settle`. Files without a sidecar wait; those already processed, or being
+    /// processed, are skipped.
+    Scan {
+        /// Only the rules of this CID
+        #[arg(long, value_name = "CID")]
+        cid: Option<String>,
+        /// Process up to N files at once
+        #[arg(long, short = 'j', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: u16,
+        /// Leave alone files (or sidecars) changed within DUR, for every rule [default: each rule's settle, 30s]
+        #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+        settle: Option<std::time::Duration>,
+        /// List what would be processed and why the rest waits; run nothing, write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Notifications not yet delivered: list them, or flush (retry) them now
     Outbox {
         #[command(subcommand)]
@@ -151,6 +171,11 @@ pub enum OutboxAction {
     List,
     /// Retry pending deliveries now, oldest first; exit 0 when none is left
     Flush,
+}
+
+/// A humane duration: `0s`, `90s`, `10m`, `1h30m`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e}; write e.g. 0s, 90s, 10m, 1h30m"))
 }
 
 /// The clap command, for the man page and completions.

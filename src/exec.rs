@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::os::fd::BorrowedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -90,9 +91,18 @@ enum Event {
     Signal(i32),
 }
 
+/// Held while a job is started, the only moment a descriptor is inheritable: with several
+/// jobs started from several threads (`scan --jobs N`), none may inherit another's lock.
+static SPAWNING: Mutex<()> = Mutex::new(());
+
 /// Runs `job` to completion (or its timeout, or until `interrupt` fires) and reports how it
-/// ended.
-pub fn run(job: &Job, output: Output, interrupt: &Interrupt) -> Result<Finished, ExecError> {
+/// ended. The job inherits `inherit`, under the same number.
+pub fn run(
+    job: &Job,
+    output: Output,
+    inherit: Option<BorrowedFd<'_>>,
+    interrupt: &Interrupt,
+) -> Result<Finished, ExecError> {
     let mut cmd = Command::new(&job.program);
     for var in &job.env_remove {
         cmd.env_remove(var);
@@ -114,8 +124,8 @@ pub fn run(job: &Job, output: Output, interrupt: &Interrupt) -> Result<Finished,
     // we kill (some container inits never reap, and a zombie still counts as a group member).
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     let started = Instant::now();
-    let mut child =
-        cmd.spawn().map_err(|source| ExecError::Spawn { program: job.program.clone(), source })?;
+    let mut child = spawn(&mut cmd, inherit)
+        .map_err(|source| ExecError::Spawn { program: job.program.clone(), source })?;
     let group = Pid::from_child(&child);
     let tail = Arc::new(Mutex::new(Tail::default()));
     let (stdout_to, stderr_to) = match output {
@@ -141,15 +151,19 @@ pub fn run(job: &Job, output: Output, interrupt: &Interrupt) -> Result<Finished,
     }
     let (events_tx, events) = mpsc::channel();
     wait_in_background(child, events_tx.clone());
-    interrupt.listen(move |signal| {
+    let listening = interrupt.listen(move |signal| {
         let _ = events_tx.send(Event::Signal(signal));
     });
     let outcome = supervise(group, job, &events, interrupt.raised());
-    interrupt.unlisten();
+    interrupt.unlisten(listening);
     let Supervised { status, timed_out, interrupted } = outcome;
     let status = status.map_err(ExecError::Wait)?;
     let duration = started.elapsed();
-    log::info!("the job ended after {duration:.0?}: status {:?}, signal {:?}", status.code(), status.signal());
+    log::info!(
+        "the job ended after {duration:.0?}: status {:?}, signal {:?}",
+        status.code(),
+        status.signal()
+    );
     // The leader is gone; whatever it left in its group (a background grandchild holding our
     // pipes open) is stopped too, so nothing of the job outlives the run.
     kill_leftovers(group, job.kill_grace);
@@ -163,6 +177,22 @@ pub fn run(job: &Job, output: Output, interrupt: &Interrupt) -> Result<Finished,
     }
     let tail = tail.lock().map(|t| t.text()).unwrap_or_default();
     Ok(Finished { status: status.code(), signal: status.signal(), timed_out, interrupted, duration, tail })
+}
+
+/// Starts `cmd`, with `inherit` open in it: the descriptor loses close-on-exec only while
+/// this child starts, with every other start in this process waiting.
+fn spawn(cmd: &mut Command, inherit: Option<BorrowedFd<'_>>) -> io::Result<Child> {
+    let _alone = SPAWNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(fd) = inherit {
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+    }
+    let child = cmd.spawn();
+    if let Some(fd) = inherit {
+        // Should this fail, a later job may inherit the descriptor too; the started one is
+        // not to be lost over it.
+        let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
+    }
+    child
 }
 
 fn wait_in_background(mut child: Child, events: Sender<Event>) {

@@ -1,7 +1,7 @@
 //! SIGTERM, SIGINT and SIGHUP while a run is under way: remembered, so the run can stop at the
 //! next safe point and be recorded as `interrupted`, and passed on to the job while it runs.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -14,9 +14,15 @@ type Listener = Box<dyn Fn(i32) + Send>;
 struct Shared {
     /// The first signal received, 0 for none.
     signal: AtomicI32,
-    /// Told about each signal as it arrives (the job runner, while a job runs).
-    listener: Mutex<Option<Listener>>,
+    /// Told about each signal as it arrives: the job runner of each job that is running
+    /// (`scan --jobs N` runs several at once), by the id [`Interrupt::listen`] gave it.
+    listeners: Mutex<Vec<(u64, Listener)>>,
+    next_id: AtomicU64,
 }
+
+/// Names one listener, to take it off again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerId(u64);
 
 /// Catches the stop signals for as long as it lives; dropping it restores nothing more than
 /// what the process does next (it is about to exit).
@@ -36,10 +42,10 @@ impl Interrupt {
         let thread = thread::spawn(move || {
             for signal in signals.forever() {
                 let _ = seen.signal.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
-                if let Ok(listener) = seen.listener.lock()
-                    && let Some(listener) = listener.as_ref()
-                {
-                    listener(signal);
+                if let Ok(listeners) = seen.listeners.lock() {
+                    for (_, listener) in listeners.iter() {
+                        listener(signal);
+                    }
                 }
             }
         });
@@ -59,16 +65,19 @@ impl Interrupt {
         }
     }
 
-    /// Calls `listener` for every signal from now until [`Interrupt::unlisten`].
-    pub fn listen(&self, listener: impl Fn(i32) + Send + 'static) {
-        if let Ok(mut slot) = self.shared.listener.lock() {
-            *slot = Some(Box::new(listener));
+    /// Calls `listener` for every signal from now until [`Interrupt::unlisten`] with the id
+    /// returned. Several may listen at once; each hears every signal.
+    pub fn listen(&self, listener: impl Fn(i32) + Send + 'static) -> ListenerId {
+        let id = self.shared.next_id.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut listeners) = self.shared.listeners.lock() {
+            listeners.push((id, Box::new(listener)));
         }
+        ListenerId(id)
     }
 
-    pub fn unlisten(&self) {
-        if let Ok(mut slot) = self.shared.listener.lock() {
-            *slot = None;
+    pub fn unlisten(&self, id: ListenerId) {
+        if let Ok(mut listeners) = self.shared.listeners.lock() {
+            listeners.retain(|(held, _)| *held != id.0);
         }
     }
 }

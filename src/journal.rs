@@ -62,6 +62,10 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_pending ON outbox (state) WHERE state = 'pending';
 "#,
+    // `scan` asks, for every file it sees, how that file's latest run ended.
+    r#"
+CREATE INDEX runs_file ON runs (cid, filename, started_ms);
+"#,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +87,28 @@ pub struct Journal {
 #[derive(Debug, Clone)]
 pub struct Previous {
     pub run_id: i64,
+    pub started_at: String,
+}
+
+/// The outcomes after which the same file, unchanged, would only end the same way: a run of
+/// it again is for an operator to decide. Busy, interrupted and internal errors are not among
+/// them; those are worth another try.
+pub const SETTLED: &[&str] = &[
+    "success",
+    "duplicate_skipped",
+    "not_configured",
+    "md5_mismatch",
+    "bad_file",
+    "process_failed",
+    "timed_out",
+];
+
+/// The newest settled run of a file, from [`Journal::settled_since`].
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub run_id: i64,
+    pub outcome: String,
+    pub started: SystemTime,
     pub started_at: String,
 }
 
@@ -265,6 +291,40 @@ impl Journal {
                  ORDER BY id DESC LIMIT 1",
                 params![cid, filename, md5],
                 |r| Ok(Previous { run_id: r.get(0)?, started_at: rfc3339_ms(r.get(1)?) }),
+            )
+            .optional()
+            .map_err(|e| self.write_error(e))
+    }
+
+    /// The newest run of this CID and file name that started after `since` and ended in an
+    /// outcome that settles the file (see [`SETTLED`]): `scan` leaves such a file alone until
+    /// it changes again.
+    pub fn settled_since(
+        &self,
+        cid: &str,
+        filename: &[u8],
+        since: SystemTime,
+    ) -> Result<Option<Settled>, JournalError> {
+        let since_ms = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let states = SETTLED.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT id, state, started_ms FROM runs
+                     WHERE cid = ?1 AND filename = ?2 AND started_ms > ?3 AND state IN ({states})
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                params![cid, filename, since_ms],
+                |r| {
+                    let started_ms: i64 = r.get(2)?;
+                    let started = UNIX_EPOCH + Duration::from_millis(started_ms.max(0) as u64);
+                    Ok(Settled {
+                        run_id: r.get(0)?,
+                        outcome: r.get(1)?,
+                        started,
+                        started_at: rfc3339_ms(started_ms),
+                    })
+                },
             )
             .optional()
             .map_err(|e| self.write_error(e))

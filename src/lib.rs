@@ -22,6 +22,7 @@ pub mod output;
 pub mod plan;
 pub mod report;
 pub mod rules;
+pub mod scan;
 pub mod sidecar;
 pub mod template;
 pub mod trigger;
@@ -97,6 +98,17 @@ where
                 .and_then(|config| outbox::command(&config, flush, verbosity))
                 .unwrap_or_else(|f| fail(&f))
         }
+        Some(Command::Scan { cid, jobs, settle, dry_run }) => {
+            let options = scan::Options {
+                cid,
+                jobs: usize::from(jobs),
+                settle,
+                dry_run,
+                json: global.json,
+                quiet: global.quiet,
+            };
+            scan_files(&global, &options)
+        }
         Some(Command::NotifyTest { channel }) => load_config(&global)
             .and_then(|config| notify::test_command(&config, channel.as_deref()))
             .unwrap_or_else(|f| fail(&f)),
@@ -141,6 +153,18 @@ fn run_file(global: &Global, args: RunArgs) -> u8 {
         }
     }
     report.kind.code()
+}
+
+/// `scan`: one config and one signal handler for every file it processes.
+fn scan_files(global: &Global, options: &scan::Options) -> u8 {
+    let interrupt = match interrupt::Interrupt::install() {
+        Ok(interrupt) => interrupt,
+        Err(e) => return fail(&Failure::new(Outcome::InternalError, format!("cannot catch signals: {e}"))),
+    };
+    let scope = options.cid.as_deref().map_or(config::Scope::All, config::Scope::Cid);
+    load_config_scoped(global, scope)
+        .and_then(|config| scan::command(std::sync::Arc::new(config), options, &interrupt))
+        .unwrap_or_else(|f| fail(&f))
 }
 
 /// The second stage of argument handling: clap's struct into the request the run sees.

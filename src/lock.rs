@@ -39,11 +39,19 @@ pub fn waited_for(waited: &Duration) -> String {
 }
 
 impl FileLock {
-    /// Lets processes started from now on inherit the locked descriptor, and returns its
-    /// number. flock belongs to the open file, so the lock lasts until every holder is gone.
-    pub fn share_with_children(&self) -> io::Result<i32> {
-        rustix::io::fcntl_setfd(&self.file, rustix::io::FdFlags::empty())?;
-        Ok(std::os::fd::AsRawFd::as_raw_fd(&self.file))
+    /// Releases the lock now. Dropping it only closes this descriptor, and flock belongs to the
+    /// open file: a child that another thread is starting may hold a copy until its exec
+    /// closes it, and the lock with it. Unlocking ends the lock for every copy.
+    pub fn release(self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// The locked descriptor, for a job to inherit (see `exec::run`): flock belongs to the open
+/// file, so the lock then lasts until every holder is gone.
+impl std::os::fd::AsFd for FileLock {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
     }
 }
 

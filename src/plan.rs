@@ -10,6 +10,7 @@ use crate::display::{escape, shell_join, shell_quote};
 use crate::exec::Job;
 use crate::rules::Captures;
 use crate::sidecar::Md5Hex;
+use crate::template::Values;
 
 /// Facts about the file that placeholders and `FTPTRIGGER_*` variables carry. `None` means
 /// not known yet (`explain` does not hash), and the placeholder is shown as written.
@@ -26,17 +27,27 @@ pub struct Facts<'a> {
     pub keep_unknown: bool,
 }
 
-/// Expands the rule's command for one file.
-pub fn job(rule: &Rule, facts: &Facts<'_>) -> Job {
-    let name = facts.path.file_name().unwrap_or_default();
-    let mut values = crate::template::Values::default();
-    let mut unknown = Vec::new();
-    values.set("cid", facts.cid);
-    values.set("file", facts.path);
+/// The placeholders that name the file (`{cid} {file} {filename} {stem} {ext} {dir}` and the
+/// regex captures): all a template needs before the file is hashed, such as a rule's `sidecar`.
+pub fn file_values(cid: &str, path: &Path, captures: &Captures) -> Values {
+    let name = path.file_name().unwrap_or_default();
+    let mut values = Values::default();
+    values.set("cid", cid);
+    values.set("file", path);
     values.set("filename", name);
     values.set("stem", Path::new(name).file_stem().unwrap_or_default());
     values.set("ext", Path::new(name).extension().unwrap_or_default());
-    values.set("dir", facts.path.parent().unwrap_or(Path::new("/")));
+    values.set("dir", path.parent().unwrap_or(Path::new("/")));
+    for (name, value) in captures {
+        values.set(name, value);
+    }
+    values
+}
+
+/// Expands the rule's command for one file.
+pub fn job(rule: &Rule, facts: &Facts<'_>) -> Job {
+    let mut values = file_values(facts.cid, facts.path, facts.captures);
+    let mut unknown = Vec::new();
     values.set("rule", &rule.name);
     match facts.md5 {
         Some(md5) => values.set("md5", md5.as_str()),
@@ -49,9 +60,6 @@ pub fn job(rule: &Rule, facts: &Facts<'_>) -> Job {
     match facts.run_id {
         Some(id) => values.set("run_id", id.to_string()),
         None => unknown.push("run_id"),
-    }
-    for (name, value) in facts.captures {
-        values.set(name, value);
     }
     // explain shows unknown values as their placeholder, so its argv reads as a template
     // (literal braces doubled); a run expands everything, literal braces single.

@@ -83,6 +83,30 @@ impl Template {
         &self.source
     }
 
+    /// The placeholders it uses, in order, with repeats.
+    pub fn placeholders(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Var(name) => Some(name.as_str()),
+            Piece::Text(_) => None,
+        })
+    }
+
+    /// For a path template that names a sibling of the file by a fixed suffix (`{file}.md5`,
+    /// `{dir}/{filename}.md5`, `{filename}.md5`), the suffix: then a name ending in it can be
+    /// told to be such a sibling without knowing the file.
+    pub fn sibling_suffix(&self) -> Option<&str> {
+        let suffix = match self.pieces.as_slice() {
+            [Piece::Var(file), Piece::Text(suffix)] if file == "file" || file == "filename" => suffix,
+            [Piece::Var(dir), Piece::Text(slash), Piece::Var(name), Piece::Text(suffix)]
+                if dir == "dir" && slash == "/" && name == "filename" =>
+            {
+                suffix
+            }
+            _ => return None,
+        };
+        (!suffix.contains('/')).then_some(suffix.as_str())
+    }
+
     /// Substitutes every placeholder. A placeholder missing from `values` (an optional regex
     /// group that did not take part in the match) expands to nothing.
     pub fn expand(&self, values: &Values) -> OsString {
@@ -185,6 +209,18 @@ mod tests {
         assert_eq!(Template::parse("a}b", &[]), Err(TemplateError::StrayClose(1)));
         assert_eq!(Template::parse("{}", &[]), Err(TemplateError::BadName(String::new())));
         assert_eq!(Template::parse("{a b}", &[]), Err(TemplateError::BadName("a b".into())));
+    }
+
+    #[test]
+    fn knows_a_sibling_by_its_suffix() {
+        let suffix = |source: &str| Template::parse(source, &[]).unwrap().sibling_suffix().map(str::to_owned);
+        assert_eq!(suffix("{file}.md5").as_deref(), Some(".md5"));
+        assert_eq!(suffix("{dir}/{filename}.MD5").as_deref(), Some(".MD5"));
+        assert_eq!(suffix("{filename}.md5").as_deref(), Some(".md5"));
+        assert_eq!(suffix("{dir}/MD5SUMS"), None);
+        assert_eq!(suffix("{dir}/{stem}.md5"), None);
+        assert_eq!(suffix("{file}/x.md5"), None);
+        assert_eq!(suffix("{file}"), None);
     }
 
     #[test]

@@ -159,7 +159,11 @@ impl Context<'_> {
         if !req.dry_run {
             let wait = if req.no_wait { std::time::Duration::ZERO } else { rule.settings.lock_wait };
             let dir = lock::dir(self.journal.path());
-            log::debug!("locking {} (waiting up to {})", upload.path.display(), humantime::format_duration(wait));
+            log::debug!(
+                "locking {} (waiting up to {})",
+                upload.path.display(),
+                humantime::format_duration(wait)
+            );
             *held = Some(
                 lock::acquire(&dir, &req.cid, &upload.path, wait, self.interrupt)
                     .map_err(|e| self.lock_failure(e, report))?,
@@ -231,22 +235,16 @@ impl Context<'_> {
         }
         let mut job = job;
         job.env_remove = self.config.secret_vars();
-        if let Some(lock) = held.as_ref() {
-            // The job keeps the file locked for as long as it lives, even if ftptrigger is
-            // SIGKILLed under it: a rerun then waits instead of running alongside.
-            match lock.share_with_children() {
-                Ok(fd) => job.env.push(("FTPTRIGGER_LOCK_FD".into(), fd.to_string().into())),
-                Err(e) => {
-                    return Err(Failure::new(
-                        Outcome::InternalError,
-                        format!("cannot pass the lock on: {e}"),
-                    ));
-                }
-            }
+        // The job inherits the lock and keeps the file locked for as long as it lives, even if
+        // ftptrigger is SIGKILLed under it: a rerun then waits instead of running alongside.
+        let inherit = held.as_ref().map(std::os::fd::AsFd::as_fd);
+        if let Some(fd) = inherit {
+            let number = std::os::fd::AsRawFd::as_raw_fd(&fd);
+            job.env.push(("FTPTRIGGER_LOCK_FD".into(), number.to_string().into()));
         }
         self.journal.checkpoint(report).map_err(|e| Failure::new(Outcome::InternalError, e.to_string()))?;
         log::info!("running {}", crate::display::shell_join(&job.argv()));
-        let finished = exec::run(&job, req.output, self.interrupt)
+        let finished = exec::run(&job, req.output, inherit, self.interrupt)
             .map_err(|e| Failure::new(Outcome::ProcessFailed, e.to_string()))?;
         report.process = Some(Process::new(&job, Some(&finished)));
         judge(&job, &finished)
@@ -297,10 +295,15 @@ fn claimed_md5(expected: &Expected) -> Result<Vec<sidecar::Entry>, Failure> {
         Expected::Given(md5) => return Ok(vec![sidecar::Entry { md5: md5.clone(), name: None }]),
         Expected::Sidecar(path) => path,
     };
-    let usage =
-        |why: String| Failure::new(Outcome::Usage, format!("--md5-file {}: {why}", escape(path.as_os_str())));
-    let bytes = read_small(path, SIDECAR_MAX).map_err(|e| usage(e.to_string()))?;
-    sidecar::parse(&bytes).map_err(|e| usage(e.to_string()))
+    read_sidecar(path).map_err(|why| {
+        Failure::new(Outcome::Usage, format!("--md5-file {}: {why}", escape(path.as_os_str())))
+    })
+}
+
+/// Every entry of the sidecar at `path`, or why it cannot be read as one.
+pub fn read_sidecar(path: &std::path::Path) -> Result<Vec<sidecar::Entry>, String> {
+    let bytes = read_small(path, SIDECAR_MAX).map_err(|e| e.to_string())?;
+    sidecar::parse(&bytes).map_err(|e| e.to_string())
 }
 
 /// Reads a small regular file without blocking on a FIFO or reading a huge one.

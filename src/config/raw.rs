@@ -28,6 +28,8 @@ pub struct Settings {
     pub notify: Option<Vec<Text>>,
     pub notify_success: Option<Vec<Text>>,
     pub env_file: Option<Text>,
+    pub settle: Option<Text>,
+    pub sidecar_wait: Option<Text>,
 }
 
 /// A `[[rule]]`. serde cannot combine `flatten` with `deny_unknown_fields`, so the settings
@@ -46,6 +48,8 @@ pub struct Rule {
     pub env: BTreeMap<Text, String>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    pub recursive: Option<bool>,
+    pub sidecar: Option<Text>,
     pub timeout: Option<Text>,
     pub kill_grace: Option<Text>,
     pub lock_wait: Option<Text>,
@@ -53,6 +57,8 @@ pub struct Rule {
     pub notify: Option<Vec<Text>>,
     pub notify_success: Option<Vec<Text>>,
     pub env_file: Option<Text>,
+    pub settle: Option<Text>,
+    pub sidecar_wait: Option<Text>,
 }
 
 impl Rule {
@@ -65,6 +71,8 @@ impl Rule {
             notify: self.notify.take(),
             notify_success: self.notify_success.take(),
             env_file: self.env_file.take(),
+            settle: self.settle.take(),
+            sidecar_wait: self.sidecar_wait.take(),
         }
     }
 }

@@ -23,6 +23,12 @@ use crate::template::{BUILTIN, Template};
 /// receiver could no longer trust the event, delivery id or signature.
 const RESERVED_HEADERS: &[&str] = &["content-type", "content-length", "user-agent", "authorization", "host"];
 
+/// Where `scan` looks for a file's MD5 when the rule does not say.
+const DEFAULT_SIDECAR: &str = "{file}.md5";
+
+/// What a `sidecar` template may use besides the rule's regex captures.
+const SIDECAR_PLACEHOLDERS: &[&str] = &["file", "dir", "filename", "stem", "ext", "cid"];
+
 /// A webhook's retries happen while the run waits; more than this belongs to the outbox.
 const MAX_RETRIES: u32 = 10;
 
@@ -48,7 +54,15 @@ enum RawChannel {
     Webhook(raw::Webhook),
 }
 
-pub fn validate(path: &Path, text: &str, scope: Scope<'_>) -> Result<Config, Vec<Diagnostic>> {
+/// Checks `text`, the config at `path`, reading in full the rules `scope` asks for. When `text`
+/// holds only some of the file's `[[rule]]` tables (see `prescan`), `numbers` gives the index
+/// in the file of each one it holds, so messages name rules as the file does.
+pub fn validate(
+    path: &Path,
+    text: &str,
+    scope: Scope<'_>,
+    numbers: Option<&[usize]>,
+) -> Result<Config, Vec<Diagnostic>> {
     let mut d = Diagnostics::new(path, text);
     let (doc, syntax) = DeTable::parse_recoverable(text);
     for err in &syntax {
@@ -57,7 +71,7 @@ pub fn validate(path: &Path, text: &str, scope: Scope<'_>) -> Result<Config, Vec
     if !syntax.is_empty() {
         return Err(d.found);
     }
-    let sections = split_sections(&mut d, doc.into_inner(), scope);
+    let sections = split_sections(&mut d, doc.into_inner(), scope, numbers);
     let dir = config_dir(path);
     let mut v = Validator { d, dir, env_files: BTreeMap::new(), secrets_file: None };
     let names: Vec<String> = sections.channels.iter().map(|(n, _)| n.get_ref().clone()).collect();
@@ -99,7 +113,12 @@ fn index(rules: &[Rule]) -> HashMap<String, CidRules> {
         .collect()
 }
 
-fn split_sections(d: &mut Diagnostics<'_>, doc: DeTable<'_>, scope: Scope<'_>) -> Sections {
+fn split_sections(
+    d: &mut Diagnostics<'_>,
+    doc: DeTable<'_>,
+    scope: Scope<'_>,
+    numbers: Option<&[usize]>,
+) -> Sections {
     let mut s = Sections::default();
     for (key, value) in doc {
         match key.get_ref().as_ref() {
@@ -107,10 +126,12 @@ fn split_sections(d: &mut Diagnostics<'_>, doc: DeTable<'_>, scope: Scope<'_>) -
             "defaults" => s.defaults = section(d, "defaults", value).unwrap_or_default(),
             "rule" => match value.get_ref() {
                 DeValue::Array(items) => {
+                    debug_assert!(numbers.is_none_or(|n| n.len() == items.len()));
                     for (index, item) in items.iter().enumerate() {
                         if !in_scope(item, scope) {
                             continue;
                         }
+                        let index = numbers.and_then(|n| n.get(index).copied()).unwrap_or(index);
                         if let Some(rule) = section(d, &format!("rule[{index}]"), item.clone()) {
                             s.rules.push(RuleAt { index, span: item.span(), rule });
                         }
@@ -252,6 +273,12 @@ impl Validator<'_> {
                 Some(p) => self.env_file(&field("env_file"), &p),
                 None => parent.env_file.clone(),
             },
+            settle: self.duration(&field("settle"), raw.settle.as_ref(), parent.settle),
+            sidecar_wait: self.positive(
+                &field("sidecar_wait"),
+                raw.sidecar_wait.as_ref(),
+                parent.sidecar_wait,
+            ),
         }
     }
 
@@ -373,7 +400,10 @@ impl Validator<'_> {
                 _ => Vec::new(),
             };
             let command = self.command(i, &r.command, &captures);
-            let (Some(matcher), Some((program, args))) = (matcher, command) else { continue };
+            let sidecar = self.sidecar(&field("sidecar"), r.sidecar.as_ref(), &captures);
+            let (Some(matcher), Some((program, args)), Some(sidecar)) = (matcher, command, sidecar) else {
+                continue;
+            };
             for key in r.env.keys() {
                 if !super::is_env_name(key.get_ref()) || key.get_ref().starts_with("FTPTRIGGER_") {
                     let msg = "must be a variable name (letters, digits, _) and not start with FTPTRIGGER_";
@@ -392,6 +422,8 @@ impl Validator<'_> {
                 env: r.env.into_iter().map(|(k, v)| (k.into_inner(), v)).collect(),
                 tags: r.tags,
                 settings,
+                recursive: r.recursive.unwrap_or(false),
+                sidecar,
             });
         }
         rules
@@ -507,6 +539,44 @@ impl Validator<'_> {
             }
         }
         ok.then_some((program, args))
+    }
+
+    /// A rule's `sidecar`: a path template over what names the file, known before it is hashed.
+    fn sidecar(&mut self, field: &str, raw: Option<&Text>, captures: &[String]) -> Option<Template> {
+        let Some(raw) = raw else { return Template::parse(DEFAULT_SIDECAR, &[]).ok() };
+        let template = match Template::parse(raw.get_ref(), captures) {
+            Ok(template) => template,
+            Err(err) => {
+                self.d.error(raw.span(), field, err.to_string());
+                return None;
+            }
+        };
+        if let Some(late) = template
+            .placeholders()
+            .find(|p| !SIDECAR_PLACEHOLDERS.contains(p) && !captures.iter().any(|c| c == p))
+        {
+            let msg = format!(
+                "`{{{late}}}` is not known before the file is hashed; a sidecar may use {} and the regex's named groups",
+                SIDECAR_PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(" ")
+            );
+            self.d.error(raw.span(), field, msg);
+            return None;
+        }
+        // Tried on a made-up upload: a fixed path, or the upload itself, is no sidecar.
+        let upload = Path::new("/srv/ftp/upload.zip");
+        let sample = template.expand(&crate::plan::file_values("cid", upload, &Vec::new()));
+        let problem = if template.placeholders().next().is_none() {
+            Some("must depend on the file, e.g. \"{file}.md5\" or \"{dir}/MD5SUMS\"")
+        } else if upload.parent().map(|dir| dir.join(&sample)).as_deref() == Some(upload) {
+            Some("names the file itself; write e.g. \"{file}.md5\"")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.d.error(raw.span(), field, problem);
+            return None;
+        }
+        Some(template)
     }
 
     fn channels(&mut self, raw: Vec<(Text, RawChannel)>) -> BTreeMap<String, Channel> {

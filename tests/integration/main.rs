@@ -4,15 +4,16 @@
 mod support;
 
 mod cli;
+mod comfort;
 mod concurrency;
 mod config;
 mod exec;
 mod explain;
 mod files;
+mod ftp;
 mod hostile;
 mod journal;
 mod md5;
 mod notify;
+mod scan;
 mod servers;
-mod comfort;
-mod ftp;
