@@ -185,6 +185,7 @@ fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
     let progress = !global.quiet && !global.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     Ok(Request {
         progress,
+        lock: None,
         cid: args.cid.ok_or_else(|| missing("CID"))?,
         file: args.file.ok_or_else(|| missing("FILE"))?,
         expected,

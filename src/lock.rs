@@ -38,11 +38,12 @@ pub fn waited_for(waited: &Duration) -> String {
     }
 }
 
-impl FileLock {
-    /// Releases the lock now. Dropping it only closes this descriptor, and flock belongs to the
-    /// open file: a child that another thread is starting may hold a copy until its exec
-    /// closes it, and the lock with it. Unlocking ends the lock for every copy.
-    pub fn release(self) {
+impl Drop for FileLock {
+    /// Unlocks rather than only closing: flock belongs to the open file, and a child that
+    /// another thread is starting (or a daemon the job left behind) may hold a copy of the
+    /// descriptor. Unlocking ends the lock for every copy. A SIGKILLed ftptrigger runs no
+    /// drop, so then the job's inherited copy keeps the file locked, as it should.
+    fn drop(&mut self) {
         let _ = self.file.unlock();
     }
 }

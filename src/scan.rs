@@ -528,10 +528,6 @@ fn run_one(
         Err(_) => None,
     };
     let verdict = judge(file, journal, settle, SystemTime::now());
-    // Released, not just dropped: a job another worker is starting may hold a copy of it.
-    if let Some(probe) = probe {
-        probe.release();
-    }
     let sidecar = match verdict {
         Ok(Verdict::Due { sidecar }) => sidecar,
         Ok(Verdict::Skipped(why)) => {
@@ -558,8 +554,12 @@ fn run_one(
         // Kept for the report's output tail; several jobs' output must not interleave.
         output: Output::Discard,
         progress: false,
+        // The probe's lock carries over into the run: released in between, a forked child of
+        // another worker could still hold a copy of it, and the run would find the file busy.
+        lock: probe.map(Arc::new),
     };
     let (report, aftermath) = trigger::run(&request, || Ok(Arc::clone(config)), interrupt);
+    drop(request);
     out.result(&file.shown, &report);
     let notices = aftermath.map(|a| a.finish(&report)).unwrap_or_default();
     out.notices(&notices, report.kind.is_ok());

@@ -39,6 +39,9 @@ pub struct Request {
     pub output: Output,
     /// Show a progress bar while hashing a big file (stderr is a terminal, not --quiet/--json).
     pub progress: bool,
+    /// The file's lock, already taken by the caller (scan probes it to skip busy files): used
+    /// as it is, so nothing can slip in between the probe and the run.
+    pub lock: Option<Arc<FileLock>>,
 }
 
 /// Files at least this big get a progress bar while they are hashed.
@@ -112,7 +115,7 @@ pub fn run(
     }
     // The lock is held until the row is finished: a run waiting for it must find this
     // run's success when it gets in, or it would run the job a second time.
-    let mut held: Option<FileLock> = None;
+    let mut held: Option<Arc<FileLock>> = None;
     let ctx = Context { req, config: &config, journal: &journal, interrupt, claimed };
     let result = ctx.execute(&mut report, &mut held);
     report.finish(result);
@@ -144,7 +147,7 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn execute(&self, report: &mut Report, held: &mut Option<FileLock>) -> Result<String, Failure> {
+    fn execute(&self, report: &mut Report, held: &mut Option<Arc<FileLock>>) -> Result<String, Failure> {
         let req = self.req;
         let name = verify::file_name(&req.file).map_err(bad_file)?;
         let (rule, captures) = crate::rules::find(self.config, &req.cid, &name)
@@ -164,10 +167,13 @@ impl Context<'_> {
                 upload.path.display(),
                 humantime::format_duration(wait)
             );
-            *held = Some(
-                lock::acquire(&dir, &req.cid, &upload.path, wait, self.interrupt)
-                    .map_err(|e| self.lock_failure(e, report))?,
-            );
+            *held = Some(match &req.lock {
+                Some(lock) => Arc::clone(lock),
+                None => Arc::new(
+                    lock::acquire(&dir, &req.cid, &upload.path, wait, self.interrupt)
+                        .map_err(|e| self.lock_failure(e, report))?,
+                ),
+            });
         }
         let expected = expected_for(&self.claimed, &req.expected, &name)?;
         report.md5.expected = Some(expected.to_string());
@@ -237,7 +243,7 @@ impl Context<'_> {
         job.env_remove = self.config.secret_vars();
         // The job inherits the lock and keeps the file locked for as long as it lives, even if
         // ftptrigger is SIGKILLed under it: a rerun then waits instead of running alongside.
-        let inherit = held.as_ref().map(std::os::fd::AsFd::as_fd);
+        let inherit = held.as_deref().map(std::os::fd::AsFd::as_fd);
         if let Some(fd) = inherit {
             let number = std::os::fd::AsRawFd::as_raw_fd(&fd);
             job.env.push(("FTPTRIGGER_LOCK_FD".into(), number.to_string().into()));

@@ -47,22 +47,26 @@ pub struct Diagnostics<'a> {
     path: &'a Path,
     text: &'a str,
     /// Byte offset of the start of each line, so a position is a binary search away (a
-    /// config of ten thousand rules asks for thousands of them).
-    line_starts: Vec<usize>,
+    /// config of ten thousand rules asks for thousands of them). Built on first use: a run
+    /// of a valid config may never ask.
+    line_starts: std::cell::OnceCell<Vec<usize>>,
     pub found: Vec<Diagnostic>,
 }
 
 impl<'a> Diagnostics<'a> {
     pub fn new(path: &'a Path, text: &'a str) -> Self {
-        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        Diagnostics { path, text, line_starts, found: Vec::new() }
+        Diagnostics { path, text, line_starts: std::cell::OnceCell::new(), found: Vec::new() }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn position(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let line = self.line_starts.partition_point(|&start| start <= offset);
-        let start = self.line_starts[line - 1];
+        let starts = self.line_starts.get_or_init(|| {
+            let newlines = self.text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1);
+            std::iter::once(0).chain(newlines).collect()
+        });
+        let line = starts.partition_point(|&start| start <= offset);
+        let start = starts[line - 1];
         let col = self.text.get(start..offset).map_or(1, |s| s.chars().count() + 1);
         (line, col)
     }

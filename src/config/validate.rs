@@ -163,10 +163,6 @@ fn split_sections(
     s
 }
 
-/// Deserializes one section. serde stops at the first bad key, so after each error the key
-/// that holds it is removed and the section read again: every bad key is reported, and the
-/// rest of the section is still checked. Gives up when the error is not inside one key (a
-/// missing required field).
 /// False only for a rule whose `cid` is plainly another customer's: anything odd about the
 /// `cid` is read in full, so its problem is reported.
 fn in_scope(rule: &Spanned<DeValue<'_>>, scope: Scope<'_>) -> bool {
@@ -175,6 +171,10 @@ fn in_scope(rule: &Spanned<DeValue<'_>>, scope: Scope<'_>) -> bool {
     cid.is_none_or(|cid| cid == wanted)
 }
 
+/// Deserializes one section. serde stops at the first bad key, so after each error the key
+/// that holds it is removed and the section read again: every bad key is reported, and the
+/// rest of the section is still checked. Gives up when the error is not inside one key (a
+/// missing required field).
 fn section<T: DeserializeOwned>(
     d: &mut Diagnostics<'_>,
     name: &str,
