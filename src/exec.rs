@@ -24,8 +24,10 @@ use crate::interrupt::Interrupt;
 /// How much of the command's combined output is kept for messages and notifications.
 pub const TAIL_BYTES: usize = 64 * 1024;
 
-/// The job's stdout pipe size, and the read size of each pump.
-const PIPE_BYTES: usize = 1 << 20;
+/// What each pump reads at once: the size of a default pipe. Measured with a job printing
+/// 1 GiB: 64 KiB passes it through as fast as `cat` (0.60 s against 0.62 s); a 1 MiB pipe
+/// read in 1 MiB pieces took twice as long (1.18 s), the copies no longer fitting in cache.
+const PIPE_BYTES: usize = 64 << 10;
 
 /// How long output is still collected after the job's group is gone.
 const PIPE_DRAIN: Duration = Duration::from_secs(1);
@@ -135,11 +137,6 @@ pub fn run(
     };
     let (drained_tx, drained) = mpsc::channel();
     let mut pumps = 0;
-    // A bigger pipe means fewer wake-ups for a job that prints a lot; the default (64 KiB)
-    // stays if the system refuses.
-    if let Some(out) = &child.stdout {
-        let _ = rustix::pipe::fcntl_setpipe_size(out, PIPE_BYTES);
-    }
     for (pipe, sink) in [
         (child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>), stdout_to),
         (child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>), stderr_to),
