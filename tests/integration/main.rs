@@ -15,5 +15,6 @@ mod hostile;
 mod journal;
 mod md5;
 mod notify;
+mod properties;
 mod scan;
 mod servers;
