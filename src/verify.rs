@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -97,6 +97,11 @@ pub fn file_name(path: &Path) -> Result<OsString, FileError> {
 
 /// Resolves `path` and checks that it lies inside `root`, without opening it: for `explain`.
 pub fn resolve_in_root(path: &Path, root: &Path, rule: &str) -> Result<PathBuf, FileError> {
+    resolve_beneath(path, root, rule).map(|(_, resolved)| resolved)
+}
+
+/// The canonical root, and the file's canonical path inside it.
+fn resolve_beneath(path: &Path, root: &Path, rule: &str) -> Result<(PathBuf, PathBuf), FileError> {
     let name = file_name(path)?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -120,7 +125,7 @@ pub fn resolve_in_root(path: &Path, root: &Path, rule: &str) -> Result<PathBuf, 
             rule: rule.to_owned(),
         });
     }
-    Ok(resolved)
+    Ok((canonical_root, resolved))
 }
 
 /// Checks and opens the upload at `path` for rule `rule` whose root is `root`.
@@ -130,20 +135,15 @@ pub fn open(path: &Path, root: &Path, rule: &str) -> Result<Upload, FileError> {
         _ => FileError::Unreadable { path: path.to_owned(), source: err },
     })?;
     check_type(path, &meta)?;
-    let resolved = resolve_in_root(path, root, rule)?;
-    // O_NOFOLLOW closes the race where the name becomes a symlink after the lstat above;
-    // O_NONBLOCK keeps a FIFO swapped in from blocking the open.
-    let file = File::options()
-        .read(true)
-        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
-        .open(&resolved)
-        .map_err(|err| match err.raw_os_error() {
-            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
-                FileError::Symlink { path: path.to_owned() }
-            }
-            _ if err.kind() == io::ErrorKind::NotFound => FileError::Missing { path: path.to_owned() },
-            _ => FileError::Unreadable { path: path.to_owned(), source: err },
-        })?;
+    let (root, resolved) = resolve_beneath(path, root, rule)?;
+    let file = open_beneath(&root, &resolved).map_err(|err| match err {
+        rustix::io::Errno::LOOP => FileError::Symlink { path: path.to_owned() },
+        rustix::io::Errno::NOTDIR => {
+            FileError::Changed { path: path.to_owned(), what: "a directory on its path was replaced" }
+        }
+        rustix::io::Errno::NOENT => FileError::Missing { path: path.to_owned() },
+        err => FileError::Unreadable { path: path.to_owned(), source: err.into() },
+    })?;
     let opened =
         file.metadata().map_err(|err| FileError::Unreadable { path: path.to_owned(), source: err })?;
     check_type(path, &opened)?;
@@ -153,6 +153,24 @@ pub fn open(path: &Path, root: &Path, rule: &str) -> Result<Upload, FileError> {
     }
     let name = file_name(path)?;
     Ok(Upload { path: resolved, name, size: identity.size, file, identity })
+}
+
+/// Opens `resolved` by walking down from an open descriptor of `root`, one component at a time
+/// and never following a symlink (O_NOFOLLOW at every step), so a directory swapped for a
+/// symlink after the path was resolved cannot lead outside the root. The file itself is opened
+/// O_NONBLOCK, so a FIFO swapped in cannot block the open.
+fn open_beneath(root: &Path, resolved: &Path) -> rustix::io::Result<File> {
+    use rustix::fs::{CWD, Mode, OFlags, openat};
+    let relative = resolved.strip_prefix(root).map_err(|_| rustix::io::Errno::XDEV)?;
+    let mut parts: Vec<_> = relative.components().collect();
+    let name = parts.pop().ok_or(rustix::io::Errno::ISDIR)?;
+    let walk = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut dir = openat(CWD, root, walk, Mode::empty())?;
+    for part in parts {
+        dir = openat(&dir, part.as_os_str(), walk, Mode::empty())?;
+    }
+    let file = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    openat(&dir, name.as_os_str(), file, Mode::empty()).map(File::from)
 }
 
 fn check_type(path: &Path, meta: &Metadata) -> Result<(), FileError> {
@@ -329,6 +347,32 @@ mod tests {
         std::fs::write(&path, &data).expect("write");
         let upload = open(&path, root.path(), "r").expect("open");
         (root, upload, data)
+    }
+
+    /// The race `open_beneath` closes: a directory inside the root that became a symlink to
+    /// somewhere else after the path was resolved. The walk refuses it instead of following.
+    #[test]
+    fn a_directory_swapped_for_a_symlink_is_not_followed() {
+        let world = tempfile::tempdir().expect("temp dir");
+        let root = world.path().join("root");
+        let outside = world.path().join("outside");
+        std::fs::create_dir_all(root.join("sub")).expect("dirs");
+        std::fs::create_dir_all(&outside).expect("dirs");
+        std::fs::write(root.join("sub/a.zip"), b"inside").expect("write");
+        std::fs::write(outside.join("a.zip"), b"outside").expect("write");
+        let root = root.canonicalize().expect("canonical");
+        let resolved = root.join("sub/a.zip");
+        assert!(open_beneath(&root, &resolved).is_ok());
+        std::fs::rename(root.join("sub"), world.path().join("old")).expect("move away");
+        std::os::unix::fs::symlink(&outside, root.join("sub")).expect("symlink");
+        let err = open_beneath(&root, &resolved).expect_err("must not follow the swapped-in symlink");
+        assert_eq!(err, rustix::io::Errno::NOTDIR);
+        std::fs::remove_file(root.join("sub")).expect("unlink");
+        std::os::unix::fs::symlink(outside.join("a.zip"), root.join("a.zip")).expect("symlink");
+        assert_eq!(
+            open_beneath(&root, &root.join("a.zip")).expect_err("a symlinked file"),
+            rustix::io::Errno::LOOP
+        );
     }
 
     #[test]
