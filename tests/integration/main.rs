@@ -13,6 +13,7 @@ mod files;
 mod ftp;
 mod hostile;
 mod journal;
+mod limits;
 mod md5;
 mod notify;
 mod properties;
