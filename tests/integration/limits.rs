@@ -56,3 +56,61 @@ fn a_config_of_10000_rules_loads() {
     w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(b"x")]).run().code(0);
     assert!(w.job_ran());
 }
+
+/// A tmpfs mounted over a directory for as long as it lives (root only).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(dir.to_owned()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_journal_on_a_full_disk_is_exit_1_and_leaves_no_half_written_row() {
+    let w = World::new();
+    let Some(_disk) = crate::support::is_root().then(|| SmallDisk::mount(&w.journal_dir(), "1m")).flatten()
+    else {
+        eprintln!("skipped: mounting a small tmpfs for the journal needs root");
+        return;
+    };
+    let first = w.upload("a.zip", b"a");
+    w.cmd().arg("acme").arg(&first).args(["--md5", &md5_hex(b"a")]).run().code(0);
+    // Fill the disk under the journal to the last byte.
+    let filler = w.journal_dir().join("filler");
+    let mut f = std::fs::File::create(&filler).expect("filler");
+    let block = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut f, &block).is_ok() {}
+    while std::io::Write::write_all(&mut f, &[0]).is_ok() {}
+    drop(f);
+    std::fs::remove_file(w.path("out/argv")).expect("the first run recorded");
+    let second = w.upload("b.zip", b"b");
+    w.cmd()
+        .arg("acme")
+        .arg(&second)
+        .args(["--md5", &md5_hex(b"b")])
+        .run()
+        .code(1)
+        .stderr_has("ERROR[1]: cannot ")
+        .stderr_has("journal");
+    assert!(!w.job_ran(), "no job may run unrecorded");
+    std::fs::remove_file(&filler).expect("free the disk");
+    let db = rusqlite::Connection::open(w.journal_path()).expect("journal");
+    let states: Vec<String> = db
+        .prepare("SELECT state FROM runs ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("rows");
+    assert_eq!(states, ["success"], "the failed write left no row behind");
+}
