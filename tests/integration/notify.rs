@@ -970,3 +970,105 @@ fn a_sigkilled_run_is_notified_to_its_rules_channels() {
     assert_eq!(to_rule[0].json()["rule"], "stmt");
     assert_eq!(to_defaults.len(), 0);
 }
+
+/// Every outcome a run can have (0 and 10 to 16), with an email and a webhook channel that are
+/// told about all of them: the secrets' values reach only the SMTP AUTH exchange, the
+/// Authorization header and the HMAC, never an output, the journal or a message.
+#[test]
+fn secrets_stay_secret_for_every_outcome() {
+    const SIGNING: &str = "MARKER-every-signing-41c0";
+    const TOKEN: &str = "MARKER-every-token-a7d3";
+    const PASSWORD: &str = "MARKER-every-password-2e98";
+    let hook = HttpReceiver::ok();
+    let smtp = SmtpServer::with_auth("ftptrigger", PASSWORD);
+    let channels =
+        webhook("hook", &hook.url(), "secret_env = \"HOOK_SECRET\"\nbearer_token_env = \"HOOK_TOKEN\"")
+            + &email(
+                "mail",
+                &plain_smtp(&smtp),
+                &["ops@example.com"],
+                "username = \"ftptrigger\"\npassword_env = \"SMTP_PASSWORD\"",
+            );
+    let everyone = "notify = [\"hook\", \"mail\"]\nnotify_success = [\"hook\", \"mail\"]";
+    let w = world(&config(everyone, "timeout = \"1s\"\nkill_grace = \"1s\"", &channels));
+    let bad = w.path("bad.cfg");
+    crate::support::write_mode(
+        &bad,
+        format!("{}\nnot_a_key = 1\n", config(everyone, "", &channels)).as_bytes(),
+        0o600,
+    );
+    let secret =
+        |t: Trigger| t.env("HOOK_SECRET", SIGNING).env("HOOK_TOKEN", TOKEN).env("SMTP_PASSWORD", PASSWORD);
+
+    let mut runs: Vec<(String, Run)> = Vec::new();
+    runs.push(("0".into(), secret(trigger(&w, "ok_1.zip")).arg("--json").run().code(0)));
+    runs.push((
+        "10".into(),
+        secret(w.cmd_no_config().arg("-c").arg(&bad).args(["acme", "x.zip", "--md5", WRONG_MD5]))
+            .run()
+            .code(10),
+    ));
+    let nobody = w.upload("n.zip", b"n");
+    runs.push((
+        "11".into(),
+        secret(w.cmd().arg("nobody").arg(&nobody).args(["--md5", &md5_hex(b"n")])).run().code(11),
+    ));
+    let mismatch = w.upload("m.zip", b"m");
+    runs.push((
+        "12".into(),
+        secret(w.cmd().arg("acme").arg(&mismatch).args(["--md5", WRONG_MD5])).run().code(12),
+    ));
+    runs.push((
+        "13".into(),
+        secret(w.cmd().arg("acme").arg(w.root().join("gone.zip")).args(["--md5", WRONG_MD5])).run().code(13),
+    ));
+    runs.push(("14".into(), secret(trigger(&w, "fail_1.zip")).arg("-v").run().code(14)));
+    let holder = secret(trigger(&w, "slow_1.zip")).spawn();
+    wait_until(Duration::from_secs(10), "the slow job to start", || w.path("job.pid").exists());
+    runs.push(("16".into(), secret(trigger(&w, "slow_1.zip")).arg("--no-wait").run().code(16)));
+    runs.push(("15".into(), holder.wait().code(15)));
+    runs.push(("history".into(), secret(w.cmd().args(["history", "--json"])).run().code(0)));
+    runs.push(("outbox".into(), secret(w.cmd().args(["outbox", "list", "--json"])).run()));
+    runs.push((
+        "explain".into(),
+        secret(w.cmd().args(["explain", "acme"]).arg(w.root().join("ok_1.zip"))).run().code(0),
+    ));
+
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for (what, run) in &runs {
+        seen.push((format!("{what}: stdout"), run.stdout()));
+        seen.push((format!("{what}: stderr"), run.stderr()));
+    }
+    // 0, 11, 12, 13, 14, 15 and 16 each reach both channels.
+    let requests = hook.wait_for(7, ARRIVED);
+    let mails = smtp.wait_for(7, ARRIVED);
+    assert!(requests.iter().all(|r| r.header("Authorization") == Some(&format!("Bearer {TOKEN}"))));
+    assert!(mails.iter().all(|m| m.auth == Some(("ftptrigger".to_owned(), PASSWORD.to_owned()))));
+    for r in &requests {
+        let others: Vec<String> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case("Authorization"))
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect();
+        seen.push(("webhook".into(), format!("{}\n{}", others.join("\n"), r.body_text())));
+    }
+    for m in &mails {
+        seen.push(("email".into(), m.text()));
+    }
+    for file in [w.journal_path(), PathBuf::from(format!("{}-wal", w.journal_path().display()))] {
+        if let Ok(bytes) = fs::read(&file) {
+            seen.push((file.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    let outcomes: BTreeSet<String> =
+        requests.iter().filter_map(|r| r.json()["outcome"].as_str().map(str::to_owned)).collect();
+    let want =
+        ["busy", "bad_file", "md5_mismatch", "not_configured", "process_failed", "success", "timed_out"];
+    assert_eq!(outcomes, want.iter().map(|s| s.to_string()).collect(), "every outcome was notified");
+    for (what, text) in &seen {
+        for marker in [SIGNING, TOKEN, PASSWORD] {
+            assert!(!text.contains(marker), "{marker} leaked into {what}:\n{text}");
+        }
+    }
+}
