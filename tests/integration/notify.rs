@@ -844,36 +844,17 @@ fn secret_values_appear_nowhere_but_where_they_are_sent() {
     keep("check", &with_secrets(w.cmd().arg("check")).run().code(0));
     keep("notify-test", &with_secrets(w.cmd().arg("notify-test")).run());
 
-    // What the servers got: the right secrets where they belong...
     let requests = hook.wait_for(3, ARRIVED);
-    assert!(requests.iter().all(|r| r.header("Authorization") == Some(&format!("Bearer {TOKEN}"))));
     let mails = smtp.wait_for(3, ARRIVED);
-    assert!(mails.iter().all(|m| m.auth == Some(("ftptrigger".to_owned(), PASSWORD.to_owned()))));
-    // ...and nowhere else: not in a body, not in another header.
-    for r in &requests {
-        outputs.push(("webhook body".into(), r.body_text()));
-        let others: Vec<String> = r
-            .headers
-            .iter()
-            .filter(|(n, _)| !n.eq_ignore_ascii_case("Authorization"))
-            .map(|(n, v)| format!("{n}: {v}"))
-            .collect();
-        outputs.push(("webhook headers".into(), others.join("\n")));
-    }
-    for m in &mails {
-        outputs.push(("email".into(), m.text()));
-    }
-    for file in [w.journal_path(), PathBuf::from(format!("{}-wal", w.journal_path().display()))] {
-        if let Ok(bytes) = fs::read(&file) {
-            outputs.push((file.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
-        }
-    }
-    assert!(outputs.iter().any(|(what, _)| what.ends_with("journal.db")), "the journal was read");
-    for (what, text) in &outputs {
-        for secret in [SIGNING, TOKEN, PASSWORD] {
-            assert!(!text.contains(secret), "{secret} leaked into {what}:\n{text}");
-        }
-    }
+    assert_secrets_only_where_sent(
+        &w,
+        outputs,
+        &requests,
+        &mails,
+        TOKEN,
+        PASSWORD,
+        &[SIGNING, TOKEN, PASSWORD],
+    );
 }
 
 #[test]
@@ -1042,9 +1023,29 @@ fn secrets_stay_secret_for_every_outcome() {
     // 0, 11, 12, 13, 14, 15 and 16 each reach both channels.
     let requests = hook.wait_for(7, ARRIVED);
     let mails = smtp.wait_for(7, ARRIVED);
-    assert!(requests.iter().all(|r| r.header("Authorization") == Some(&format!("Bearer {TOKEN}"))));
-    assert!(mails.iter().all(|m| m.auth == Some(("ftptrigger".to_owned(), PASSWORD.to_owned()))));
-    for r in &requests {
+    let outcomes: BTreeSet<String> =
+        requests.iter().filter_map(|r| r.json()["outcome"].as_str().map(str::to_owned)).collect();
+    let want =
+        ["busy", "bad_file", "md5_mismatch", "not_configured", "process_failed", "success", "timed_out"];
+    assert_eq!(outcomes, want.iter().map(|s| s.to_string()).collect(), "every outcome was notified");
+    assert_secrets_only_where_sent(&w, seen, &requests, &mails, TOKEN, PASSWORD, &[SIGNING, TOKEN, PASSWORD]);
+}
+
+/// The secrets reached the servers where they belong (the bearer token in `Authorization`,
+/// the password in SMTP AUTH) and are in nothing else: not in `seen` (what the commands
+/// printed), a webhook body or another header, an email, the journal or its WAL.
+fn assert_secrets_only_where_sent(
+    w: &World,
+    mut seen: Vec<(String, String)>,
+    requests: &[crate::servers::Received],
+    mails: &[crate::servers::Mail],
+    token: &str,
+    password: &str,
+    markers: &[&str],
+) {
+    assert!(requests.iter().all(|r| r.header("Authorization") == Some(&format!("Bearer {token}"))));
+    assert!(mails.iter().all(|m| m.auth == Some(("ftptrigger".to_owned(), password.to_owned()))));
+    for r in requests {
         let others: Vec<String> = r
             .headers
             .iter()
@@ -1053,7 +1054,7 @@ fn secrets_stay_secret_for_every_outcome() {
             .collect();
         seen.push(("webhook".into(), format!("{}\n{}", others.join("\n"), r.body_text())));
     }
-    for m in &mails {
+    for m in mails {
         seen.push(("email".into(), m.text()));
     }
     for file in [w.journal_path(), PathBuf::from(format!("{}-wal", w.journal_path().display()))] {
@@ -1061,13 +1062,9 @@ fn secrets_stay_secret_for_every_outcome() {
             seen.push((file.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
         }
     }
-    let outcomes: BTreeSet<String> =
-        requests.iter().filter_map(|r| r.json()["outcome"].as_str().map(str::to_owned)).collect();
-    let want =
-        ["busy", "bad_file", "md5_mismatch", "not_configured", "process_failed", "success", "timed_out"];
-    assert_eq!(outcomes, want.iter().map(|s| s.to_string()).collect(), "every outcome was notified");
+    assert!(seen.iter().any(|(what, _)| what.ends_with("journal.db")), "the journal was read");
     for (what, text) in &seen {
-        for marker in [SIGNING, TOKEN, PASSWORD] {
+        for marker in markers {
             assert!(!text.contains(marker), "{marker} leaked into {what}:\n{text}");
         }
     }
