@@ -336,20 +336,17 @@ impl Validator<'_> {
         if self.env_files.contains_key(&path) {
             return Some(path);
         }
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let (text, mode) = match env_file::read(&path) {
+            Ok(read) => read,
             Err(err) => {
                 self.d.error(raw.span(), field, format!("cannot read {}: {err}", path.display()));
                 return None;
             }
         };
-        if let Ok(meta) = std::fs::metadata(&path) {
-            let mode = meta.permissions().mode() & 0o7777;
-            if mode & 0o004 != 0 {
-                let msg =
-                    format!("{} holds secrets but is readable by everyone (mode {mode:04o})", path.display());
-                self.d.warning(raw.span(), field, msg);
-            }
+        if mode & 0o004 != 0 {
+            let msg =
+                format!("{} holds secrets but is readable by everyone (mode {mode:04o})", path.display());
+            self.d.warning(raw.span(), field, msg);
         }
         match env_file::parse(&text) {
             Ok(vars) => {

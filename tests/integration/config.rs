@@ -229,6 +229,27 @@ fn env_file_satisfies_secret_lookups() {
     w.cmd().arg("check").run().code(0).stdout_has("0 warnings");
 }
 
+/// An `env_file` naming a FIFO would block the load and a device would be read forever; both
+/// are refused at once, as is a file too large to be a list of secrets.
+#[test]
+fn env_file_that_is_a_fifo_a_device_or_huge_is_refused_without_hanging() {
+    let w = World::new();
+    let fifo = w.path("secrets.fifo");
+    rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+    let huge = w.path("huge.env");
+    write_mode(&huge, &vec![b'#'; (1 << 20) + 1], 0o600);
+    for (env_file, problem) in [
+        (fifo.to_str().unwrap(), "not a regular file"),
+        ("/dev/zero", "not a regular file"),
+        (huge.to_str().unwrap(), "larger than 1 MiB"),
+    ] {
+        let cfg = w.config(&format!("[defaults]\nenv_file = \"{env_file}\"\n{BASIC_CONFIG}"));
+        let expected =
+            format!("{}:2:12: defaults.env_file: cannot read {env_file}: {problem}", cfg.display());
+        w.cmd().arg("check").timeout(std::time::Duration::from_secs(10)).run().code(10).stdout_has(&expected);
+    }
+}
+
 #[test]
 fn relative_paths_resolve_against_the_config_directory() {
     let w = World::new();
