@@ -250,6 +250,14 @@ pub fn parse_scoped(path: &Path, text: &str, scope: Scope<'_>) -> Result<Config,
     }
 }
 
+/// The text [`parse_scoped`] validates for `cid`, when it leaves rules out: as long as the
+/// original, line for line, with stand-ins where other customers' rules were. For the fuzz
+/// target that checks what the stand-ins hide.
+#[doc(hidden)]
+pub fn reduced_for(text: &str, cid: &str) -> Option<String> {
+    prescan::keep_cid(text, cid).map(|reduced| reduced.text)
+}
+
 /// [`parse_scoped`] without leaving anything out first: what the reduction must never be
 /// told apart from. For the fuzz and property tests that hold the two side by side.
 #[doc(hidden)]

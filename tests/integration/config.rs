@@ -293,6 +293,29 @@ fn a_run_reads_in_full_only_the_rules_of_its_cid() {
     w.cmd().arg("other").arg(file).args(["--md5", &md5_hex(b"y")]).run().code(10).stderr_has("invalid glob");
 }
 
+/// Found by fuzzing the config loader: a control character in a comment inside another
+/// customer's rule is a TOML syntax error the run never parses. That is the contract, as for
+/// any mistake inside another customer's rule; but where a rule ends must stay clear, so an
+/// unterminated string there stops every run.
+#[test]
+fn a_syntax_error_inside_another_customers_rule_stops_only_check_unless_it_hides_where_rules_end() {
+    let w = World::new();
+    let other = |line: &str| {
+        format!("{BASIC_CONFIG}\n[[rule]]\ncid = \"other\"\npattern = \"*\"\nroot = \"ftp/acme\"\n{line}\ncommand = [\"./job.sh\"]\n")
+    };
+    let cfg = w.config(&other("# a comment with \u{1} in it"));
+    run_basic(&w, w.cmd()).code(0);
+    assert!(w.job_ran());
+    let expected = format!("{}:13:18: toml: invalid comment character", cfg.display());
+    w.cmd().arg("check").run().code(10).stdout_has(&expected);
+
+    std::fs::remove_file(w.path("out/argv")).unwrap();
+    let cfg = w.config(&other("tags = { team = \"unterminated }"));
+    let expected = format!("{}:13:", cfg.display());
+    run_basic(&w, w.cmd()).code(10).stderr_has(&expected).stderr_has("toml");
+    assert!(!w.job_ran());
+}
+
 #[test]
 fn webhook_headers_cannot_override_what_ftptrigger_sets() {
     let w = World::new();
