@@ -13,7 +13,10 @@ fuzz_target!(|bytes: &[u8]| {
     assert!(!entries.is_empty(), "an accepted sidecar has at least one entry");
     for entry in &entries {
         let hex = entry.md5.as_str();
-        assert!(hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{hex:?}");
+        assert!(
+            hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{hex:?}"
+        );
         let Some(name) = &entry.name else { continue };
         // The entry for a name is found by that name's last component.
         let base = name.as_bytes().rsplit(|&b| b == b'/').next().unwrap();
@@ -34,7 +37,12 @@ fuzz_target!(|bytes: &[u8]| {
                 b => line.push(b),
             }
         }
-        assert_eq!(sidecar::parse(&line).as_deref(), Ok(std::slice::from_ref(entry)), "{:?}", String::from_utf8_lossy(&line));
+        assert_eq!(
+            sidecar::parse(&line).as_deref(),
+            Ok(std::slice::from_ref(entry)),
+            "{:?}",
+            String::from_utf8_lossy(&line)
+        );
     }
     let _ = sidecar::select(&entries, OsStr::from_bytes(bytes.get(..8).unwrap_or(bytes)));
 });
