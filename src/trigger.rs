@@ -234,6 +234,7 @@ impl Context<'_> {
             print_plan(&text, req.output);
             return Ok(format!("dry run: {} verified, nothing ran", escape(&name)));
         }
+        stop_here_for_tests();
         // The last moment to notice a swap: between here and exec the window is a few syscalls.
         upload.ensure_unchanged().map_err(bad_file)?;
         if let Some(signal) = self.interrupt.raised() {
@@ -407,6 +408,21 @@ pub fn signal_name(signal: i32) -> &'static str {
         _ => "signal",
     }
 }
+
+/// Debug builds only: with `FTPTRIGGER_TEST_STOP_BEFORE_START` set, ftptrigger stops itself
+/// (SIGSTOP) after verifying the file and before the last identity check, so a test can swap the
+/// file in exactly the window that check guards, then continue it. A release build has no such
+/// point.
+#[cfg(debug_assertions)]
+fn stop_here_for_tests() {
+    use rustix::process::{Signal, getpid, kill_process};
+    if std::env::var_os("FTPTRIGGER_TEST_STOP_BEFORE_START").is_some() {
+        let _ = kill_process(getpid(), Signal::STOP);
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn stop_here_for_tests() {}
 
 fn bad_file(err: FileError) -> Failure {
     Failure::new(Outcome::BadFile, err.to_string())

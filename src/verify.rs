@@ -2,7 +2,7 @@
 //!
 //! The file is opened once, without following a symlink in its last component and without
 //! blocking on a FIFO, and hashed through that one descriptor. Its identity (device, inode,
-//! size, mtime) is compared before and after hashing, and against what the path names
+//! size, mtime, ctime) is compared before and after hashing, and against what the path names
 //! afterwards, so a file still being uploaded or swapped underneath us is caught.
 
 use std::ffi::OsString;
@@ -47,12 +47,15 @@ pub enum FileError {
 }
 
 /// What identifies one version of a file: if any of this differs, it is not the file we hashed.
+/// The ctime is there because the mtime is not enough: a customer can set it (FTP's `MFMT`),
+/// so a same-size rewrite could put it back; nobody can set the ctime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
     dev: u64,
     ino: u64,
     size: u64,
     mtime: (i64, i64),
+    ctime: (i64, i64),
 }
 
 impl Identity {
@@ -62,6 +65,7 @@ impl Identity {
             ino: meta.ino(),
             size: meta.size(),
             mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
         }
     }
 
@@ -73,6 +77,8 @@ impl Identity {
             Some("its size changed")
         } else if self.mtime != other.mtime {
             Some("its modification time changed")
+        } else if self.ctime != other.ctime {
+            Some("it was modified or its attributes changed")
         } else {
             None
         }
@@ -217,22 +223,22 @@ impl Upload {
         Ok(Md5Hex::from_digest(&digest))
     }
 
-    /// The file at the path is still the one opened, with the size and mtime it had.
+    /// The file at the path is still the one opened, with the identity it had. The path is
+    /// asked first: replacing or removing a file also changes the old one's ctime (its link
+    /// count), and the message should say what happened to the path.
     pub fn ensure_unchanged(&self) -> Result<(), FileError> {
         let changed = |what| FileError::Changed { path: self.path.clone(), what };
+        let at_path = std::fs::symlink_metadata(&self.path).map_err(|_| changed("it was removed"))?;
+        if let Some(what) = self.identity.differs(&Identity::of(&at_path)) {
+            return Err(changed(what));
+        }
         let now = self
             .file
             .metadata()
             .map_err(|err| FileError::Unreadable { path: self.path.clone(), source: err })?;
-        if let Some(what) = self.identity.differs(&Identity::of(&now)) {
-            return Err(changed(what));
-        }
-        match std::fs::symlink_metadata(&self.path) {
-            Ok(at_path) => match self.identity.differs(&Identity::of(&at_path)) {
-                Some(what) => Err(changed(what)),
-                None => Ok(()),
-            },
-            Err(_) => Err(changed("it was removed")),
+        match self.identity.differs(&Identity::of(&now)) {
+            Some(what) => Err(changed(what)),
+            None => Ok(()),
         }
     }
 }

@@ -301,7 +301,9 @@ fn a_run_reads_in_full_only_the_rules_of_its_cid() {
 fn a_syntax_error_inside_another_customers_rule_stops_only_check_unless_it_hides_where_rules_end() {
     let w = World::new();
     let other = |line: &str| {
-        format!("{BASIC_CONFIG}\n[[rule]]\ncid = \"other\"\npattern = \"*\"\nroot = \"ftp/acme\"\n{line}\ncommand = [\"./job.sh\"]\n")
+        format!(
+            "{BASIC_CONFIG}\n[[rule]]\ncid = \"other\"\npattern = \"*\"\nroot = \"ftp/acme\"\n{line}\ncommand = [\"./job.sh\"]\n"
+        )
     };
     let cfg = w.config(&other("# a comment with \u{1} in it"));
     run_basic(&w, w.cmd()).code(0);

@@ -224,3 +224,67 @@ fn file_growing_while_hashed_is_refused() {
     assert!(stderr.contains("big.zip"), "stderr: {stderr}");
     assert!(!w.job_ran());
 }
+
+/// Whether the process is stopped (`T` in /proc/PID/stat, just after the command name).
+fn is_stopped(pid: rustix::process::Pid) -> bool {
+    let stat = fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())).unwrap_or_default();
+    stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T'))
+}
+
+/// The window the last identity check guards: the file is verified, and then, before the job
+/// starts, it is swapped. A debug build stops itself there on request
+/// (`FTPTRIGGER_TEST_STOP_BEFORE_START`); the test swaps the file while it is stopped, continues
+/// it, and every kind of swap is exit 13 with nothing run. "Rewritten" keeps the size and puts
+/// the mtime back, as a customer can with FTP's MFMT: only the ctime tells.
+#[test]
+fn a_file_swapped_between_verification_and_start_is_refused_and_nothing_runs() {
+    type Swap = fn(&World, &std::path::Path);
+    let swaps: [(&str, Swap, &str); 4] = [
+        (
+            "renamed over",
+            |w, file| fs::rename(w.upload("other.zip", b"statement DATA\n"), file).unwrap(),
+            "it was replaced by another file",
+        ),
+        (
+            "rewritten",
+            |_, file| {
+                let mtime = fs::metadata(file).unwrap().modified().unwrap();
+                thread::sleep(Duration::from_millis(20)); // past the clock's granularity, so the ctime moves
+                let out = fs::OpenOptions::new().write(true).open(file).unwrap();
+                (&out).write_all(b"statement DATA\n").unwrap();
+                out.set_modified(mtime).unwrap();
+            },
+            "it was modified or its attributes changed",
+        ),
+        (
+            "turned into a symlink",
+            |w, file| {
+                let elsewhere = w.upload("elsewhere.zip", CONTENT);
+                fs::remove_file(file).unwrap();
+                symlink(elsewhere, file).unwrap();
+            },
+            "it was replaced by another file",
+        ),
+        ("removed", |_, file| fs::remove_file(file).unwrap(), "it was removed"),
+    ];
+    for (how, swap, reason) in swaps {
+        let w = World::new();
+        let file = w.upload("a.zip", CONTENT);
+        let run = w
+            .cmd()
+            .arg("acme")
+            .arg(&file)
+            .args(["--md5", &md5_hex(CONTENT)])
+            .env("FTPTRIGGER_TEST_STOP_BEFORE_START", "1")
+            .timeout(Duration::from_secs(20))
+            .spawn();
+        crate::support::wait_until(Duration::from_secs(10), "ftptrigger stops itself", || {
+            is_stopped(run.pid())
+        });
+        swap(&w, &file);
+        run.signal(rustix::process::Signal::CONT);
+        run.wait().code(13).stderr_has(&format!("changed while being verified ({reason})"));
+        assert!(!w.job_ran(), "{how}: the job ran");
+        w.cmd().args(["history", "--json"]).run().code(0).stdout_has("\"outcome\":\"bad_file\"");
+    }
+}
