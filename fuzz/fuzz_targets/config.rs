@@ -3,10 +3,11 @@
 //! validating the whole text for that CID:
 //!
 //! - a config valid in full gives the same rules, settings, channels and warnings;
-//! - a config refused in full is refused with the same diagnostics, except those inside the
-//!   rules left out. Those may only be syntax errors (a run does not validate other customers'
-//!   rules, but must see where each one begins and ends), and when they were the only ones,
-//!   the rest of the config stands on its own.
+//! - a config refused in full is refused with the same diagnostics, unless some are inside the
+//!   rules left out. Those may only be syntax errors: a run does not validate other customers'
+//!   rules, but must see where each one begins and ends. Then the rest of the config stands on
+//!   its own, and is not compared: after a syntax error the TOML parser's recovery may report
+//!   more errors past the rule (an array it thinks is still open), which the run never sees.
 #![no_main]
 
 use std::path::Path;
@@ -25,7 +26,8 @@ fuzz_target!(|bytes: &[u8]| {
     for cid in CIDS {
         let fast = config::parse_scoped(path, text, Scope::Cid(cid));
         let full = config::parse_scoped_in_full(path, text, Scope::Cid(cid));
-        let left_out = |d: &Diagnostic| match config::reduced_for(text, cid) {
+        let reduced = config::reduced_for(text, cid);
+        let left_out = |d: &Diagnostic| match &reduced {
             Some(reduced) => text.lines().nth(d.line - 1) != reduced.lines().nth(d.line - 1),
             None => false,
         };
@@ -36,7 +38,7 @@ fuzz_target!(|bytes: &[u8]| {
                 for d in &hidden {
                     assert_eq!(d.field, "toml", "cid {cid:?}: a left-out rule was validated: {d}");
                 }
-                if !seen.is_empty() {
+                if hidden.is_empty() {
                     assert_eq!(fast.err(), Some(seen), "cid {cid:?}");
                 }
             }
