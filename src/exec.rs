@@ -93,16 +93,42 @@ enum Event {
     Signal(i32),
 }
 
+/// Marks every descriptor above stderr that ftptrigger inherited close-on-exec, so a job gets
+/// only stdio and what [`run`] hands it. An FTP server's hook can leak its sockets and pipes
+/// to us, and a job (or a daemon it starts) holding them can keep a connection or a pipe open
+/// long after the upload; sudo closes them for the same reason. Call it before any other
+/// thread exists.
+pub fn close_inherited_on_exec() {
+    use rustix::io::{FdFlags, fcntl_getfd, fcntl_setfd};
+    let Ok(listing) = std::fs::read_dir("/proc/self/fd") else { return };
+    for entry in listing.flatten() {
+        let Some(raw) = entry.file_name().to_str().and_then(|n| n.parse::<std::os::fd::RawFd>().ok()) else {
+            continue;
+        };
+        if raw <= 2 {
+            continue;
+        }
+        // SAFETY: `raw` was just listed as open in /proc/self/fd, and nothing can close it while
+        // it is borrowed: this runs before any other thread exists, and this loop closes
+        // nothing (the listing's own descriptor, also listed, stays open until the loop ends).
+        #[allow(unsafe_code)]
+        let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+        if let Ok(flags) = fcntl_getfd(fd) {
+            let _ = fcntl_setfd(fd, flags | FdFlags::CLOEXEC);
+        }
+    }
+}
+
 /// Held while a job is started, the only moment a descriptor is inheritable: with several
 /// jobs started from several threads (`scan --jobs N`), none may inherit another's lock.
 static SPAWNING: Mutex<()> = Mutex::new(());
 
 /// Runs `job` to completion (or its timeout, or until `interrupt` fires) and reports how it
-/// ended. The job inherits `inherit`, under the same number.
+/// ended. The job inherits the descriptors `inherit`, under the same numbers.
 pub fn run(
     job: &Job,
     output: Output,
-    inherit: Option<BorrowedFd<'_>>,
+    inherit: &[BorrowedFd<'_>],
     interrupt: &Interrupt,
 ) -> Result<Finished, ExecError> {
     let mut cmd = Command::new(&job.program);
@@ -176,19 +202,26 @@ pub fn run(
     Ok(Finished { status: status.code(), signal: status.signal(), timed_out, interrupted, duration, tail })
 }
 
-/// Starts `cmd`, with `inherit` open in it: the descriptor loses close-on-exec only while
+/// Starts `cmd`, with `inherit` open in it: the descriptors lose close-on-exec only while
 /// this child starts, with every other start in this process waiting.
-fn spawn(cmd: &mut Command, inherit: Option<BorrowedFd<'_>>) -> io::Result<Child> {
+fn spawn(cmd: &mut Command, inherit: &[BorrowedFd<'_>]) -> io::Result<Child> {
+    use rustix::io::{FdFlags, fcntl_setfd};
     let _alone = SPAWNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(fd) = inherit {
-        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+    let restore = |fds: &[BorrowedFd<'_>]| {
+        for fd in fds {
+            // Should this fail, a later job may inherit the descriptor too; the started one is
+            // not to be lost over it.
+            let _ = fcntl_setfd(fd, FdFlags::CLOEXEC);
+        }
+    };
+    for (done, fd) in inherit.iter().enumerate() {
+        if let Err(err) = fcntl_setfd(fd, FdFlags::empty()) {
+            restore(&inherit[..done]);
+            return Err(err.into());
+        }
     }
     let child = cmd.spawn();
-    if let Some(fd) = inherit {
-        // Should this fail, a later job may inherit the descriptor too; the started one is
-        // not to be lost over it.
-        let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
-    }
+    restore(inherit);
     child
 }
 

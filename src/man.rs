@@ -111,5 +111,12 @@ fn extra_sections() -> Roff {
     roff.control("TP", []);
     roff.text([bold("FTPTRIGGER_CID, FTPTRIGGER_FILE, FTPTRIGGER_FILENAME, FTPTRIGGER_MD5, FTPTRIGGER_SIZE, FTPTRIGGER_RULE, FTPTRIGGER_RUN_ID")]);
     roff.text([roman("set for the command, besides the placeholders {cid} {file} {filename} {stem} {ext} {dir} {md5} {size} {rule} {run_id} in its arguments")]);
+    roff.control("TP", []);
+    roff.text([bold("FTPTRIGGER_FILE_FD, FTPTRIGGER_LOCK_FD")]);
+    roff.text([roman(
+        "descriptors the command inherits: the file, read-only and at its start, opened once and verified through; \
+         and the lock. Reading /dev/fd/$FTPTRIGGER_FILE_FD reads the verified file even if the path is swapped \
+         once the command runs. No other descriptor reaches the command, not even one ftptrigger inherited",
+    )]);
     roff
 }

@@ -5,6 +5,7 @@
 //! outcome decides the exit code. Nothing runs unless every check before it passed, and
 //! nothing runs unrecorded: no journal, no job.
 
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -242,16 +243,22 @@ impl Context<'_> {
         }
         let mut job = job;
         job.env_remove = self.config.secret_vars();
-        // The job inherits the lock and keeps the file locked for as long as it lives, even if
-        // ftptrigger is SIGKILLed under it: a rerun then waits instead of running alongside.
-        let inherit = held.as_deref().map(std::os::fd::AsFd::as_fd);
-        if let Some(fd) = inherit {
-            let number = std::os::fd::AsRawFd::as_raw_fd(&fd);
-            job.env.push(("FTPTRIGGER_LOCK_FD".into(), number.to_string().into()));
+        // The job inherits the descriptor the file was verified through, rewound: reading it
+        // reads the verified file even if the path is swapped once the job runs.
+        upload.rewind().map_err(bad_file)?;
+        let mut inherit = vec![("FTPTRIGGER_FILE_FD", upload.as_fd())];
+        // And the lock, keeping the file locked for as long as it lives, even if ftptrigger is
+        // SIGKILLed under it: a rerun then waits instead of running alongside.
+        if let Some(lock) = held.as_deref() {
+            inherit.push(("FTPTRIGGER_LOCK_FD", lock.as_fd()));
+        }
+        for (var, fd) in &inherit {
+            job.env.push(((*var).into(), fd.as_raw_fd().to_string().into()));
         }
         self.journal.checkpoint(report).map_err(|e| Failure::new(Outcome::InternalError, e.to_string()))?;
         log::info!("running {}", crate::display::shell_join(&job.argv()));
-        let finished = exec::run(&job, req.output, inherit, self.interrupt)
+        let fds: Vec<_> = inherit.iter().map(|(_, fd)| *fd).collect();
+        let finished = exec::run(&job, req.output, &fds, self.interrupt)
             .map_err(|e| Failure::new(Outcome::ProcessFailed, e.to_string()))?;
         report.process = Some(Process::new(&job, Some(&finished)));
         judge(&job, &finished)

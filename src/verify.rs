@@ -223,6 +223,13 @@ impl Upload {
         Ok(Md5Hex::from_digest(&digest))
     }
 
+    /// Puts the descriptor back at the start, for a job that inherits it: it shares the
+    /// offset, which hashing left at the end.
+    pub fn rewind(&mut self) -> Result<(), FileError> {
+        use std::io::Seek;
+        self.file.rewind().map_err(|err| FileError::Unreadable { path: self.path.clone(), source: err })
+    }
+
     /// The file at the path is still the one opened, with the identity it had. The path is
     /// asked first: replacing or removing a file also changes the old one's ctime (its link
     /// count), and the message should say what happened to the path.
@@ -240,6 +247,13 @@ impl Upload {
             Some(what) => Err(changed(what)),
             None => Ok(()),
         }
+    }
+}
+
+/// The descriptor the file was opened and verified through.
+impl std::os::fd::AsFd for Upload {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
     }
 }
 

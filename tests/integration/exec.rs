@@ -146,6 +146,29 @@ fn stdin_is_dev_null_even_when_ours_is_an_open_pipe_with_data() {
     assert_eq!(stdout, "stdin bytes: 0\n");
 }
 
+/// The job gets stdio, the verified file and the lock, and no other descriptor: not the
+/// journal, the config or a notification socket of ours, nor one ftptrigger inherited (an FTP
+/// server may leak its sockets to the hook). `ls` lists its own descriptors, plus the one it
+/// reads the listing through.
+#[test]
+fn the_job_inherits_only_stdio_the_verified_file_and_the_lock() {
+    let w = World::empty();
+    w.config(&rule_config(r#"["/bin/ls", "-l", "/proc/self/fd/"]"#, ""));
+    let file = w.upload("ACME_1.zip", CONTENT);
+    let stdout = trigger(&w, &file).with_a_leaked_descriptor().run().code(0).stdout();
+    let mut inherited: Vec<(String, String)> = stdout
+        .lines()
+        .filter_map(|line| line.split_once(" -> "))
+        .filter_map(|(left, target)| Some((left.rsplit(' ').next()?.to_owned(), target.to_owned())))
+        .filter(|(fd, target)| !["0", "1", "2"].contains(&fd.as_str()) && !target.starts_with("/proc/"))
+        .collect();
+    inherited.sort_by(|a, b| a.1.cmp(&b.1));
+    let targets: Vec<&str> = inherited.iter().map(|(_, target)| target.as_str()).collect();
+    assert_eq!(targets.len(), 2, "{stdout}");
+    assert_eq!(targets[0], canonical(&file), "{stdout}");
+    assert!(targets[1].contains("/locks/") || targets[1].contains("lock"), "{stdout}");
+}
+
 #[test]
 fn rule_env_and_inherited_env_reach_the_job() {
     let (w, file) = job_world(

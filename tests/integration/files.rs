@@ -288,3 +288,34 @@ fn a_file_swapped_between_verification_and_start_is_refused_and_nothing_runs() {
         w.cmd().args(["history", "--json"]).run().code(0).stdout_has("\"outcome\":\"bad_file\"");
     }
 }
+
+/// After the job starts, the path is out of ftptrigger's hands; the descriptor is not. The job
+/// inherits the one the file was verified through, rewound and read-only, in
+/// `FTPTRIGGER_FILE_FD`: swapped under the running job, the path gives the new file and the
+/// descriptor still the verified one.
+#[test]
+fn the_job_reads_the_verified_file_through_its_inherited_descriptor_even_after_a_swap() {
+    let w = World::new();
+    w.script(
+        "job.sh",
+        r#"#!/bin/sh
+touch out/started
+while [ ! -e go ]; do sleep 0.01; done
+cat <&"$FTPTRIGGER_FILE_FD" > out/via-fd
+cat "/dev/fd/$FTPTRIGGER_FILE_FD" > out/via-dev-fd
+cat "$1" > out/via-path
+echo x >&"$FTPTRIGGER_FILE_FD" 2>/dev/null && echo writable > out/fd-mode || echo read-only > out/fd-mode
+"#,
+    );
+    fs::create_dir(w.path("out")).unwrap();
+    let file = w.upload("a.zip", CONTENT);
+    let run = w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(CONTENT)]).spawn();
+    crate::support::wait_until(Duration::from_secs(10), "the job starts", || w.path("out/started").exists());
+    fs::rename(w.upload("other.zip", b"swapped in\n"), &file).unwrap();
+    fs::write(w.path("go"), b"").unwrap();
+    run.wait().code(0);
+    assert_eq!(w.recorded("via-fd"), String::from_utf8_lossy(CONTENT));
+    assert_eq!(w.recorded("via-dev-fd"), String::from_utf8_lossy(CONTENT));
+    assert_eq!(w.recorded("via-path"), "swapped in\n");
+    assert_eq!(w.recorded("fd-mode"), "read-only\n");
+}

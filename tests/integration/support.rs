@@ -155,6 +155,26 @@ impl Trigger {
         Trigger { cmd, timeout: Duration::from_secs(60) }
     }
 
+    /// Runs ftptrigger through `sh`, which first opens /dev/null as descriptor 7 without
+    /// close-on-exec: what an FTP server that leaks a descriptor to its hook hands us.
+    pub fn with_a_leaked_descriptor(mut self) -> Self {
+        let mut sh = Command::new("/bin/sh");
+        sh.args(["-c", "exec 7</dev/null; exec \"$@\"", "sh"])
+            .arg(self.cmd.get_program())
+            .args(self.cmd.get_args());
+        sh.env_clear();
+        for (key, value) in self.cmd.get_envs() {
+            if let Some(value) = value {
+                sh.env(key, value);
+            }
+        }
+        if let Some(dir) = self.cmd.get_current_dir() {
+            sh.current_dir(dir);
+        }
+        self.cmd = sh;
+        self
+    }
+
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         self.cmd.arg(arg);
         self
