@@ -1,6 +1,8 @@
 //! Email delivery: one plain-text message to every recipient, by SMTP or the local MTA.
 
 use std::fmt::Write as _;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use lettre::message::{Mailbox, Mailboxes, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
@@ -10,20 +12,53 @@ use serde_json::Value;
 use super::{Message, Secrets};
 use crate::config::{Email, EmailTransport};
 
+/// The longest a whole delivery may take. `timeout` bounds each SMTP step, but a server that
+/// answers a byte at a time (a tarpit) never trips it, so the conversation as a whole is cut
+/// off after `timeout` for each step it has: connect, greeting, EHLO, STARTTLS, EHLO again,
+/// AUTH, MAIL FROM, one RCPT TO per recipient, DATA, the message, QUIT. A server that answers
+/// every step within `timeout` is never cut off. The local MTA gets as long.
+pub fn deadline(channel: &Email) -> Duration {
+    const STEPS: u32 = 10;
+    let recipients = u32::try_from(channel.to.len()).unwrap_or(u32::MAX);
+    channel.timeout.saturating_mul(STEPS.saturating_add(recipients))
+}
+
 pub fn deliver(channel: &Email, message: &Message, secrets: &Secrets<'_>) -> Result<(), String> {
     let payload: Value = serde_json::from_str(&message.body).map_err(|e| format!("bad payload: {e}"))?;
     let mail = compose(channel, &payload)?;
-    match &channel.transport {
+    let send: Box<dyn FnOnce() -> Result<(), String> + Send> = match &channel.transport {
         EmailTransport::Sendmail => {
-            SendmailTransport::new().send(&mail).map(|_| ()).map_err(|e| e.to_string())
+            Box::new(move || SendmailTransport::new().send(&mail).map(|_| ()).map_err(|e| e.to_string()))
         }
         EmailTransport::Smtp(url) => {
             let mut builder = smtp_builder(url)?.timeout(Some(channel.timeout));
             if let (Some(user), Some(var)) = (&channel.username, &channel.password_env) {
                 builder = builder.credentials(Credentials::new(user.clone(), secrets.get(var)?));
             }
-            builder.build().send(&mail).map(|_| ()).map_err(|e| smtp_error(&e, channel.timeout))
+            let (transport, timeout) = (builder.build(), channel.timeout);
+            Box::new(move || transport.send(&mail).map(|_| ()).map_err(|e| smtp_error(&e, timeout)))
         }
+    };
+    within(deadline(channel), send)
+}
+
+/// Runs `send` on a thread of its own and waits at most `limit` for it. Past that the thread is
+/// left to its fate (its socket closes when the process ends): lettre offers no way to abort
+/// a send, and the run must not wait for a server that never finishes.
+fn within(limit: Duration, send: Box<dyn FnOnce() -> Result<(), String> + Send>) -> Result<(), String> {
+    let (done, result) = mpsc::channel();
+    let started = std::thread::Builder::new().name("email".into()).spawn(move || {
+        let _ = done.send(send());
+    });
+    if let Err(err) = started {
+        return Err(format!("cannot start sending: {err}"));
+    }
+    match result.recv_timeout(limit) {
+        Ok(sent) => sent,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            Err(format!("timed out: the whole delivery took over {}", humantime::format_duration(limit)))
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err("the sending thread ended without an answer".into()),
     }
 }
 

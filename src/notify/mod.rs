@@ -112,8 +112,7 @@ pub fn worst_case(config: &Config, channel: &str) -> Duration {
         Some(Channel::Webhook(hook)) => {
             hook.timeout * (hook.retries + 1) + webhook::longest_pauses(hook.retries) + margin
         }
-        // SMTP's timeout is per operation, and a delivery is about ten of them.
-        Some(Channel::Email(mail)) => mail.timeout * 10 + margin,
+        Some(Channel::Email(mail)) => email::deadline(mail) + margin,
         None => margin,
     }
 }

@@ -12,7 +12,7 @@ use rustix::process::{Pid, Signal};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::servers::{HttpReceiver, Reply, Silent, SmtpServer, closed_port};
+use crate::servers::{HttpReceiver, Reply, SmtpServer, Tarpit, closed_port};
 use crate::support::{Run, Trigger, World, md5_hex, wait_until};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -515,7 +515,7 @@ fn deliveries_pending_for_over_7_days_are_given_up_and_listed_dead() {
 
 #[test]
 fn a_crash_while_sending_loses_nothing() {
-    let silent = Silent::start();
+    let silent = Tarpit::silent();
     let w = world(&config(
         "notify = [\"hook\"]",
         "",
@@ -559,7 +559,7 @@ fn a_flush_while_the_run_is_still_sending_does_not_send_again() {
 
 #[test]
 fn a_webhook_that_never_answers_is_cut_off_by_its_timeout() {
-    let silent = Silent::start();
+    let silent = Tarpit::silent();
     let w = world(&config(
         "notify = [\"hook\"]",
         "",
@@ -587,6 +587,25 @@ fn a_response_body_that_never_ends_cannot_hold_the_run() {
     assert!(took < Duration::from_secs(3), "the run took {took:?}: the endless body held it");
     assert_eq!(hook.count(), 1);
     assert!(outbox_json(&w).is_empty(), "a 200 is a delivery, whatever the body");
+}
+
+/// A tarpit that answers a byte at a time, each byte well within any per-read timeout: only a
+/// deadline on the whole exchange cuts it off.
+#[test]
+fn a_webhook_that_trickles_its_answer_is_cut_off_by_its_timeout() {
+    let tarpit =
+        Tarpit::trickling(b"HTTP/1.1 200 OK\r\n", b"X-Slow: aaaaaaaaaaaa\r\n", Duration::from_millis(200));
+    let w = world(&config(
+        "notify = [\"hook\"]",
+        "",
+        &webhook("hook", &tarpit.url(), "timeout = \"2s\"\nretries = 0"),
+    ));
+    let (run, took) = timed(|| failed_run(&w, 1));
+    run.stderr_has("outbox");
+    assert!(took < Duration::from_secs(5), "the run took {took:?} with a 2 s webhook timeout");
+    assert_eq!(tarpit.accepted(), 1);
+    let pending = outbox_json(&w);
+    assert_eq!(pending.len(), 1, "{pending:?}");
 }
 
 // --- email -----------------------------------------------------------------------------------
@@ -706,7 +725,7 @@ fn smtp_with_starttls_required_fails_against_a_server_without_it_and_sends_nothi
 
 #[test]
 fn an_smtp_server_that_never_speaks_is_cut_off_by_the_timeout() {
-    let silent = Silent::start();
+    let silent = Tarpit::silent();
     let url = format!("smtp+plain://127.0.0.1:{}", silent.port());
     let w = world(&config(
         "notify = [\"mail\"]",
@@ -718,6 +737,27 @@ fn an_smtp_server_that_never_speaks_is_cut_off_by_the_timeout() {
     assert!(took < Duration::from_secs(4), "the run took {took:?} with a 1 s SMTP timeout");
     assert_eq!(silent.accepted(), 1);
     assert_eq!(outbox_json(&w).len(), 1);
+}
+
+/// An SMTP tarpit greets a byte at a time, forever (`220-` continuation lines), each byte
+/// within the per-operation timeout: the deadline on the whole delivery cuts it off, at
+/// `timeout` for each step a conversation with one recipient has (11 here: 5.5 s).
+#[test]
+fn an_smtp_server_that_trickles_its_greeting_is_cut_off_by_the_deadline() {
+    let tarpit = Tarpit::trickling(b"", b"220-slow\r\n", Duration::from_millis(100));
+    let url = format!("smtp+plain://127.0.0.1:{}", tarpit.port());
+    let w = world(&config(
+        "notify = [\"mail\"]",
+        "",
+        &email("mail", &url, &["ops@example.com"], "timeout = \"500ms\""),
+    ));
+    let (run, took) = timed(|| failed_run(&w, 1));
+    run.stderr_has("outbox");
+    assert!(took < Duration::from_secs(9), "the run took {took:?}: the trickle held it");
+    assert!(took > Duration::from_secs(5), "cut off after {took:?}, before the deadline of 5.5 s");
+    let pending = outbox_json(&w);
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert!(pending[0]["last_error"].as_str().unwrap().contains("5s 500ms"), "{}", pending[0]);
 }
 
 // --- notify-test -----------------------------------------------------------------------------

@@ -4,8 +4,8 @@
 //! - [`HttpReceiver`] (tiny_http): records every request and answers from a script of
 //!   [`Reply`]s, or with a body that never ends;
 //! - [`SmtpServer`] (mailin): records every message, its envelope and the AUTH seen;
-//! - [`Silent`]: accepts TCP connections and never says a word (an HTTP or SMTP server that
-//!   hangs).
+//! - [`Tarpit`]: accepts TCP connections and never says a word, or trickles an endless answer
+//!   (an HTTP or SMTP server that hangs).
 //!
 //! Every wait here is bounded and every thread is joined on drop, so a failing test leaves
 //! nothing behind.
@@ -268,19 +268,30 @@ fn endless(request: tiny_http::Request, stop: &AtomicBool) {
     }
 }
 
-// --- a server that never speaks ------------------------------------------------------------
+// --- a server that never speaks, or speaks too slowly ----------------------------------------
 
-/// Accepts TCP connections on 127.0.0.1 and never sends a byte: an HTTP server that never
-/// answers, an SMTP server that never greets.
-pub struct Silent {
+/// Accepts TCP connections on 127.0.0.1 and never finishes a sentence: silent (an HTTP server
+/// that never answers, an SMTP server that never greets), or trickling an endless answer a
+/// byte at a time, each byte well within any per-read timeout, as a tarpit does.
+pub struct Tarpit {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     accepted: Arc<AtomicUsize>,
     main: Option<JoinHandle<()>>,
 }
 
-impl Silent {
-    pub fn start() -> Silent {
+impl Tarpit {
+    pub fn silent() -> Tarpit {
+        Tarpit::start(Vec::new(), Duration::ZERO)
+    }
+
+    /// Sends `head`, then `repeat` over and over, one byte per `every`, to every connection.
+    pub fn trickling(head: &[u8], repeat: &[u8], every: Duration) -> Tarpit {
+        let speech: Vec<u8> = head.iter().chain(repeat.iter().cycle().take(1 << 16)).copied().collect();
+        Tarpit::start(speech, every)
+    }
+
+    fn start(speech: Vec<u8>, every: Duration) -> Tarpit {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("non-blocking");
         let addr = listener.local_addr().expect("address");
@@ -289,20 +300,30 @@ impl Silent {
         let main = {
             let (stop, accepted) = (Arc::clone(&stop), Arc::clone(&accepted));
             std::thread::spawn(move || {
-                // Held open, unread and unanswered, until the test is done.
-                let mut open = Vec::new();
+                // Held open, unread, until the test is done; each with how much it was told.
+                let mut open: Vec<(TcpStream, usize)> = Vec::new();
+                let mut next_byte = Instant::now();
                 while !stop.load(Ordering::SeqCst) {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             accepted.fetch_add(1, Ordering::SeqCst);
-                            open.push(stream);
+                            open.push((stream, 0));
                         }
                         Err(_) => std::thread::sleep(POLL),
+                    }
+                    if !speech.is_empty() && Instant::now() >= next_byte {
+                        next_byte = Instant::now() + every;
+                        for (stream, told) in &mut open {
+                            if let Some(&byte) = speech.get(*told) {
+                                let _ = stream.write_all(&[byte]);
+                                *told += 1;
+                            }
+                        }
                     }
                 }
             })
         };
-        Silent { addr, stop, accepted, main: Some(main) }
+        Tarpit { addr, stop, accepted, main: Some(main) }
     }
 
     pub fn port(&self) -> u16 {
@@ -319,7 +340,7 @@ impl Silent {
     }
 }
 
-impl Drop for Silent {
+impl Drop for Tarpit {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(main) = self.main.take() {
