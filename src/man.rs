@@ -78,7 +78,7 @@ fn extra_sections() -> Roff {
     }
     roff.control("PP", []);
     roff.text([roman(
-        "The config must not be writable by group or others. Relative paths inside it resolve against its directory. \
+        "The config must not be writable by group or others, and must be owned by root or the user running ftptrigger. Relative paths inside it resolve against its directory. \
          See ftpscanner.cfg.example for every key.",
     )]);
     roff.control("SH", ["SIGNALS"]);

@@ -43,7 +43,11 @@ pub const EXIT_TABLE: &[ExitRow] = &[
     row("1", "internal_error", "unexpected failure (an I/O error, a bug); the message says what"),
     row("2", "usage", "bad arguments, or a malformed --md5 value or sidecar"),
     row("3", "scan_failed", "scan only: at least one file failed"),
-    row("10", "config_error", "the config is missing, unreadable, invalid, or writable by others"),
+    row(
+        "10",
+        "config_error",
+        "the config is missing, unreadable, invalid, writable by others, or owned by another user",
+    ),
     row("11", "not_configured", "the CID and file name combination is not set up for processing"),
     row("12", "md5_mismatch", "the MD5 given does not match the file's MD5"),
     row(

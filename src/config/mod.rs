@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -189,6 +189,11 @@ pub enum ConfigError {
         .path.display(), .path.display()
     )]
     Writable { path: PathBuf, mode: u32 },
+    #[error(
+        "config {} is owned by uid {owner}, neither root nor the user running ftptrigger (uid {user}); its owner can make it run anything: chown it to one of them",
+        .path.display()
+    )]
+    Owner { path: PathBuf, owner: u32, user: u32 },
     #[error("config {} is invalid ({} problem{})", .path.display(), .problems.len(), if .problems.len() == 1 { "" } else { "s" })]
     Invalid { path: PathBuf, problems: Vec<Diagnostic> },
 }
@@ -281,6 +286,11 @@ fn read(path: &Path) -> Result<String, ConfigError> {
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o022 != 0 {
         return Err(ConfigError::Writable { path: path.to_owned(), mode });
+    }
+    // Its owner can chmod it back to writable and edit it, so the owner counts as a writer.
+    let user = rustix::process::geteuid().as_raw();
+    if meta.uid() != 0 && meta.uid() != user {
+        return Err(ConfigError::Owner { path: path.to_owned(), owner: meta.uid(), user });
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.read_to_end(&mut bytes).map_err(unreadable)?;

@@ -76,6 +76,22 @@ fn config_writable_by_others_is_refused() {
     }
 }
 
+/// Its owner can chmod it writable again, so a config owned by anyone but root or the user
+/// running ftptrigger is refused like a writable one. Only root can give a file away.
+#[test]
+fn config_owned_by_another_user_is_refused() {
+    if !crate::support::is_root() {
+        eprintln!("skipped: only root can chown the config to another user");
+        return;
+    }
+    let w = World::new();
+    rustix::fs::chown(w.config_path(), Some(rustix::fs::Uid::from_raw(65534)), None).unwrap();
+    let expected = "is owned by uid 65534, neither root nor the user running ftptrigger (uid 0)";
+    run_basic(&w, w.cmd()).code(10).stderr_has(expected);
+    w.cmd().arg("check").run().code(10).stdout_has(expected);
+    assert!(!w.job_ran());
+}
+
 #[test]
 fn config_that_is_a_directory_or_fifo_is_refused_without_hanging() {
     let w = World::new();
