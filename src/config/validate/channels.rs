@@ -1,0 +1,196 @@
+//! The `[channel.NAME]` checks: each channel's type, addresses, URL, headers and secrets.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::DeValue;
+
+use super::{RawChannel, Validator, section};
+use crate::config::diag::Diagnostics;
+use crate::config::raw::{self, Text};
+use crate::config::{Channel, Email, EmailTransport, Webhook, is_env_name};
+
+/// Headers ftptrigger sets on every webhook request; a channel may not override them, or a
+/// receiver could no longer trust the event, delivery id or signature.
+const RESERVED_HEADERS: &[&str] = &["content-type", "content-length", "user-agent", "authorization", "host"];
+
+/// A webhook's retries happen while the run waits; more than this belongs to the outbox.
+const MAX_RETRIES: u32 = 10;
+
+pub(super) fn channel(
+    d: &mut Diagnostics<'_>,
+    field: &str,
+    value: &Spanned<DeValue<'_>>,
+) -> Option<RawChannel> {
+    let kind = match value.get_ref() {
+        DeValue::Table(t) => t.get("type").map(|k| (k.get_ref().as_str().map(str::to_owned), k.span())),
+        _ => {
+            d.error(value.span(), field, "a channel is a table: write [channel.NAME]");
+            return None;
+        }
+    };
+    match kind {
+        Some((Some(k), _)) if k == "email" => section(d, field, value.clone()).map(RawChannel::Email),
+        Some((Some(k), _)) if k == "webhook" => section(d, field, value.clone()).map(RawChannel::Webhook),
+        Some((_, span)) => {
+            d.error(span, format!("{field}.type"), "unknown channel type; expected \"email\" or \"webhook\"");
+            None
+        }
+        None => {
+            d.error(value.span(), format!("{field}.type"), "missing `type` (\"email\" or \"webhook\")");
+            None
+        }
+    }
+}
+
+impl Validator<'_> {
+    pub(super) fn channels(&mut self, raw: Vec<(Text, RawChannel)>) -> BTreeMap<String, Channel> {
+        let mut channels = BTreeMap::new();
+        for (name, ch) in raw {
+            let field = |key: &str| format!("channel.{}.{key}", name.get_ref());
+            let parsed = match ch {
+                RawChannel::Email(e) => self.email(&field, e).map(Channel::Email),
+                RawChannel::Webhook(w) => self.webhook(&field, w).map(Channel::Webhook),
+            };
+            if let Some(parsed) = parsed {
+                channels.insert(name.into_inner(), parsed);
+            }
+        }
+        channels
+    }
+
+    fn email(&mut self, field: &dyn Fn(&str) -> String, e: raw::Email) -> Option<Email> {
+        let _ = e.kind;
+        let transport = match (&e.smtp, e.transport.as_ref().map(|t| (t.get_ref().as_str(), t.span()))) {
+            (Some(url), None | Some(("smtp", _))) => {
+                let ok = ["smtp://", "smtps://", "smtp+plain://"]
+                    .iter()
+                    .any(|s| url.get_ref().strip_prefix(s).is_some_and(|rest| !rest.is_empty()));
+                if !ok {
+                    self.d.error(url.span(), field("smtp"), "expected smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (TLS) or smtp+plain://HOST[:PORT] (no TLS)");
+                }
+                EmailTransport::Smtp(url.get_ref().clone())
+            }
+            (None, Some(("sendmail", _))) => EmailTransport::Sendmail,
+            (Some(url), Some(("sendmail", _))) => {
+                self.d.error(
+                    url.span(),
+                    field("smtp"),
+                    "set either smtp or transport = \"sendmail\", not both",
+                );
+                EmailTransport::Sendmail
+            }
+            (_, Some((_, span))) => {
+                self.d.error(span, field("transport"), "expected \"smtp\" or \"sendmail\"");
+                EmailTransport::Sendmail
+            }
+            (None, None) => {
+                self.d.error(
+                    e.from.span(),
+                    field("smtp"),
+                    "missing `smtp = \"smtp://HOST:587\"` or `transport = \"sendmail\"`",
+                );
+                EmailTransport::Sendmail
+            }
+        };
+        self.address(&field("from"), &e.from);
+        if e.to.get_ref().is_empty() {
+            self.d.error(e.to.span(), field("to"), "needs at least one address");
+        }
+        for (i, to) in e.to.get_ref().iter().enumerate() {
+            self.address(&format!("{}[{i}]", field("to")), to);
+        }
+        if let (Some(p), None) = (&e.password_env, &e.username) {
+            self.d.error(
+                p.span(),
+                field("password_env"),
+                "set `username` too: both are needed for SMTP AUTH",
+            );
+        }
+        let password_env = self.env_name(&field("password_env"), e.password_env.as_ref());
+        Some(Email {
+            transport,
+            from: e.from.into_inner(),
+            to: e.to.into_inner().into_iter().map(Spanned::into_inner).collect(),
+            username: e.username,
+            password_env,
+            timeout: self.positive(&field("timeout"), e.timeout.as_ref(), Duration::from_secs(30)),
+        })
+    }
+
+    fn address(&mut self, field: &str, addr: &Text) {
+        let a = addr.get_ref();
+        let bare = a.rsplit_once('<').map_or(a.as_str(), |(_, r)| r.trim_end_matches('>'));
+        if !bare.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty()) {
+            self.d.error(addr.span(), field, format!("{a:?} is not an email address"));
+        }
+    }
+
+    fn webhook(&mut self, field: &dyn Fn(&str) -> String, w: raw::Webhook) -> Option<Webhook> {
+        let _ = w.kind;
+        let url = w.url.get_ref();
+        let ok =
+            ["http://", "https://"].iter().any(|s| url.strip_prefix(s).is_some_and(|rest| !rest.is_empty()));
+        if !ok {
+            self.d.error(w.url.span(), field("url"), "expected an http:// or https:// URL");
+        }
+        for name in w.headers.keys() {
+            let valid = !name.get_ref().is_empty()
+                && name
+                    .get_ref()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            let lower = name.get_ref().to_ascii_lowercase();
+            let problem = if !valid {
+                Some("not a valid HTTP header name")
+            } else if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-ftptrigger-") {
+                Some("set by ftptrigger itself (Content-Type, User-Agent, Authorization, X-Ftptrigger-*)")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.d.error(name.span(), format!("{}.{}", field("headers"), name.get_ref()), problem);
+            }
+        }
+        Some(Webhook {
+            url: url.clone(),
+            secret_env: self.env_name(&field("secret_env"), w.secret_env.as_ref()),
+            bearer_token_env: self.env_name(&field("bearer_token_env"), w.bearer_token_env.as_ref()),
+            headers: w.headers.into_iter().map(|(k, v)| (k.into_inner(), v)).collect(),
+            timeout: self.positive(&field("timeout"), w.timeout.as_ref(), Duration::from_secs(10)),
+            retries: match w.retries {
+                Some(r) if *r.get_ref() > MAX_RETRIES => {
+                    let msg = format!(
+                        "at most {MAX_RETRIES}: the run waits for every attempt (the outbox retries later)"
+                    );
+                    self.d.error(r.span(), field("retries"), msg);
+                    MAX_RETRIES
+                }
+                Some(r) => r.into_inner(),
+                None => 3,
+            },
+        })
+    }
+
+    fn env_name(&mut self, field: &str, raw: Option<&Text>) -> Option<String> {
+        let raw = raw?;
+        if !is_env_name(raw.get_ref()) {
+            self.d.error(
+                raw.span(),
+                field,
+                format!("{:?} is not an environment variable name", raw.get_ref()),
+            );
+        }
+        // Unset now may be set for the real run (a systemd unit's Environment=), so only warn.
+        let in_file =
+            |f: &PathBuf| self.env_files.get(f).is_some_and(|vars| vars.contains_key(raw.get_ref()));
+        if std::env::var_os(raw.get_ref()).is_none() && !self.secrets_file.as_ref().is_some_and(in_file) {
+            let msg =
+                format!("{} is set neither in the environment nor in [defaults] env_file", raw.get_ref());
+            self.d.warning(raw.span(), field, msg);
+        }
+        Some(raw.get_ref().clone())
+    }
+}

@@ -1,0 +1,322 @@
+//! Turns config text into a [`Config`], collecting every problem on the way: the sections are
+//! split and read here, and the `Validator` checks the settings they share; the rules and the
+//! channels are checked in their own modules.
+
+mod channels;
+mod rules;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use self::channels::channel;
+use self::rules::index;
+use super::diag::Diagnostics;
+use super::raw::{self, Text};
+use super::{Config, Diagnostic, Duplicates, Journal, Scope, Settings, env_file};
+
+/// The raw sections, each deserialized on its own.
+#[derive(Default)]
+struct Sections {
+    journal: raw::Journal,
+    defaults: raw::Settings,
+    rules: Vec<RuleAt>,
+    channels: Vec<(Text, RawChannel)>,
+}
+
+/// A rule as written, with its position among all `[[rule]]` tables (kept even when an
+/// earlier one could not be read, so `rule[3]` in a message is the fourth rule in the file).
+struct RuleAt {
+    index: usize,
+    span: Range<usize>,
+    rule: raw::Rule,
+}
+
+enum RawChannel {
+    Email(raw::Email),
+    Webhook(raw::Webhook),
+}
+
+/// Checks `text`, the config at `path`, reading in full the rules `scope` asks for. When `text`
+/// holds only some of the file's `[[rule]]` tables (see `prescan`), `numbers` gives the index
+/// in the file of each one it holds, so messages name rules as the file does.
+pub fn validate(
+    path: &Path,
+    text: &str,
+    scope: Scope<'_>,
+    numbers: Option<&[usize]>,
+) -> Result<Config, Vec<Diagnostic>> {
+    let mut d = Diagnostics::new(path, text);
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    for err in &syntax {
+        d.error(err.span().unwrap_or(0..0), "toml", err.message().trim_end().replace('\n', " "));
+    }
+    if !syntax.is_empty() {
+        return Err(d.found);
+    }
+    let sections = split_sections(&mut d, doc.into_inner(), scope, numbers);
+    let dir = config_dir(path);
+    let mut v = Validator { d, dir, env_files: BTreeMap::new(), secrets_file: None };
+    let names: Vec<String> = sections.channels.iter().map(|(n, _)| n.get_ref().clone()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let journal = v.journal(sections.journal);
+    let defaults = v.settings("defaults", sections.defaults, &Settings::default(), &names);
+    let rules = v.rules(sections.rules, &defaults, &names);
+    v.secrets_file = defaults.env_file.clone();
+    let channels = v.channels(sections.channels);
+    v.d.found.sort_by_key(|p| (p.line, p.col));
+    if v.d.has_errors() {
+        return Err(v.d.found);
+    }
+    let (warnings, env_files) = (v.d.found, v.env_files);
+    let by_cid = index(&rules);
+    Ok(Config { path: path.to_owned(), journal, defaults, rules, by_cid, channels, env_files, warnings })
+}
+
+fn split_sections(
+    d: &mut Diagnostics<'_>,
+    doc: DeTable<'_>,
+    scope: Scope<'_>,
+    numbers: Option<&[usize]>,
+) -> Sections {
+    let mut s = Sections::default();
+    for (key, value) in doc {
+        match key.get_ref().as_ref() {
+            "journal" => s.journal = section(d, "journal", value).unwrap_or_default(),
+            "defaults" => s.defaults = section(d, "defaults", value).unwrap_or_default(),
+            "rule" => match value.get_ref() {
+                DeValue::Array(items) => {
+                    debug_assert!(numbers.is_none_or(|n| n.len() == items.len()));
+                    for (index, item) in items.iter().enumerate() {
+                        if !in_scope(item, scope) {
+                            continue;
+                        }
+                        let index = numbers.and_then(|n| n.get(index).copied()).unwrap_or(index);
+                        if let Some(rule) = section(d, &format!("rule[{index}]"), item.clone()) {
+                            s.rules.push(RuleAt { index, span: item.span(), rule });
+                        }
+                    }
+                }
+                _ => {
+                    d.error(value.span(), "rule", "rules are an array of tables: write [[rule]], not [rule]")
+                }
+            },
+            "channel" => match value.get_ref() {
+                DeValue::Table(table) => {
+                    for (name, ch) in table {
+                        let field = format!("channel.{}", name.get_ref());
+                        if let Some(parsed) = channel(d, &field, ch) {
+                            let name = Spanned::new(name.span(), name.get_ref().to_string());
+                            s.channels.push((name, parsed));
+                        }
+                    }
+                }
+                _ => d.error(value.span(), "channel", "channels are tables: write [channel.NAME]"),
+            },
+            other => d.error(
+                key.span(),
+                other,
+                "unknown section; expected [journal], [defaults], [[rule]] or [channel.NAME]",
+            ),
+        }
+    }
+    s
+}
+
+/// False only for a rule whose `cid` is plainly another customer's: anything odd about the
+/// `cid` is read in full, so its problem is reported.
+fn in_scope(rule: &Spanned<DeValue<'_>>, scope: Scope<'_>) -> bool {
+    let Scope::Cid(wanted) = scope else { return true };
+    let cid = rule.get_ref().as_table().and_then(|t| t.get("cid")).and_then(|c| c.get_ref().as_str());
+    cid.is_none_or(|cid| cid == wanted)
+}
+
+/// Deserializes one section. serde stops at the first bad key, so after each error the key
+/// that holds it is removed and the section read again: every bad key is reported, and the
+/// rest of the section is still checked. Gives up when the error is not inside one key (a
+/// missing required field).
+fn section<T: DeserializeOwned>(
+    d: &mut Diagnostics<'_>,
+    name: &str,
+    mut value: Spanned<DeValue<'_>>,
+) -> Option<T> {
+    let mut removed: Vec<String> = Vec::new();
+    loop {
+        let err = match T::deserialize(ValueDeserializer::from(value.clone())) {
+            Ok(parsed) => return Some(parsed),
+            Err(err) => err,
+        };
+        // A required key we removed ourselves was already reported with its real problem.
+        if removed.iter().any(|k| err.message().starts_with(&format!("missing field `{k}`"))) {
+            return None;
+        }
+        d.serde(&err, name, &value);
+        let at = err.span()?.start;
+        let DeValue::Table(table) = value.get_mut() else { return None };
+        let key = table
+            .iter()
+            .find(|(k, v)| k.span().contains(&at) || v.span().contains(&at))
+            .map(|(k, _)| k.get_ref().to_string())?;
+        table.remove(key.as_str());
+        removed.push(key);
+    }
+}
+
+struct Validator<'a> {
+    d: Diagnostics<'a>,
+    dir: PathBuf,
+    env_files: BTreeMap<PathBuf, BTreeMap<String, String>>,
+    /// The `[defaults]` env_file, where channel secrets are looked up.
+    secrets_file: Option<PathBuf>,
+}
+
+impl Validator<'_> {
+    fn journal(&mut self, raw: raw::Journal) -> Journal {
+        let retention =
+            self.duration("journal.retention", raw.retention.as_ref(), Duration::from_secs(90 * 86400));
+        Journal { path: raw.path.map(|p| self.resolve(p.get_ref())), retention }
+    }
+
+    fn settings(
+        &mut self,
+        prefix: &str,
+        raw: raw::Settings,
+        parent: &Settings,
+        channels: &[&str],
+    ) -> Settings {
+        let field = |key: &str| format!("{prefix}.{key}");
+        let timeout = self.positive(&field("timeout"), raw.timeout.as_ref(), parent.timeout);
+        let duplicates = match raw.duplicates.as_ref().map(|t| (t.get_ref().as_str(), t.span())) {
+            None => parent.duplicates,
+            Some(("skip", _)) => Duplicates::Skip,
+            Some(("run", _)) => Duplicates::Run,
+            Some((_, span)) => {
+                self.d.error(span, field("duplicates"), "expected \"skip\" or \"run\"");
+                parent.duplicates
+            }
+        };
+        Settings {
+            timeout,
+            kill_grace: self.duration(&field("kill_grace"), raw.kill_grace.as_ref(), parent.kill_grace),
+            lock_wait: self.duration(&field("lock_wait"), raw.lock_wait.as_ref(), parent.lock_wait),
+            duplicates,
+            notify: self.channel_list(&field("notify"), raw.notify, &parent.notify, channels),
+            notify_success: self.channel_list(
+                &field("notify_success"),
+                raw.notify_success,
+                &parent.notify_success,
+                channels,
+            ),
+            env_file: match raw.env_file {
+                Some(p) => self.env_file(&field("env_file"), &p),
+                None => parent.env_file.clone(),
+            },
+            settle: self.duration(&field("settle"), raw.settle.as_ref(), parent.settle),
+            sidecar_wait: self.positive(
+                &field("sidecar_wait"),
+                raw.sidecar_wait.as_ref(),
+                parent.sidecar_wait,
+            ),
+        }
+    }
+
+    fn duration(&mut self, field: &str, raw: Option<&Text>, default: Duration) -> Duration {
+        let Some(raw) = raw else { return default };
+        match humantime::parse_duration(raw.get_ref()) {
+            Ok(d) => d,
+            Err(err) => {
+                let msg = format!("invalid duration {:?}: {err}; write e.g. 90s, 10m, 1h30m", raw.get_ref());
+                self.d.error(raw.span(), field, msg);
+                default
+            }
+        }
+    }
+
+    /// A duration that must not be zero (a zero timeout would fail every attempt at once).
+    fn positive(&mut self, field: &str, raw: Option<&Text>, default: Duration) -> Duration {
+        let value = self.duration(field, raw, default);
+        match raw {
+            Some(raw) if value.is_zero() => {
+                self.d.error(raw.span(), field, "must be longer than 0s");
+                default
+            }
+            _ => value,
+        }
+    }
+
+    fn channel_list(
+        &mut self,
+        field: &str,
+        raw: Option<Vec<Text>>,
+        parent: &[String],
+        known: &[&str],
+    ) -> Vec<String> {
+        let Some(raw) = raw else { return parent.to_vec() };
+        for (i, name) in raw.iter().enumerate() {
+            if !known.contains(&name.get_ref().as_str()) {
+                let defined = if known.is_empty() {
+                    "none are defined".to_owned()
+                } else {
+                    format!("defined: {}", known.join(", "))
+                };
+                self.d.error(
+                    name.span(),
+                    format!("{field}[{i}]"),
+                    format!("unknown channel {:?}; {defined}", name.get_ref()),
+                );
+            }
+        }
+        raw.into_iter().map(Spanned::into_inner).collect()
+    }
+
+    fn env_file(&mut self, field: &str, raw: &Text) -> Option<PathBuf> {
+        let path = self.resolve(raw.get_ref());
+        if self.env_files.contains_key(&path) {
+            return Some(path);
+        }
+        let (text, mode) = match env_file::read(&path) {
+            Ok(read) => read,
+            Err(err) => {
+                self.d.error(raw.span(), field, format!("cannot read {}: {err}", path.display()));
+                return None;
+            }
+        };
+        if mode & 0o004 != 0 {
+            let msg =
+                format!("{} holds secrets but is readable by everyone (mode {mode:04o})", path.display());
+            self.d.warning(raw.span(), field, msg);
+        }
+        match env_file::parse(&text) {
+            Ok(vars) => {
+                self.env_files.insert(path.clone(), vars);
+                Some(path)
+            }
+            Err(err) => {
+                self.d.error(raw.span(), field, format!("{}: {err}", path.display()));
+                None
+            }
+        }
+    }
+
+    /// Relative paths in the config are relative to the config file, so a config and the
+    /// tree beside it work wherever they are checked out.
+    fn resolve(&self, path: &str) -> PathBuf {
+        // components() drops the `.` in `./job`, so messages show a clean path.
+        self.dir.join(path).components().collect()
+    }
+}
+
+/// The absolute directory of the config file: relative paths in it are anchored there, not
+/// at the caller's working directory (which for an FTP hook is anybody's guess).
+fn config_dir(path: &Path) -> PathBuf {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    parent.canonicalize().or_else(|_| std::path::absolute(parent)).unwrap_or_else(|_| parent.to_owned())
+}
