@@ -442,7 +442,7 @@ impl Journal {
         })
     }
 
-    /// Deletes runs older than `retention`, at most once per [`PRUNE_EVERY`] across all
+    /// Deletes runs older than `retention`, at most once per `PRUNE_EVERY` across all
     /// invocations. Returns how many rows went, or `None` when it was not this one's turn.
     pub fn prune_if_due(&mut self, retention: Duration) -> Result<Option<usize>, JournalError> {
         let now = now_ms();
