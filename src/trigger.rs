@@ -320,14 +320,23 @@ pub fn read_sidecar(path: &std::path::Path) -> Result<Vec<sidecar::Entry>, Strin
     sidecar::parse(&bytes).map_err(|e| e.to_string())
 }
 
-/// Reads a small regular file without blocking on a FIFO or reading a huge one.
+/// Reads a small regular file without blocking on a FIFO, reading a huge one, or following a
+/// symlink: a sidecar comes from the customer, and one who can make symlinks (SFTP) must not
+/// get another file's digests reported as theirs.
 fn read_small(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use rustix::fs::OFlags;
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::File::options()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)?;
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOFOLLOW).bits() as i32)
+        .open(path)
+        .map_err(|err| match err.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+                std::io::Error::other("a symlink; only a regular file is read as a sidecar")
+            }
+            _ => err,
+        })?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));

@@ -119,6 +119,27 @@ fn malformed_or_missing_sidecar_is_a_usage_error() {
     assert!(!w.job_ran());
 }
 
+/// A customer who can make symlinks (SFTP) could point their sidecar at another file, and have
+/// its digests reported as the expected MD5: a sidecar that is a symlink is not read.
+#[test]
+fn sidecar_that_is_a_symlink_is_not_followed() {
+    let (w, file) = world_with_upload();
+    let elsewhere = w.path("someone-elses.md5");
+    std::fs::write(&elsewhere, format!("{}  a.zip\n", md5_hex(b"secret statement"))).unwrap();
+    let link = w.root().join("a.zip.md5");
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    w.cmd()
+        .arg("acme")
+        .arg(&file)
+        .arg("--md5-file")
+        .arg(&link)
+        .run()
+        .code(2)
+        .stderr_has("a symlink; only a regular file is read as a sidecar")
+        .stderr_lacks(&md5_hex(b"secret statement"));
+    assert!(!w.job_ran());
+}
+
 #[test]
 fn sidecar_that_is_a_fifo_does_not_hang() {
     let (w, file) = world_with_upload();
