@@ -11,7 +11,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 file="$1"
-lines=$(($(wc -l < "$file") - 1))
+# Read the file through the descriptor ftptrigger verified it through: if the path is swapped
+# while this job runs, this still reads the verified file; "$file" names it in messages.
+lines=$(($(wc -l <&"${FTPTRIGGER_FILE_FD:?run me from ftptrigger}") - 1))
 echo "statements: CID $FTPTRIGGER_CID, cycle $cycle, queue ${QUEUE:-none}"
-echo "statements: $lines statement(s) in $FTPTRIGGER_FILENAME ($FTPTRIGGER_SIZE bytes, md5 $FTPTRIGGER_MD5)"
+echo "statements: $lines statement(s) in ${file##*/} ($FTPTRIGGER_SIZE bytes, md5 $FTPTRIGGER_MD5)"
 echo "statements: done"
