@@ -276,25 +276,6 @@ fn relative_paths_resolve_against_the_config_directory() {
     assert!(w.job_ran());
 }
 
-/// The README's first command, as the README writes it (less `cargo run --release --`), runs
-/// the example job on the example upload.
-#[test]
-fn the_readmes_first_command_runs_the_example_job() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
-    let first = readme.lines().skip_while(|l| *l != "```sh").nth(1).expect("a command block");
-    let args = first.strip_prefix("cargo run --release -- ").expect("the first command runs ftptrigger");
-    for (path, mode) in [("ftpscanner.cfg.example", 0o644), ("examples/secrets.env", 0o600)] {
-        std::fs::set_permissions(dir.join(path), std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
-    }
-    let mut t = Trigger::bare();
-    t.cmd.current_dir(dir);
-    t.args(args.split_whitespace())
-        .run()
-        .code(0)
-        .stdout_has("statements: 2 statement(s) in ACME_20261122_stmt.csv (62 bytes, md5 8aa126aa65653b7814a8a974e15acb64)");
-}
-
 #[test]
 fn shipped_example_config_passes_check() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("ftpscanner.cfg.example");

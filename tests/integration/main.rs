@@ -7,6 +7,7 @@ mod cli;
 mod comfort;
 mod concurrency;
 mod config;
+mod docs;
 mod exec;
 mod explain;
 mod files;
