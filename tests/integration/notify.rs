@@ -652,6 +652,27 @@ fn a_failure_email_names_the_outcome_and_holds_the_facts_for_all_recipients_at_o
     }
 }
 
+/// A file name is the customer's (over SFTP it may hold CR and LF): in the subject it must not
+/// start a header of its own, such as a Bcc that would mail the report to someone else.
+#[test]
+fn a_file_name_cannot_add_a_header_or_a_recipient_to_the_email() {
+    let smtp = SmtpServer::start();
+    let w = world(&config(
+        "notify = [\"mail\"]",
+        "",
+        &email("mail", &plain_smtp(&smtp), &["ops@example.com"], ""),
+    ));
+    let file = w.upload("x\r\nBcc: evil@example.com\r\nX-Evil: 1\r\n.zip", b"statement data\n");
+    w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(b"other data\n")]).run().code(12);
+    let mails = smtp.wait_for(1, ARRIVED);
+    let mail = &mails[0];
+    assert_eq!(mail.to, ["ops@example.com"]);
+    assert_eq!(mail.header("Bcc"), None, "{}", mail.text());
+    assert_eq!(mail.header("X-Evil"), None, "{}", mail.text());
+    let subject = mail.header("Subject").unwrap();
+    assert!(subject.contains("x??Bcc: evil@example.com??X-Evil: 1??.zip"), "{subject}");
+}
+
 #[test]
 fn a_mismatch_email_shows_both_md5s() {
     let smtp = SmtpServer::start();
