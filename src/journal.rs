@@ -18,6 +18,10 @@ use crate::report::Report;
 /// matters under a storm of simultaneous invocations.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The WAL is copied into the database once it holds this many pages (4 KiB each; a run
+/// writes about ten).
+const WAL_PAGES: i64 = 64;
+
 /// Retention pruning runs at most this often, by whichever invocation comes along.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -193,10 +197,13 @@ impl Journal {
         }
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| fail(e.to_string()))?;
         // The last connection to close would copy the WAL into the database and delete it: two
-        // fsyncs at every run's end, and two more when the next run creates a new WAL, for
-        // nothing. SQLite's automatic checkpoint (every 1000 pages) does that work instead.
+        // fsyncs at every run's end, and two more when the next run creates a new WAL. Instead
+        // the WAL stays, and the automatic checkpoint copies it every WAL_PAGES pages (a few
+        // runs). Kept small, because the first connection of each run re-reads the whole WAL
+        // to rebuild its index.
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(|e| fail(e.to_string()))?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES).map_err(|e| fail(e.to_string()))?;
         let mut journal = Journal { conn, path: path.to_owned() };
         retry_busy(|| journal.migrate()).map_err(|e| fail(e.to_string()))?;
         Ok(journal)

@@ -584,6 +584,25 @@ fn journal_file_is_readable_by_its_owner_only() {
     trigger(&w, "acme", "ACME_1.zip").run().code(0);
     let mode = fs::metadata(w.journal_path()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "file names and job output are private");
+    // The WAL stays between runs (no checkpoint on close); it holds the same rows.
+    let wal = w.journal_path().with_extension("db-wal");
+    let mode = fs::metadata(&wal).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the WAL holds the same rows");
+}
+
+/// Runs leave the WAL in place rather than checkpoint it at every close, but it is copied into
+/// the database every 64 pages, so it stays small: each run rebuilds its index from all of it.
+#[test]
+fn the_wal_stays_small_over_many_runs() {
+    let w = world();
+    for i in 0..40 {
+        let name = format!("ACME_{i}.zip");
+        upload(&w, "acme", &name, &format!("content {i}"));
+        trigger(&w, "acme", &name).run().code(0);
+    }
+    let wal = fs::metadata(w.journal_path().with_extension("db-wal")).unwrap().len();
+    assert!(wal < 512 << 10, "the WAL grew to {wal} bytes over 40 runs");
+    assert_eq!(history_json(&w, &["-n", "100"]).len(), 40);
 }
 
 #[test]
