@@ -12,6 +12,7 @@ mod exec;
 mod explain;
 mod files;
 mod ftp;
+mod fuzzed;
 mod hostile;
 mod journal;
 mod limits;

@@ -1,0 +1,153 @@
+//! What the fuzz targets check, one function per target. The fuzz targets call these on
+//! generated input; the test suite (`tests/integration/fuzzed.rs`) calls them on every seed and
+//! every input fuzzing once failed on (`fuzz/regressions/`), so what fuzzing found stays found
+//! in CI, which has no nightly toolchain. A failed check panics.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use ftptrigger::config::{self, Config, Diagnostic, Scope};
+use ftptrigger::sidecar;
+use ftptrigger::template::{BUILTIN, Template, Values};
+
+/// The config loader on any text. Loading never panics or hangs, and for every CID the run's
+/// fast path (other customers' rules left out by the prescan before TOML parsing) agrees with
+/// validating the whole text for that CID:
+///
+/// - a config valid in full gives the same rules, settings, channels and warnings;
+/// - a config refused in full is refused with the same diagnostics, unless some are inside the
+///   rules left out. Those may only be syntax errors: a run does not validate other customers'
+///   rules, but must see where each one begins and ends. Then the rest of the config stands on
+///   its own, and is not compared: after a syntax error the TOML parser's recovery may report
+///   more errors past the rule (an array it thinks is still open), which the run never sees.
+pub fn config(bytes: &[u8]) {
+    let Ok(text) = std::str::from_utf8(bytes) else { return };
+    // A directory that does not exist, so no relative path in the config reaches a real file.
+    let path = Path::new("/nonexistent/ftptrigger-fuzz/ftpscanner.cfg");
+    let _ = config::parse(path, text);
+    for cid in CIDS {
+        let fast = config::parse_scoped(path, text, Scope::Cid(cid));
+        let full = config::parse_scoped_in_full(path, text, Scope::Cid(cid));
+        let reduced = config::reduced_for(text, cid);
+        let left_out = |d: &Diagnostic| match &reduced {
+            Some(reduced) => text.lines().nth(d.line - 1) != reduced.lines().nth(d.line - 1),
+            None => false,
+        };
+        match (fast, full) {
+            (Ok(fast), Ok(full)) => assert_eq!(summary(&fast), summary(&full), "cid {cid:?}"),
+            (fast, Err(full)) => {
+                let (hidden, seen): (Vec<Diagnostic>, Vec<Diagnostic>) = full.into_iter().partition(left_out);
+                for d in &hidden {
+                    assert_eq!(d.field, "toml", "cid {cid:?}: a left-out rule was validated: {d}");
+                }
+                if hidden.is_empty() {
+                    assert_eq!(fast.err(), Some(seen), "cid {cid:?}");
+                }
+            }
+            (Err(fast), Ok(full)) => {
+                panic!("cid {cid:?}: refused only by the fast path: {fast:?}\nin full: {}", summary(&full))
+            }
+        }
+    }
+}
+
+/// CIDs the seeds and the dictionary use, plus one no rule is likely to have.
+const CIDS: &[&str] = &["acme", "globex", "a b", "zz"];
+
+/// What a run sees of a config, in a comparable form (compiled patterns print their source).
+fn summary(config: &Config) -> String {
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        config.journal, config.defaults, config.rules, config.channels, config.env_files, config.warnings
+    )
+}
+
+/// The sidecar parser, on any bytes a customer can upload: it answers with entries or a
+/// refusal, never a panic, and what it accepts means what it says.
+pub fn sidecar(bytes: &[u8]) {
+    let Ok(entries) = sidecar::parse(bytes) else { return };
+    assert!(!entries.is_empty(), "an accepted sidecar has at least one entry");
+    for entry in &entries {
+        let hex = entry.md5.as_str();
+        assert!(
+            hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{hex:?}"
+        );
+        let Some(name) = &entry.name else { continue };
+        // The entry for a name is found by that name's last component.
+        let base = name.as_bytes().rsplit(|&b| b == b'/').next().unwrap();
+        if !base.is_empty() {
+            assert!(sidecar::select(&entries, OsStr::from_bytes(base)).is_ok());
+        }
+        // Written back the way GNU md5sum writes an odd name, it reads as the same entry. A name
+        // of only blanks is the one exception: such a line is a bare digest, by design.
+        if name.is_empty() || name.as_bytes().iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let mut line = format!("\\{hex}  ").into_bytes();
+        for &b in name.as_bytes() {
+            match b {
+                b'\\' => line.extend(b"\\\\"),
+                b'\n' => line.extend(b"\\n"),
+                b'\r' => line.extend(b"\\r"),
+                b => line.push(b),
+            }
+        }
+        assert_eq!(
+            sidecar::parse(&line).as_deref(),
+            Ok(std::slice::from_ref(entry)),
+            "{:?}",
+            String::from_utf8_lossy(&line)
+        );
+    }
+    let _ = sidecar::select(&entries, OsStr::from_bytes(bytes.get(..8).unwrap_or(bytes)));
+}
+
+/// Named regex groups a fuzzed template may also use.
+const CAPTURES: &[&str] = &["account", "date"];
+
+/// A value no template text can hold (0xff is never in UTF-8), so each copy found came from
+/// the value.
+const MARK: &[u8] = b"\xffVALUE\xff";
+
+/// Placeholder templates, as the config writes them and as values from the customer fill them.
+/// Parsing never panics; an accepted template keeps each value verbatim and intact; and writing
+/// a template back out (braces doubled) reads as the same template. The input is the template
+/// source, then the values of the placeholders, separated by 0xff (a byte no UTF-8 source
+/// holds); values are any bytes, as file names are.
+pub fn template(bytes: &[u8]) {
+    // The template source, then the values of the placeholders, separated by 0xff (a byte no
+    // UTF-8 source holds). Values are any bytes, as file names are.
+    let mut parts = bytes.split(|&b| b == 0xff);
+    let Ok(source) = std::str::from_utf8(parts.next().unwrap_or_default()) else { return };
+    let captures: Vec<String> = CAPTURES.iter().map(|c| c.to_string()).collect();
+    let Ok(template) = Template::parse(source, &captures) else { return };
+
+    let names: Vec<&str> = BUILTIN.iter().chain(CAPTURES).copied().collect();
+    let mut values = Values::default();
+    for (name, value) in names.iter().zip(parts) {
+        values.set(name, OsStr::from_bytes(value));
+    }
+    for name in template.placeholders() {
+        assert!(names.contains(&name), "accepted an unknown placeholder {name:?}");
+    }
+    let expanded = template.expand(&values);
+
+    // Written back with every placeholder kept, it parses again and expands the same.
+    let written = template.expand_except(&values, &names);
+    let written = written.to_str().expect("a template written back is UTF-8");
+    let again = Template::parse(written, &captures).expect("a template written back parses");
+    assert_eq!(again.expand(&values), expanded, "source {source:?} written back as {written:?}");
+
+    // With only one placeholder set, its value appears verbatim in the result, once per use.
+    for name in template.placeholders() {
+        let mut one = Values::default();
+        one.set(name, OsStr::from_bytes(MARK));
+        let uses = template.placeholders().filter(|n| *n == name).count();
+        let out = template.expand(&one);
+        let found = out.as_bytes().windows(MARK.len()).filter(|w| *w == MARK).count();
+        assert_eq!(found, uses, "{source:?}");
+    }
+    let _ = template.sibling_suffix();
+}
