@@ -92,6 +92,14 @@ fn failed_run(w: &World, n: u32) -> Run {
     trigger(w, &format!("fail_{n}.zip")).run().code(14)
 }
 
+/// A world whose failures go to the one channel `name` (`channel` is its config text), and one
+/// failed run in it, timed.
+fn timed_failure(name: &str, channel: &str) -> (World, Run, Duration) {
+    let w = world(&config(&format!("notify = [\"{name}\"]"), "", channel));
+    let (run, took) = timed(|| failed_run(&w, 1));
+    (w, run, took)
+}
+
 /// `outbox list --json` (whatever its exit code), one value per line.
 fn outbox_json(w: &World) -> Vec<Value> {
     let run = w.cmd().args(["outbox", "list", "--json"]).run();
@@ -560,12 +568,8 @@ fn a_flush_while_the_run_is_still_sending_does_not_send_again() {
 #[test]
 fn a_webhook_that_never_answers_is_cut_off_by_its_timeout() {
     let silent = Tarpit::silent();
-    let w = world(&config(
-        "notify = [\"hook\"]",
-        "",
-        &webhook("hook", &silent.url(), "timeout = \"1s\"\nretries = 0"),
-    ));
-    let (run, took) = timed(|| failed_run(&w, 1));
+    let (w, run, took) =
+        timed_failure("hook", &webhook("hook", &silent.url(), "timeout = \"1s\"\nretries = 0"));
     run.stderr_has("outbox");
     assert!(took < Duration::from_secs(3), "the run took {took:?} with a 1 s webhook timeout");
     assert_eq!(silent.accepted(), 1);
@@ -577,12 +581,8 @@ fn a_webhook_that_never_answers_is_cut_off_by_its_timeout() {
 #[test]
 fn a_response_body_that_never_ends_cannot_hold_the_run() {
     let hook = HttpReceiver::endless_body();
-    let w = world(&config(
-        "notify = [\"hook\"]",
-        "",
-        &webhook("hook", &hook.url(), "timeout = \"10s\"\nretries = 0"),
-    ));
-    let (run, took) = timed(|| failed_run(&w, 1));
+    let (w, run, took) =
+        timed_failure("hook", &webhook("hook", &hook.url(), "timeout = \"10s\"\nretries = 0"));
     run.stderr_lacks("outbox");
     assert!(took < Duration::from_secs(3), "the run took {took:?}: the endless body held it");
     assert_eq!(hook.count(), 1);
@@ -595,12 +595,8 @@ fn a_response_body_that_never_ends_cannot_hold_the_run() {
 fn a_webhook_that_trickles_its_answer_is_cut_off_by_its_timeout() {
     let tarpit =
         Tarpit::trickling(b"HTTP/1.1 200 OK\r\n", b"X-Slow: aaaaaaaaaaaa\r\n", Duration::from_millis(200));
-    let w = world(&config(
-        "notify = [\"hook\"]",
-        "",
-        &webhook("hook", &tarpit.url(), "timeout = \"2s\"\nretries = 0"),
-    ));
-    let (run, took) = timed(|| failed_run(&w, 1));
+    let (w, run, took) =
+        timed_failure("hook", &webhook("hook", &tarpit.url(), "timeout = \"2s\"\nretries = 0"));
     run.stderr_has("outbox");
     assert!(took < Duration::from_secs(5), "the run took {took:?} with a 2 s webhook timeout");
     assert_eq!(tarpit.accepted(), 1);
@@ -748,12 +744,8 @@ fn smtp_with_starttls_required_fails_against_a_server_without_it_and_sends_nothi
 fn an_smtp_server_that_never_speaks_is_cut_off_by_the_timeout() {
     let silent = Tarpit::silent();
     let url = format!("smtp+plain://127.0.0.1:{}", silent.port());
-    let w = world(&config(
-        "notify = [\"mail\"]",
-        "",
-        &email("mail", &url, &["ops@example.com"], "timeout = \"1s\""),
-    ));
-    let (run, took) = timed(|| failed_run(&w, 1));
+    let (w, run, took) =
+        timed_failure("mail", &email("mail", &url, &["ops@example.com"], "timeout = \"1s\""));
     run.stderr_has("outbox");
     assert!(took < Duration::from_secs(4), "the run took {took:?} with a 1 s SMTP timeout");
     assert_eq!(silent.accepted(), 1);
@@ -767,12 +759,8 @@ fn an_smtp_server_that_never_speaks_is_cut_off_by_the_timeout() {
 fn an_smtp_server_that_trickles_its_greeting_is_cut_off_by_the_deadline() {
     let tarpit = Tarpit::trickling(b"", b"220-slow\r\n", Duration::from_millis(100));
     let url = format!("smtp+plain://127.0.0.1:{}", tarpit.port());
-    let w = world(&config(
-        "notify = [\"mail\"]",
-        "",
-        &email("mail", &url, &["ops@example.com"], "timeout = \"500ms\""),
-    ));
-    let (run, took) = timed(|| failed_run(&w, 1));
+    let (w, run, took) =
+        timed_failure("mail", &email("mail", &url, &["ops@example.com"], "timeout = \"500ms\""));
     run.stderr_has("outbox");
     assert!(took < Duration::from_secs(9), "the run took {took:?}: the trickle held it");
     assert!(took > Duration::from_secs(5), "cut off after {took:?}, before the deadline of 5.5 s");
