@@ -100,6 +100,16 @@ fn timed_failure(name: &str, channel: &str) -> (World, Run, Duration) {
     (w, run, took)
 }
 
+/// A world with one email channel `mail` to ops@example.com through `smtp`, told about what
+/// the `[defaults]` key `notify` (failures) or `notify_success` says.
+fn mail_world(smtp: &SmtpServer, notify: &str) -> World {
+    world(&config(
+        &format!("{notify} = [\"mail\"]"),
+        "",
+        &email("mail", &plain_smtp(smtp), &["ops@example.com"], ""),
+    ))
+}
+
 /// `outbox list --json` (whatever its exit code), one value per line.
 fn outbox_json(w: &World) -> Vec<Value> {
     let run = w.cmd().args(["outbox", "list", "--json"]).run();
@@ -653,11 +663,7 @@ fn a_failure_email_names_the_outcome_and_holds_the_facts_for_all_recipients_at_o
 #[test]
 fn a_file_name_cannot_add_a_header_or_a_recipient_to_the_email() {
     let smtp = SmtpServer::start();
-    let w = world(&config(
-        "notify = [\"mail\"]",
-        "",
-        &email("mail", &plain_smtp(&smtp), &["ops@example.com"], ""),
-    ));
+    let w = mail_world(&smtp, "notify");
     let file = w.upload("x\r\nBcc: evil@example.com\r\nX-Evil: 1\r\n.zip", b"statement data\n");
     w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(b"other data\n")]).run().code(12);
     let mails = smtp.wait_for(1, ARRIVED);
@@ -672,11 +678,7 @@ fn a_file_name_cannot_add_a_header_or_a_recipient_to_the_email() {
 #[test]
 fn a_mismatch_email_shows_both_md5s() {
     let smtp = SmtpServer::start();
-    let w = world(&config(
-        "notify = [\"mail\"]",
-        "",
-        &email("mail", &plain_smtp(&smtp), &["ops@example.com"], ""),
-    ));
+    let w = mail_world(&smtp, "notify");
     let file = w.upload("ACME_1.zip", b"data");
     w.cmd().arg("acme").arg(&file).args(["--md5", WRONG_MD5]).run().code(12);
     let mail = &smtp.wait_for(1, ARRIVED)[0];
@@ -691,11 +693,7 @@ fn a_mismatch_email_shows_both_md5s() {
 #[test]
 fn a_success_email_says_ok() {
     let smtp = SmtpServer::start();
-    let w = world(&config(
-        "notify_success = [\"mail\"]",
-        "",
-        &email("mail", &plain_smtp(&smtp), &["ops@example.com"], ""),
-    ));
+    let w = mail_world(&smtp, "notify_success");
     trigger(&w, "ok_1.zip").run().code(0);
     let mail = &smtp.wait_for(1, ARRIVED)[0];
     assert_eq!(mail.header("Subject").as_deref(), Some("[ftptrigger] OK acme/ok_1.zip: success (exit 0)"));
