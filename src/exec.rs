@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -119,10 +119,6 @@ pub fn close_inherited_on_exec() {
     }
 }
 
-/// Held while a job is started, the only moment a descriptor is inheritable: with several
-/// jobs started from several threads (`scan --jobs N`), none may inherit another's lock.
-static SPAWNING: Mutex<()> = Mutex::new(());
-
 /// Runs `job` to completion (or its timeout, or until `interrupt` fires) and reports how it
 /// ended. The job inherits the descriptors `inherit`, under the same numbers.
 pub fn run(
@@ -202,27 +198,34 @@ pub fn run(
     Ok(Finished { status: status.code(), signal: status.signal(), timed_out, interrupted, duration, tail })
 }
 
-/// Starts `cmd`, with `inherit` open in it: the descriptors lose close-on-exec only while
-/// this child starts, with every other start in this process waiting.
+/// Starts `cmd`, with `inherit` open in it. The descriptors stay close-on-exec here and are
+/// made inheritable in the child, between fork and exec: flipping them in this process would
+/// let any process started meanwhile by another thread (a `scan --jobs` worker, lettre's
+/// `sendmail`) inherit them too, and a lock held by a stray `sendmail` keeps its file waiting.
 fn spawn(cmd: &mut Command, inherit: &[BorrowedFd<'_>]) -> io::Result<Child> {
-    use rustix::io::{FdFlags, fcntl_setfd};
-    let _alone = SPAWNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let restore = |fds: &[BorrowedFd<'_>]| {
-        for fd in fds {
-            // Should this fail, a later job may inherit the descriptor too; the started one is
-            // not to be lost over it.
-            let _ = fcntl_setfd(fd, FdFlags::CLOEXEC);
-        }
-    };
-    for (done, fd) in inherit.iter().enumerate() {
-        if let Err(err) = fcntl_setfd(fd, FdFlags::empty()) {
-            restore(&inherit[..done]);
-            return Err(err.into());
+    if !inherit.is_empty() {
+        let numbers: Vec<RawFd> = inherit.iter().map(AsRawFd::as_raw_fd).collect();
+        let keep_open = move || {
+            for &number in &numbers {
+                // SAFETY: `number` is open in the child, which got a copy of our descriptor
+                // table at fork while `inherit` kept each of them open in ours, and nothing in
+                // the child closes it before exec.
+                #[allow(unsafe_code)]
+                let fd = unsafe { BorrowedFd::borrow_raw(number) };
+                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            }
+            Ok(())
+        };
+        // SAFETY: the closure runs in the child between fork and exec, where only
+        // async-signal-safe calls are sound. It reads a vector allocated before the fork and
+        // makes one fcntl(2) system call per descriptor: no allocation, no lock, no other call
+        // (an error becomes an io::Error from its raw number, which does not allocate).
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(keep_open);
         }
     }
-    let child = cmd.spawn();
-    restore(inherit);
-    child
+    cmd.spawn()
 }
 
 fn wait_in_background(mut child: Child, events: Sender<Event>) {
@@ -390,5 +393,37 @@ mod tests {
         assert!(text.ends_with("axyz"));
         t.push(&vec![b'b'; TAIL_BYTES * 3]);
         assert_eq!(t.text(), "b".repeat(TAIL_BYTES));
+    }
+
+    /// A job's descriptors reach that job only: a process another thread starts meanwhile (as
+    /// lettre starts `sendmail`, outside anything of ours) never inherits them, however the
+    /// starts interleave.
+    #[test]
+    fn a_jobs_descriptors_never_reach_a_process_started_alongside() {
+        let file = tempfile::tempfile().unwrap();
+        let fd = std::os::fd::AsFd::as_fd(&file);
+        let number = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let leaks = thread::scope(|scope| {
+            let other = scope.spawn(|| {
+                let mut leaks = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let probe = format!("test -e /proc/self/fd/{number} && echo leaked");
+                    let out = Command::new("/bin/sh").args(["-c", &probe]).output().unwrap();
+                    leaks += usize::from(!out.stdout.is_empty());
+                }
+                leaks
+            });
+            for _ in 0..300 {
+                let mut job = Command::new("/bin/true");
+                spawn(&mut job, &[fd]).unwrap().wait().unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            other.join().unwrap()
+        });
+        assert_eq!(leaks, 0, "a process started alongside inherited the job's descriptor");
+        let mut job = Command::new("/bin/sh");
+        job.args(["-c", &format!("test -e /proc/self/fd/{number}")]);
+        assert!(spawn(&mut job, &[fd]).unwrap().wait().unwrap().success(), "the job itself gets it");
     }
 }
