@@ -5,31 +5,6 @@
 //! single or double quotes. No expansion of `$VAR` happens: secrets are taken literally.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, Read};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
-
-/// More than any list of secrets needs; a larger file is a wrong path, not an env file.
-const MAX_LEN: u64 = 1 << 20;
-
-/// Reads an env file and its permission bits, from one descriptor. Anything but a regular file
-/// of at most [`MAX_LEN`] bytes is refused, without blocking on a FIFO or reading a device
-/// forever: loading a config must never hang.
-pub fn read(path: &Path) -> io::Result<(String, u32)> {
-    let file =
-        File::options().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
-    }
-    let mut text = String::new();
-    file.take(MAX_LEN + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_LEN {
-        return Err(io::Error::new(io::ErrorKind::FileTooLarge, "larger than 1 MiB"));
-    }
-    Ok((text, meta.permissions().mode() & 0o7777))
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {message}")]

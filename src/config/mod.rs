@@ -164,6 +164,8 @@ pub struct Email {
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub timeout: Duration,
+    /// `ca_file`: the server's certificate must chain to one of these, not to a public CA.
+    pub ca: Option<TrustedCa>,
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +176,16 @@ pub struct Webhook {
     pub headers: BTreeMap<String, String>,
     pub timeout: Duration,
     pub retries: u32,
+    /// `ca_file`: the server's certificate must chain to one of these, not to a public CA.
+    pub ca: Option<TrustedCa>,
+}
+
+/// The certificate authorities of a `ca_file` (PEM), for a server with a private CA.
+#[derive(Debug, Clone)]
+pub struct TrustedCa {
+    pub path: PathBuf,
+    /// Each certificate, DER-encoded.
+    pub certs: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -268,6 +280,28 @@ pub fn reduced_for(text: &str, cid: &str) -> Option<String> {
 #[doc(hidden)]
 pub fn parse_scoped_in_full(path: &Path, text: &str, scope: Scope<'_>) -> Result<Config, Vec<Diagnostic>> {
     validate::validate(path, text, scope, None)
+}
+
+/// More than any env file or CA bundle needs; a larger file is a wrong path.
+const MAX_NAMED_FILE: u64 = 1 << 20;
+
+/// Reads a file the config names (`env_file`, `ca_file`) and its permission bits, from one
+/// descriptor. Anything but a regular file of at most 1 MiB is refused, without blocking on a
+/// FIFO or reading a device forever: loading a config must never hang.
+fn read_named_file(path: &Path) -> std::io::Result<(String, u32)> {
+    use std::io::{Error, ErrorKind};
+    let file =
+        File::options().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(MAX_NAMED_FILE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_NAMED_FILE {
+        return Err(Error::new(ErrorKind::FileTooLarge, "larger than 1 MiB"));
+    }
+    Ok((text, meta.permissions().mode() & 0o7777))
 }
 
 /// Reads the file, refusing one that others may write: whoever can edit the config chooses

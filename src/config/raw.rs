@@ -89,6 +89,7 @@ pub struct Email {
     pub username: Option<String>,
     pub password_env: Option<Text>,
     pub timeout: Option<Text>,
+    pub ca_file: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,4 +104,5 @@ pub struct Webhook {
     pub headers: BTreeMap<Text, String>,
     pub timeout: Option<Text>,
     pub retries: Option<Spanned<u32>>,
+    pub ca_file: Option<Text>,
 }

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, Mailboxes, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{Message as Mail, SendmailTransport, SmtpTransport, Transport};
 use serde_json::Value;
 
 use super::{Message, Secrets};
-use crate::config::{Email, EmailTransport};
+use crate::config::{Email, EmailTransport, TrustedCa};
 
 /// The longest a whole delivery may take. `timeout` bounds each SMTP step, but a server that
 /// answers a byte at a time (a tarpit) never trips it, so the conversation as a whole is cut
@@ -31,7 +32,7 @@ pub fn deliver(channel: &Email, message: &Message, secrets: &Secrets<'_>) -> Res
             Box::new(move || SendmailTransport::new().send(&mail).map(|_| ()).map_err(|e| e.to_string()))
         }
         EmailTransport::Smtp(url) => {
-            let mut builder = smtp_builder(url)?.timeout(Some(channel.timeout));
+            let mut builder = smtp_builder(url, channel.ca.as_ref())?.timeout(Some(channel.timeout));
             if let (Some(user), Some(var)) = (&channel.username, &channel.password_env) {
                 builder = builder.credentials(Credentials::new(user.clone(), secrets.get(var)?));
             }
@@ -63,8 +64,12 @@ fn within(limit: Duration, send: Box<dyn FnOnce() -> Result<(), String> + Send>)
 }
 
 /// `smtp://` requires STARTTLS, `smtps://` is TLS from the first byte, `smtp+plain://` is
-/// neither (for a relay on localhost).
-fn smtp_builder(url: &str) -> Result<lettre::transport::smtp::SmtpTransportBuilder, String> {
+/// neither (for a relay on localhost). With `ca`, the server's certificate must chain to one
+/// of its certificates instead of to a public CA.
+fn smtp_builder(
+    url: &str,
+    ca: Option<&TrustedCa>,
+) -> Result<lettre::transport::smtp::SmtpTransportBuilder, String> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("bad smtp URL {url}"))?;
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
@@ -77,10 +82,26 @@ fn smtp_builder(url: &str) -> Result<lettre::transport::smtp::SmtpTransportBuild
         "smtp+plain" => SmtpTransport::builder_dangerous(host).port(25),
         other => return Err(format!("unknown scheme {other}:// in {url}")),
     };
+    let builder = match (scheme, ca) {
+        ("smtp", Some(ca)) => builder.tls(Tls::Required(private_ca(host, ca)?)),
+        ("smtps", Some(ca)) => builder.tls(Tls::Wrapper(private_ca(host, ca)?)),
+        _ => builder,
+    };
     Ok(match port {
         Some(port) => builder.port(port),
         None => builder,
     })
+}
+
+/// TLS that trusts the certificates of `ca` and nothing else.
+fn private_ca(host: &str, ca: &TrustedCa) -> Result<TlsParameters, String> {
+    let mut tls = TlsParameters::builder(host.to_owned()).certificate_store(CertificateStore::None);
+    for der in &ca.certs {
+        let cert = Certificate::from_der(der.clone())
+            .map_err(|e| format!("{}: unusable certificate: {e}", ca.path.display()))?;
+        tls = tls.add_root_certificate(cert);
+    }
+    tls.build_rustls().map_err(|e| e.to_string())
 }
 
 fn smtp_error(e: &lettre::transport::smtp::Error, timeout: std::time::Duration) -> String {

@@ -34,13 +34,19 @@ pub fn deliver(hook: &Webhook, message: &Message, secrets: &Secrets<'_>) -> Resu
     }
     headers.extend(hook.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder()
         .timeout_global(Some(hook.timeout))
         .http_status_as_error(false)
         .max_redirects(0)
-        .user_agent(format!("ftptrigger/{}", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
+        .user_agent(format!("ftptrigger/{}", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &hook.ca {
+        // A private CA replaces the public ones: the receiver must present a certificate it
+        // signed.
+        let certs = ca.certs.iter().map(|der| ureq::tls::Certificate::from_der(der).to_owned());
+        let roots = ureq::tls::RootCerts::from(certs.collect::<Vec<_>>());
+        config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+    }
+    let agent: ureq::Agent = config.build().into();
     let mut pause = BACKOFF;
     let mut attempt = 0;
     loop {

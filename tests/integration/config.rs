@@ -266,6 +266,30 @@ fn env_file_that_is_a_fifo_a_device_or_huge_is_refused_without_hanging() {
     }
 }
 
+/// `ca_file` names the PEM certificates a channel's server must chain to: one that cannot be
+/// read or holds no certificate is a config error at its line and column, found by `check`.
+#[test]
+fn a_ca_file_that_is_missing_or_holds_no_certificate_is_refused() {
+    let w = World::new();
+    write_mode(&w.path("broken.pem"), b"-----BEGIN CERTIFICATE-----\nMIIB\n", 0o644);
+    write_mode(
+        &w.path("key-only.pem"),
+        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        0o644,
+    );
+    for (ca_file, problem) in [
+        ("missing.pem", "cannot read"),
+        ("broken.pem", "is not valid PEM"),
+        ("key-only.pem", "holds no PEM certificate"),
+    ] {
+        let cfg = w.config(&format!(
+            "{BASIC_CONFIG}\n[channel.hook]\ntype = \"webhook\"\nurl = \"https://example.com/\"\nca_file = \"{ca_file}\"\n"
+        ));
+        let expected = format!("{}:12:11: channel.hook.ca_file: ", cfg.display());
+        w.cmd().arg("check").run().code(10).stdout_has(&expected).stdout_has(problem);
+    }
+}
+
 #[test]
 fn relative_paths_resolve_against_the_config_directory() {
     let w = World::new();

@@ -12,7 +12,7 @@ use rustix::process::{Pid, Signal};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::servers::{HttpReceiver, Reply, SmtpServer, Tarpit, closed_port};
+use crate::servers::{HttpReceiver, HttpsReceiver, Reply, SmtpServer, Tarpit, TestCa, closed_port};
 use crate::support::{Run, Trigger, World, md5_hex, wait_until};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -765,6 +765,55 @@ fn an_smtp_server_that_trickles_its_greeting_is_cut_off_by_the_deadline() {
     let pending = outbox_json(&w);
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert!(pending[0]["last_error"].as_str().unwrap().contains("5s 500ms"), "{}", pending[0]);
+}
+
+// --- TLS with the operator's own certificate authority ---------------------------------------
+
+/// An internal SMTP relay with a certificate from the company's CA: with `ca_file` naming that
+/// CA the message goes through over TLS; without it, the public roots do not know the CA and
+/// nothing is sent.
+#[test]
+fn smtps_to_a_server_of_a_private_ca_delivers_with_its_ca_file_and_not_without() {
+    let ca = TestCa::new();
+    let smtp = SmtpServer::with_tls(&ca);
+    let url = format!("smtps://127.0.0.1:{}", smtp.port());
+    let ca_file = ca.write_pem();
+    let trust = format!("ca_file = \"{}\"", ca_file.path().display());
+    let (_, run, _) = timed_failure("mail", &email("mail", &url, &["ops@example.com"], &trust));
+    run.stderr_lacks("outbox");
+    let mails = smtp.wait_for(1, ARRIVED);
+    assert_eq!(mails[0].to, ["ops@example.com"]);
+    assert!(mails[0].header("Subject").unwrap().contains("FAILED acme/fail_1.zip"), "{}", mails[0].text());
+
+    let (_, run, _) = timed_failure("mail", &email("mail", &url, &["ops@example.com"], ""));
+    run.stderr_has("outbox").stderr_has("certificate");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(smtp.mails().len(), 1, "a message went to a server whose certificate was not checked");
+}
+
+/// The same for a webhook: with `ca_file`, a receiver whose certificate the private CA signed
+/// gets the event; without it, the run refuses to talk to it.
+#[test]
+fn https_to_a_receiver_of_a_private_ca_delivers_with_its_ca_file_and_not_without() {
+    let ca = TestCa::new();
+    let hook = HttpsReceiver::start(&ca);
+    let ca_file = ca.write_pem();
+    let trust = format!("ca_file = \"{}\"\nretries = 0", ca_file.path().display());
+    let (_, run, _) = timed_failure("hook", &webhook("hook", &hook.url(), &trust));
+    run.stderr_lacks("outbox");
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1);
+    let event: Value = serde_json::from_slice(&bodies[0]).unwrap();
+    assert_eq!(event["outcome"], "process_failed");
+
+    let (w, run, _) = timed_failure("hook", &webhook("hook", &hook.url(), "retries = 0"));
+    run.stderr_has("outbox");
+    assert!(
+        outbox_json(&w)[0]["last_error"].as_str().unwrap().contains("certificate"),
+        "{:?}",
+        outbox_json(&w)
+    );
+    assert_eq!(hook.bodies().len(), 1, "an event went to a receiver whose certificate was not checked");
 }
 
 // --- notify-test -----------------------------------------------------------------------------

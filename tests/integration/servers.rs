@@ -12,7 +12,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -458,6 +458,8 @@ fn base64(text: &str) -> String {
 pub struct SmtpOptions {
     /// Offer AUTH PLAIN (over plain text) and accept only these credentials.
     pub auth: Option<(String, String)>,
+    /// Speak TLS from the first byte (`smtps://`), with this server config.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 #[derive(Default)]
@@ -483,7 +485,12 @@ impl SmtpServer {
 
     /// Offers AUTH PLAIN and takes only `user` / `password`.
     pub fn with_auth(user: &str, password: &str) -> SmtpServer {
-        SmtpServer::with(SmtpOptions { auth: Some((user.to_owned(), password.to_owned())) })
+        SmtpServer::with(SmtpOptions { auth: Some((user.to_owned(), password.to_owned())), tls: None })
+    }
+
+    /// Speaks TLS from the first byte (`smtps://`) with a certificate `ca` signed.
+    pub fn with_tls(ca: &TestCa) -> SmtpServer {
+        SmtpServer::with(SmtpOptions { auth: None, tls: Some(ca.server_config()) })
     }
 
     pub fn with(options: SmtpOptions) -> SmtpServer {
@@ -555,8 +562,18 @@ fn smtp_accept(
                     auth: None,
                 };
                 let session = builder.build(peer.ip(), handler);
-                let (stop, log) = (Arc::clone(stop), Arc::clone(log));
-                sessions.push(std::thread::spawn(move || smtp_session(stream, session, &stop, &log)));
+                let (stop, log, tls) = (Arc::clone(stop), Arc::clone(log), options.tls.clone());
+                sessions.push(std::thread::spawn(move || {
+                    let _ = stream.set_nonblocking(false);
+                    let _ = stream.set_read_timeout(Some(POLL * 5));
+                    match tls {
+                        Some(tls) => {
+                            let Ok(server) = rustls::ServerConnection::new(tls) else { return };
+                            smtp_session(rustls::StreamOwned::new(server, stream), session, &stop, &log);
+                        }
+                        None => smtp_session(stream, session, &stop, &log),
+                    }
+                }));
             }
             Err(_) => std::thread::sleep(POLL),
         }
@@ -568,16 +585,13 @@ fn smtp_accept(
 
 /// Speaks SMTP on one connection until the client quits, the server closes, or the test ends.
 fn smtp_session(
-    stream: TcpStream,
+    stream: impl Read + Write,
     mut session: mailin::Session<Recorder>,
     stop: &AtomicBool,
     log: &Mutex<SmtpLog>,
 ) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(POLL * 5));
-    let Ok(mut out) = stream.try_clone() else { return };
     let mut reader = BufReader::new(stream);
-    if session.greeting().write_to(&mut out).is_err() {
+    if session.greeting().write_to(reader.get_mut()).is_err() {
         return;
     }
     let mut in_data = false;
@@ -605,12 +619,12 @@ fn smtp_session(
         }
         match response.action {
             mailin::Action::Reply => {
-                if response.write_to(&mut out).is_err() {
+                if response.write_to(reader.get_mut()).is_err() {
                     return;
                 }
             }
             mailin::Action::Close | mailin::Action::UpgradeTls => {
-                let _ = response.write_to(&mut out);
+                let _ = response.write_to(reader.get_mut());
                 return;
             }
             mailin::Action::NoReply => {}
@@ -661,4 +675,135 @@ impl mailin::Handler for Recorder {
             mailin::response::INVALID_CREDENTIALS
         }
     }
+}
+
+// --- TLS -------------------------------------------------------------------------------------
+
+/// A private certificate authority, made afresh for a test, and a server certificate it signed
+/// for 127.0.0.1 and localhost: what an operator with an internal CA has.
+pub struct TestCa {
+    /// The CA's certificate, PEM: what a `ca_file` holds.
+    pub pem: String,
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: Vec<u8>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(rcgen::DnType::CommonName, "ftptrigger test CA");
+        let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("server params")
+            .signed_by(&key, &issuer)
+            .expect("server certificate");
+        TestCa { pem: ca_cert.pem(), chain: vec![server.der().clone()], key: key.serialize_der() }
+    }
+
+    /// The CA's certificate in a PEM file, for `ca_file`; removed when dropped.
+    pub fn write_pem(&self) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(self.pem.as_bytes()).expect("write the CA");
+        file
+    }
+
+    /// A TLS server config presenting the certificate this CA signed.
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(self.key.clone().into());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(self.chain.clone(), key)
+            .expect("server certificate and key");
+        Arc::new(config)
+    }
+}
+
+/// An HTTPS server on 127.0.0.1 with a certificate a [`TestCa`] signed: answers `200` to every
+/// request and keeps each request's body.
+pub struct HttpsReceiver {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+    main: Option<JoinHandle<()>>,
+}
+
+impl HttpsReceiver {
+    pub fn start(ca: &TestCa) -> HttpsReceiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let addr = listener.local_addr().expect("address");
+        let (stop, bodies) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+        let config = ca.server_config();
+        let main = {
+            let (stop, bodies) = (Arc::clone(&stop), Arc::clone(&bodies));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            if let Some(body) = https_exchange(stream, Arc::clone(&config)) {
+                                bodies.lock().unwrap().push(body);
+                            }
+                        }
+                        Err(_) => std::thread::sleep(POLL),
+                    }
+                }
+            })
+        };
+        HttpsReceiver { addr, stop, bodies, main: Some(main) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}/hook", self.addr)
+    }
+
+    pub fn bodies(&self) -> Vec<Vec<u8>> {
+        self.bodies.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HttpsReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(main) = self.main.take() {
+            let _ = main.join();
+        }
+    }
+}
+
+/// One request over TLS: its body, once the handshake succeeded and the request was read
+/// whole; `None` when the client gave up (a certificate it does not trust).
+fn https_exchange(stream: TcpStream, config: Arc<rustls::ServerConfig>) -> Option<Vec<u8>> {
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config).ok()?, stream);
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        let n = tls.read(&mut buf).ok().filter(|&n| n > 0)?;
+        request.extend_from_slice(&buf[..n]);
+        if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while request.len() < head_end + length {
+        let n = tls.read(&mut buf).ok().filter(|&n| n > 0)?;
+        request.extend_from_slice(&buf[..n]);
+    }
+    tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    Some(request[head_end..head_end + length].to_vec())
 }

@@ -10,7 +10,7 @@ use toml::de::DeValue;
 use super::{RawChannel, Validator, section};
 use crate::config::diag::Diagnostics;
 use crate::config::raw::{self, Text};
-use crate::config::{Channel, Email, EmailTransport, Webhook, is_env_name};
+use crate::config::{Channel, Email, EmailTransport, TrustedCa, Webhook, is_env_name, read_named_file};
 
 /// Headers ftptrigger sets on every webhook request; a channel may not override them, or a
 /// receiver could no longer trust the event, delivery id or signature.
@@ -117,7 +117,41 @@ impl Validator<'_> {
             username: e.username,
             password_env,
             timeout: self.positive(&field("timeout"), e.timeout.as_ref(), Duration::from_secs(30)),
+            ca: e.ca_file.and_then(|raw| self.ca_file(&field("ca_file"), &raw)),
         })
+    }
+
+    /// A PEM file of the CA certificates a channel's server is checked against instead of the
+    /// public ones.
+    fn ca_file(&mut self, field: &str, raw: &Text) -> Option<TrustedCa> {
+        let path = self.resolve(raw.get_ref());
+        let pem = match read_named_file(&path) {
+            Ok((pem, _)) => pem,
+            Err(err) => {
+                self.d.error(raw.span(), field, format!("cannot read {}: {err}", path.display()));
+                return None;
+            }
+        };
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(pem.as_bytes()) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert.der().to_vec()),
+                Ok(_) => {}
+                Err(_) => {
+                    let msg = format!(
+                        "{} is not valid PEM (expected -----BEGIN CERTIFICATE----- sections)",
+                        path.display()
+                    );
+                    self.d.error(raw.span(), field, msg);
+                    return None;
+                }
+            }
+        }
+        if certs.is_empty() {
+            self.d.error(raw.span(), field, format!("{} holds no PEM certificate", path.display()));
+            return None;
+        }
+        Some(TrustedCa { path, certs })
     }
 
     fn address(&mut self, field: &str, addr: &Text) {
@@ -171,6 +205,7 @@ impl Validator<'_> {
                 Some(r) => r.into_inner(),
                 None => 3,
             },
+            ca: w.ca_file.and_then(|raw| self.ca_file(&field("ca_file"), &raw)),
         })
     }
 

@@ -18,7 +18,7 @@ use self::channels::channel;
 use self::rules::index;
 use super::diag::Diagnostics;
 use super::raw::{self, Text};
-use super::{Config, Diagnostic, Duplicates, Journal, Scope, Settings, env_file};
+use super::{Config, Diagnostic, Duplicates, Journal, Scope, Settings, env_file, read_named_file};
 
 /// The raw sections, each deserialized on its own.
 #[derive(Default)]
@@ -279,7 +279,7 @@ impl Validator<'_> {
         if self.env_files.contains_key(&path) {
             return Some(path);
         }
-        let (text, mode) = match env_file::read(&path) {
+        let (text, mode) = match read_named_file(&path) {
             Ok(read) => read,
             Err(err) => {
                 self.d.error(raw.span(), field, format!("cannot read {}: {err}", path.display()));
