@@ -769,26 +769,43 @@ fn an_smtp_server_that_trickles_its_greeting_is_cut_off_by_the_deadline() {
 
 // --- TLS with the operator's own certificate authority ---------------------------------------
 
-/// An internal SMTP relay with a certificate from the company's CA: with `ca_file` naming that
-/// CA the message goes through over TLS; without it, the public roots do not know the CA and
-/// nothing is sent.
+/// An internal SMTP relay with a certificate from the company's CA, over STARTTLS (`smtp://`)
+/// and TLS from the first byte (`smtps://`): with `ca_file` naming that CA the message goes
+/// through; without it, the public roots do not know the CA and nothing is sent.
 #[test]
-fn smtps_to_a_server_of_a_private_ca_delivers_with_its_ca_file_and_not_without() {
+fn smtp_to_a_server_of_a_private_ca_delivers_with_its_ca_file_and_not_without() {
     let ca = TestCa::new();
-    let smtp = SmtpServer::with_tls(&ca);
-    let url = format!("smtps://127.0.0.1:{}", smtp.port());
     let ca_file = ca.write_pem();
     let trust = format!("ca_file = \"{}\"", ca_file.path().display());
-    let (_, run, _) = timed_failure("mail", &email("mail", &url, &["ops@example.com"], &trust));
-    run.stderr_lacks("outbox");
-    let mails = smtp.wait_for(1, ARRIVED);
-    assert_eq!(mails[0].to, ["ops@example.com"]);
-    assert!(mails[0].header("Subject").unwrap().contains("FAILED acme/fail_1.zip"), "{}", mails[0].text());
+    for (scheme, starttls) in [("smtp", true), ("smtps", false)] {
+        let smtp = SmtpServer::with_tls(&ca, starttls);
+        let url = format!("{scheme}://127.0.0.1:{}", smtp.port());
+        let (_, run, _) = timed_failure("mail", &email("mail", &url, &["ops@example.com"], &trust));
+        run.stderr_lacks("outbox");
+        let mails = smtp.wait_for(1, ARRIVED);
+        assert_eq!(mails[0].to, ["ops@example.com"], "{scheme}");
+        assert!(
+            mails[0].header("Subject").unwrap().contains("FAILED acme/fail_1.zip"),
+            "{}",
+            mails[0].text()
+        );
+        if starttls {
+            assert!(
+                smtp.commands().iter().any(|c| c.eq_ignore_ascii_case("STARTTLS")),
+                "{:?}",
+                smtp.commands()
+            );
+        }
 
-    let (_, run, _) = timed_failure("mail", &email("mail", &url, &["ops@example.com"], ""));
-    run.stderr_has("outbox").stderr_has("certificate");
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(smtp.mails().len(), 1, "a message went to a server whose certificate was not checked");
+        let (_, run, _) = timed_failure("mail", &email("mail", &url, &["ops@example.com"], ""));
+        run.stderr_has("outbox").stderr_has("certificate");
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            smtp.mails().len(),
+            1,
+            "{scheme}: a message went to a server whose certificate was not checked"
+        );
+    }
 }
 
 /// The same for a webhook: with `ca_file`, a receiver whose certificate the private CA signed

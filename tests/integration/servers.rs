@@ -458,8 +458,10 @@ fn base64(text: &str) -> String {
 pub struct SmtpOptions {
     /// Offer AUTH PLAIN (over plain text) and accept only these credentials.
     pub auth: Option<(String, String)>,
-    /// Speak TLS from the first byte (`smtps://`), with this server config.
+    /// Speak TLS with this server config: from the first byte (`smtps://`), or after
+    /// STARTTLS when `starttls` is set (`smtp://`).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub starttls: bool,
 }
 
 #[derive(Default)]
@@ -485,12 +487,16 @@ impl SmtpServer {
 
     /// Offers AUTH PLAIN and takes only `user` / `password`.
     pub fn with_auth(user: &str, password: &str) -> SmtpServer {
-        SmtpServer::with(SmtpOptions { auth: Some((user.to_owned(), password.to_owned())), tls: None })
+        SmtpServer::with(SmtpOptions {
+            auth: Some((user.to_owned(), password.to_owned())),
+            ..SmtpOptions::default()
+        })
     }
 
-    /// Speaks TLS from the first byte (`smtps://`) with a certificate `ca` signed.
-    pub fn with_tls(ca: &TestCa) -> SmtpServer {
-        SmtpServer::with(SmtpOptions { auth: None, tls: Some(ca.server_config()) })
+    /// Speaks TLS with a certificate `ca` signed: from the first byte (`smtps://`), or after
+    /// STARTTLS (`smtp://`).
+    pub fn with_tls(ca: &TestCa, starttls: bool) -> SmtpServer {
+        SmtpServer::with(SmtpOptions { auth: None, tls: Some(ca.server_config()), starttls })
     }
 
     pub fn with(options: SmtpOptions) -> SmtpServer {
@@ -550,6 +556,9 @@ fn smtp_accept(
     if options.auth.is_some() {
         builder.enable_auth(mailin::AuthMechanism::Plain).insecure_enable_plaintext_auth();
     }
+    if options.starttls {
+        builder.enable_start_tls();
+    }
     let mut sessions = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
@@ -561,18 +570,34 @@ fn smtp_accept(
                     mail: Mail::default(),
                     auth: None,
                 };
-                let session = builder.build(peer.ip(), handler);
+                let mut session = builder.build(peer.ip(), handler);
                 let (stop, log, tls) = (Arc::clone(stop), Arc::clone(log), options.tls.clone());
+                let starttls = options.starttls;
                 sessions.push(std::thread::spawn(move || {
                     let _ = stream.set_nonblocking(false);
                     let _ = stream.set_read_timeout(Some(POLL * 5));
-                    match tls {
-                        Some(tls) => {
-                            let Ok(server) = rustls::ServerConnection::new(tls) else { return };
-                            smtp_session(rustls::StreamOwned::new(server, stream), session, &stop, &log);
-                        }
-                        None => smtp_session(stream, session, &stop, &log),
-                    }
+                    let Some(tls) = tls else {
+                        smtp_session(stream, &mut session, true, &stop, &log);
+                        return;
+                    };
+                    // With STARTTLS, plain text until the client asks for TLS.
+                    let stream = if starttls {
+                        let Some(stream) = smtp_session(stream, &mut session, true, &stop, &log) else {
+                            return;
+                        };
+                        session.tls_active();
+                        stream
+                    } else {
+                        stream
+                    };
+                    let Ok(server) = rustls::ServerConnection::new(tls) else { return };
+                    smtp_session(
+                        rustls::StreamOwned::new(server, stream),
+                        &mut session,
+                        !starttls,
+                        &stop,
+                        &log,
+                    );
                 }));
             }
             Err(_) => std::thread::sleep(POLL),
@@ -583,29 +608,32 @@ fn smtp_accept(
     }
 }
 
-/// Speaks SMTP on one connection until the client quits, the server closes, or the test ends.
-fn smtp_session(
-    stream: impl Read + Write,
-    mut session: mailin::Session<Recorder>,
+/// Speaks SMTP on one connection until the client quits, the server closes, or the test ends;
+/// or until the client asks for STARTTLS, when it hands the stream back for TLS (the part after
+/// STARTTLS does not greet again).
+fn smtp_session<S: Read + Write>(
+    stream: S,
+    session: &mut mailin::Session<Recorder>,
+    greet: bool,
     stop: &AtomicBool,
     log: &Mutex<SmtpLog>,
-) {
+) -> Option<S> {
     let mut reader = BufReader::new(stream);
-    if session.greeting().write_to(reader.get_mut()).is_err() {
-        return;
+    if greet && session.greeting().write_to(reader.get_mut()).is_err() {
+        return None;
     }
     let mut in_data = false;
     let mut line = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         // On a read timeout the bytes read so far stay in `line`; the next call goes on.
         match reader.read_until(b'\n', &mut line) {
-            Ok(0) => return,
+            Ok(0) => return None,
             Ok(_) if line.ends_with(b"\n") => {}
             Ok(_) => continue,
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                 continue;
             }
-            Err(_) => return,
+            Err(_) => return None,
         }
         if !in_data {
             log.lock().unwrap().commands.push(String::from_utf8_lossy(&line).trim_end().to_owned());
@@ -620,16 +648,22 @@ fn smtp_session(
         match response.action {
             mailin::Action::Reply => {
                 if response.write_to(reader.get_mut()).is_err() {
-                    return;
+                    return None;
                 }
             }
-            mailin::Action::Close | mailin::Action::UpgradeTls => {
+            mailin::Action::UpgradeTls => {
+                response.write_to(reader.get_mut()).ok()?;
+                // The client sends nothing more in plain text, so nothing is left buffered.
+                return Some(reader.into_inner());
+            }
+            mailin::Action::Close => {
                 let _ = response.write_to(reader.get_mut());
-                return;
+                return None;
             }
             mailin::Action::NoReply => {}
         }
     }
+    None
 }
 
 /// The mailin handler: collects the envelope and data of each message.
