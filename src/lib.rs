@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod outcome;
 pub mod output;
 pub mod plan;
+pub mod regular_file;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -17,6 +17,7 @@ use crate::journal::Journal;
 use crate::lock::{self, FileLock, LockError};
 use crate::outcome::{Failure, Outcome};
 use crate::plan::{self, Facts};
+use crate::regular_file::{self, Links, ReadError};
 use crate::report::{Process, Report};
 use crate::sidecar::{self, Md5Hex};
 use crate::verify::{self, FileError};
@@ -314,39 +315,16 @@ fn claimed_md5(expected: &Expected) -> Result<Vec<sidecar::Entry>, Failure> {
     })
 }
 
-/// Every entry of the sidecar at `path`, or why it cannot be read as one.
-pub fn read_sidecar(path: &std::path::Path) -> Result<Vec<sidecar::Entry>, String> {
-    let bytes = read_small(path, SIDECAR_MAX).map_err(|e| e.to_string())?;
-    sidecar::parse(&bytes).map_err(|e| e.to_string())
-}
-
-/// Reads a small regular file without blocking on a FIFO, reading a huge one, or following a
-/// symlink: a sidecar comes from the customer, and one who can make symlinks (SFTP) must not
+/// Every entry of the sidecar at `path`, or why it cannot be read as one. A symlink is not
+/// followed: a sidecar comes from the customer, and one who can make symlinks (SFTP) must not
 /// get another file's digests reported as theirs.
-fn read_small(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use rustix::fs::OFlags;
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::File::options()
-        .read(true)
-        .custom_flags((OFlags::NONBLOCK | OFlags::NOFOLLOW).bits() as i32)
-        .open(path)
-        .map_err(|err| match err.raw_os_error() {
-            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
-                std::io::Error::other("a symlink; only a regular file is read as a sidecar")
-            }
-            _ => err,
-        })?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    if meta.len() > max {
-        return Err(std::io::Error::other(format!("too large for an MD5 sidecar ({} bytes)", meta.len())));
-    }
-    let mut bytes = Vec::new();
-    file.take(max).read_to_end(&mut bytes)?;
-    Ok(bytes)
+pub fn read_sidecar(path: &std::path::Path) -> Result<Vec<sidecar::Entry>, String> {
+    let (bytes, _) = regular_file::read(path, Links::Refuse, SIDECAR_MAX).map_err(|err| match err {
+        ReadError::Symlink => "a symlink; only a regular file is read as a sidecar".to_owned(),
+        ReadError::TooLarge { len, .. } => format!("too large for an MD5 sidecar ({len} bytes)"),
+        err => err.to_string(),
+    })?;
+    sidecar::parse(&bytes).map_err(|e| e.to_string())
 }
 
 /// The claimed MD5 for this file. A sidecar naming another file is a mismatch: it was meant

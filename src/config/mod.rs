@@ -12,15 +12,14 @@ mod validate;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use diag::{Diagnostic, Severity};
 pub use env_file::is_env_name;
 
+use crate::regular_file::{self, Links, ReadError};
 use crate::template::Template;
 
 /// Where the config is looked for when neither `--config` nor `$FTPTRIGGER_CONFIG` is given.
@@ -288,35 +287,22 @@ const MAX_NAMED_FILE: u64 = 1 << 20;
 /// Reads a file the config names (`env_file`, `ca_file`) and its permission bits, from one
 /// descriptor. Anything but a regular file of at most 1 MiB is refused, without blocking on a
 /// FIFO or reading a device forever: loading a config must never hang.
-fn read_named_file(path: &Path) -> std::io::Result<(String, u32)> {
-    use std::io::{Error, ErrorKind};
-    let file =
-        File::options().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
-    }
-    let mut text = String::new();
-    file.take(MAX_NAMED_FILE + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_NAMED_FILE {
-        return Err(Error::new(ErrorKind::FileTooLarge, "larger than 1 MiB"));
-    }
+fn read_named_file(path: &Path) -> Result<(String, u32), ReadError> {
+    let (bytes, meta) = regular_file::read(path, Links::Follow, MAX_NAMED_FILE)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")
+    })?;
     Ok((text, meta.permissions().mode() & 0o7777))
 }
 
 /// Reads the file, refusing one that others may write: whoever can edit the config chooses
 /// the commands this tool runs. Opened non-blocking so a FIFO cannot hang us.
 fn read(path: &Path) -> Result<String, ConfigError> {
-    let unreadable = |source| ConfigError::Unreadable { path: path.to_owned(), source };
-    let mut file = File::options()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(unreadable)?;
-    let meta = file.metadata().map_err(unreadable)?;
-    if !meta.is_file() {
-        return Err(ConfigError::NotAFile { path: path.to_owned() });
-    }
+    let unreadable = |err| match err {
+        ReadError::Io(source) => ConfigError::Unreadable { path: path.to_owned(), source },
+        _ => ConfigError::NotAFile { path: path.to_owned() },
+    };
+    let (file, meta) = regular_file::open(path, Links::Follow).map_err(unreadable)?;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o022 != 0 {
         return Err(ConfigError::Writable { path: path.to_owned(), mode });
@@ -326,8 +312,7 @@ fn read(path: &Path) -> Result<String, ConfigError> {
     if meta.uid() != 0 && meta.uid() != user {
         return Err(ConfigError::Owner { path: path.to_owned(), owner: meta.uid(), user });
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes).map_err(unreadable)?;
+    let bytes = regular_file::read_to_end(file, &meta, u64::MAX).map_err(unreadable)?;
     String::from_utf8(bytes).map_err(|err| {
         let text = String::from_utf8_lossy(err.as_bytes());
         let (line, col) = diag::line_col(&text, err.utf8_error().valid_up_to());
