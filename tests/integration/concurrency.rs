@@ -65,9 +65,7 @@ fn rule_config(extra: &str) -> String {
 
 /// A world whose job is `job` (a whole script), with the upload `ACME_1.zip`.
 fn job_world(job: &str, extra: &str) -> World {
-    let w = World::empty();
-    w.script("job.sh", job);
-    w.config(&rule_config(extra));
+    let w = World::with(&rule_config(extra), job);
     w.upload("ACME_1.zip", CONTENT);
     w
 }

@@ -32,9 +32,7 @@ fn rule_config(command: &str, extra: &str) -> String {
 /// A world whose rule runs `./job.sh {file}`, a shell script with `body`, plus the upload
 /// `ACME_1.zip`.
 fn job_world(body: &str, extra: &str) -> (World, PathBuf) {
-    let w = World::empty();
-    w.script("job.sh", &format!("#!/bin/sh\n{body}\n"));
-    w.config(&rule_config(r#"["./job.sh", "{file}"]"#, extra));
+    let w = World::with(&rule_config(r#"["./job.sh", "{file}"]"#, extra), &format!("#!/bin/sh\n{body}\n"));
     let file = w.upload("ACME_1.zip", CONTENT);
     (w, file)
 }

@@ -35,10 +35,7 @@ command = ["./job.sh"]
 "#;
 
 fn world() -> World {
-    let w = World::empty();
-    w.config(RULES);
-    w.script("job.sh", RECORDING_JOB);
-    w
+    World::with(RULES, RECORDING_JOB)
 }
 
 #[test]

@@ -69,10 +69,8 @@ command = ["./job.sh", "{{file}}"]
 
 /// A world with [`JOB`] and [`config`]`(journal, defaults, rule)`.
 fn world_with(journal: &str, defaults: &str, rule: &str) -> World {
-    let w = World::empty();
+    let w = World::with(&config(journal, defaults, rule), JOB);
     fs::create_dir_all(w.path("ftp/beta")).unwrap();
-    w.script("job.sh", JOB);
-    w.config(&config(journal, defaults, rule));
     w
 }
 

@@ -70,10 +70,7 @@ fn plain_smtp(server: &SmtpServer) -> String {
 }
 
 fn world(config: &str) -> World {
-    let w = World::empty();
-    w.script("job.sh", JOB);
-    w.config(config);
-    w
+    World::with(config, JOB)
 }
 
 /// `ftptrigger -c <config> acme ftp/acme/<name> --md5 <its MD5>`, the file written first with
@@ -248,19 +245,17 @@ fn the_signature_is_an_hmac_of_the_exact_body_and_the_bearer_token_is_sent() {
 #[test]
 fn secrets_come_from_the_defaults_env_file_too() {
     let hook = HttpReceiver::ok();
-    let w = World::empty();
-    w.script("job.sh", JOB);
+    let extra = "secret_env = \"HOOK_SECRET\"\nbearer_token_env = \"HOOK_TOKEN\"";
+    let w = world(&config(
+        "notify = [\"hook\"]\nenv_file = \"secrets.env\"",
+        "",
+        &webhook("hook", &hook.url(), extra),
+    ));
     crate::support::write_mode(
         &w.path("secrets.env"),
         b"HOOK_SECRET='from the file'\nHOOK_TOKEN=filetok\n",
         0o600,
     );
-    let extra = "secret_env = \"HOOK_SECRET\"\nbearer_token_env = \"HOOK_TOKEN\"";
-    w.config(&config(
-        "notify = [\"hook\"]\nenv_file = \"secrets.env\"",
-        "",
-        &webhook("hook", &hook.url(), extra),
-    ));
     w.cmd().arg("check").run().code(0).stdout_has("0 warnings");
     failed_run(&w, 1);
 
@@ -973,13 +968,10 @@ fn secret_values_appear_nowhere_but_where_they_are_sent() {
 #[test]
 fn channel_secrets_are_not_passed_to_the_job() {
     let hook = HttpReceiver::ok();
-    let w = World::empty();
-    w.script("job.sh", "#!/bin/sh\nenv | grep HOOK_\nexit 3\n");
-    w.config(&config(
-        "notify = [\"hook\"]",
-        "",
-        &webhook("hook", &hook.url(), "secret_env = \"HOOK_SECRET\""),
-    ));
+    let w = World::with(
+        &config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "secret_env = \"HOOK_SECRET\"")),
+        "#!/bin/sh\nenv | grep HOOK_\nexit 3\n",
+    );
     let run =
         trigger(&w, "fail_1.zip").env("HOOK_SECRET", "MARKER-job-env-5e1d").arg("--json").run().code(14);
     assert!(!run.stdout().contains("MARKER-job-env-5e1d"), "{}", run.stdout());

@@ -65,10 +65,8 @@ command = ["./job.sh", "{{file}}"]
 }
 
 fn world_with(defaults: &str, rule: &str, extra: &str) -> World {
-    let w = World::empty();
+    let w = World::with(&config(defaults, rule, extra), JOB);
     fs::create_dir_all(w.path("ftp/beta")).unwrap();
-    w.script("job.sh", JOB);
-    w.config(&config(defaults, rule, extra));
     w
 }
 

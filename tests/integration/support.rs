@@ -47,9 +47,14 @@ pub struct World {
 impl World {
     /// A world with [`BASIC_CONFIG`] and [`RECORDING_JOB`].
     pub fn new() -> World {
+        World::with(BASIC_CONFIG, RECORDING_JOB)
+    }
+
+    /// A world with `config` as its config and `job` as `job.sh`.
+    pub fn with(config: &str, job: &str) -> World {
         let world = World::empty();
-        world.config(BASIC_CONFIG);
-        world.script("job.sh", RECORDING_JOB);
+        world.config(config);
+        world.script("job.sh", job);
         world
     }
 
