@@ -7,10 +7,10 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process_group, test_kill_process};
+use rustix::process::{Pid, Signal, kill_process_group};
 use serde_json::Value;
 
-use crate::support::{Background, Trigger, World, md5_hex, wait_until, write_mode};
+use crate::support::{Background, Trigger, World, is_gone, md5_hex, wait_until, write_mode};
 
 const CONTENT: &[u8] = b"statement data\n";
 
@@ -103,17 +103,6 @@ impl Drop for KillJobs {
             let _ = kill_process_group(pid, Signal::KILL);
         }
     }
-}
-
-/// True once `pid` has ended: no such process, or a zombie nobody has reaped (PID 1 here may
-/// never reap orphans).
-fn is_gone(pid: i32) -> bool {
-    let Some(p) = Pid::from_raw(pid) else { return true };
-    if test_kill_process(p).is_err() {
-        return true;
-    }
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit_once(')').is_none_or(|(_, rest)| rest.trim_start().starts_with('Z'))
 }
 
 fn read_pid(path: &Path) -> i32 {

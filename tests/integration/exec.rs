@@ -8,10 +8,10 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process, test_kill_process};
+use rustix::process::{Pid, Signal, kill_process};
 use serde_json::{Value, json};
 
-use crate::support::{Trigger, World, md5_hex, write_mode};
+use crate::support::{Trigger, World, is_gone, md5_hex, write_mode};
 
 const CONTENT: &[u8] = b"statement data\n";
 const WRONG_MD5: &str = "0123456789abcdef0123456789abcdef";
@@ -44,17 +44,6 @@ fn trigger(w: &World, file: &Path) -> Trigger {
 
 fn canonical(path: &Path) -> String {
     path.canonicalize().expect("canonicalize").to_str().expect("UTF-8 path").to_owned()
-}
-
-/// True once `pid` has ended: no such process, or a zombie nobody has reaped yet (in a
-/// container, PID 1 may never reap orphans).
-fn is_gone(pid: i32) -> bool {
-    let Some(p) = Pid::from_raw(pid) else { return true };
-    if test_kill_process(p).is_err() {
-        return true;
-    }
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit_once(')').is_none_or(|(_, rest)| rest.trim_start().starts_with('Z'))
 }
 
 /// The pid the job recorded with [`RECORD_GRANDCHILD`] is gone within 2 s.

@@ -225,12 +225,6 @@ fn file_growing_while_hashed_is_refused() {
     assert!(!w.job_ran());
 }
 
-/// Whether the process is stopped (`T` in /proc/PID/stat, just after the command name).
-fn is_stopped(pid: rustix::process::Pid) -> bool {
-    let stat = fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())).unwrap_or_default();
-    stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T'))
-}
-
 /// The window the last identity check guards: the file is verified, and then, before the job
 /// starts, it is swapped. A debug build stops itself there on request
 /// (`FTPTRIGGER_TEST_STOP_BEFORE_START`); the test swaps the file while it is stopped, continues
@@ -279,7 +273,7 @@ fn a_file_swapped_between_verification_and_start_is_refused_and_nothing_runs() {
             .timeout(Duration::from_secs(20))
             .spawn();
         crate::support::wait_until(Duration::from_secs(10), "ftptrigger stops itself", || {
-            is_stopped(run.pid())
+            crate::support::process_state(run.pid().as_raw_nonzero().get()) == Some('T')
         });
         swap(&w, &file);
         run.signal(rustix::process::Signal::CONT);

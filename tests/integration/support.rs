@@ -275,6 +275,21 @@ impl Run {
 }
 
 /// True when running as root, where permission-based tests cannot work.
+/// The state letter of process `pid` in /proc/PID/stat (`R`, `S`, `T` stopped, `Z` zombie...),
+/// or `None` when there is no such process.
+pub fn process_state(pid: i32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold anything; the state follows the last `)`.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// True once `pid` has ended: no such process, or a zombie nobody has reaped (in a container,
+/// PID 1 may never reap orphans).
+pub fn is_gone(pid: i32) -> bool {
+    let Some(p) = rustix::process::Pid::from_raw(pid) else { return true };
+    rustix::process::test_kill_process(p).is_err() || process_state(pid).is_none_or(|state| state == 'Z')
+}
+
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
