@@ -160,7 +160,7 @@ impl Context<'_> {
 
         let mut upload = verify::open(&req.file, &rule.root, &rule.name).map_err(bad_file)?;
         report.file = upload.path.to_string_lossy().into_owned();
-        report.size = Some(upload.size);
+        report.size = Some(upload.size());
         if !req.dry_run {
             let wait = if req.no_wait { std::time::Duration::ZERO } else { rule.settings.lock_wait };
             let dir = lock::dir(self.journal.path());
@@ -179,7 +179,8 @@ impl Context<'_> {
         }
         let expected = expected_for(&self.claimed, &req.expected, &name)?;
         report.md5.expected = Some(expected.to_string());
-        let bar = (req.progress && upload.size >= PROGRESS_FROM).then(|| progress_bar(upload.size, &name));
+        let bar =
+            (req.progress && upload.size() >= PROGRESS_FROM).then(|| progress_bar(upload.size(), &name));
         let started = std::time::Instant::now();
         let stop = |hashed: u64| {
             if let Some(bar) = &bar {
@@ -195,9 +196,9 @@ impl Context<'_> {
         let took = started.elapsed();
         log::info!(
             "hashed {} bytes in {:.0?} ({:.0} MB/s)",
-            upload.size,
+            upload.size(),
             took,
-            upload.size as f64 / took.as_secs_f64().max(1e-9) / 1e6
+            upload.size() as f64 / took.as_secs_f64().max(1e-9) / 1e6
         );
         report.md5.actual = Some(actual.to_string());
         if actual != expected {
@@ -224,7 +225,7 @@ impl Context<'_> {
             cid: &req.cid,
             path: &upload.path,
             md5: Some(&actual),
-            size: Some(upload.size),
+            size: Some(upload.size()),
             run_id: report.run_id,
             captures: &captures,
             keep_unknown: false,

@@ -91,7 +91,6 @@ pub struct Upload {
     /// Canonical absolute path: the parent resolved, the name as given.
     pub path: PathBuf,
     pub name: OsString,
-    pub size: u64,
     file: File,
     identity: Identity,
 }
@@ -158,7 +157,7 @@ pub fn open(path: &Path, root: &Path, rule: &str) -> Result<Upload, FileError> {
         return Err(FileError::Changed { path: path.to_owned(), what });
     }
     let name = file_name(path)?;
-    Ok(Upload { path: resolved, name, size: identity.size, file, identity })
+    Ok(Upload { path: resolved, name, file, identity })
 }
 
 /// Opens `resolved` by walking down from an open descriptor of `root`, one component at a time
@@ -200,6 +199,11 @@ fn check_type(path: &Path, meta: &Metadata) -> Result<(), FileError> {
 }
 
 impl Upload {
+    /// The size it had when opened; hashing refuses it if that changes.
+    pub fn size(&self) -> u64 {
+        self.identity.size
+    }
+
     /// Hashes the file through the descriptor opened by [`open`], then makes sure that what
     /// was hashed is still the file at the path, unchanged. `stop` is asked between chunks,
     /// with the bytes hashed so far, so a signal does not have to wait for a multi-gigabyte
