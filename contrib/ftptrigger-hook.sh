@@ -5,7 +5,7 @@
 # with the FTP login and the uploaded file's absolute path, it pairs each data file with its MD5
 # sidecar and, as soon as both are there (whichever arrived second), runs
 #
-#     ftptrigger --quiet run --md5-file=FILE.md5 -- CID FILE
+#     ftptrigger -c CONFIG --quiet run --md5-file=FILE.md5 -- CID FILE
 #
 # An upload whose partner has not arrived yet, and anything that is neither a data file nor a
 # sidecar, ends here quietly: the partner's own upload calls this script again. Names are never
@@ -13,9 +13,13 @@
 # servers ignore a hook's status anyway: failures go to the log, and ftptrigger itself records
 # and notifies every failed run.
 #
+# It starts with `cd /`: servers run hooks inside the customer's upload directory, and nothing
+# found there (a `ftpscanner.cfg`, a program named like one in a relative PATH entry) may be used.
+# The config is always passed explicitly, so no lookup order can bring the working directory back.
+#
 # Settings, from the environment (the server wrappers pass theirs on), or edit the defaults here:
 #   FTPTRIGGER_BIN              the ftptrigger binary                  [/usr/local/bin/ftptrigger]
-#   FTPTRIGGER_CONFIG           the config; read by ftptrigger itself  [its own lookup order]
+#   FTPTRIGGER_CONFIG           the config, an absolute path; passed as -c  [/etc/ftptrigger/ftpscanner.cfg]
 #   FTPTRIGGER_CID_MAP          file of "LOGIN CID" lines (# comments); a login it does not list is
 #                               its own CID; a CID of "-" ignores that login's uploads  [login = CID]
 #   FTPTRIGGER_SIDECAR_SUFFIX   what a sidecar's name adds to its data file's name      [.md5]
@@ -27,9 +31,11 @@
 #                               ProFTPD kill a hook that runs too long)
 
 set -u
+cd / || exit 0
 PATH=${PATH:-/usr/local/bin:/usr/bin:/bin}
 
 bin=${FTPTRIGGER_BIN:-/usr/local/bin/ftptrigger}
+config=${FTPTRIGGER_CONFIG:-/etc/ftptrigger/ftpscanner.cfg}
 suffix=${FTPTRIGGER_SIDECAR_SUFFIX:-.md5}
 map=${FTPTRIGGER_CID_MAP:-}
 logfile=${FTPTRIGGER_HOOK_LOG:-}
@@ -145,9 +151,16 @@ if [ ! -x "$bin" ]; then
     log err "$(show "$cid"): $d: $bin is not an executable file; nothing ran (set FTPTRIGGER_BIN)"
     exit 0
 fi
+case $config in
+    /*) ;;
+    *)
+        log err "$(show "$cid"): $d: FTPTRIGGER_CONFIG must be an absolute path, not $(show "$config"); nothing ran"
+        exit 0
+        ;;
+esac
 
 trigger() {
-    out=$("$bin" --quiet run --md5-file="$sidecar" -- "$cid" "$data" 2>&1 </dev/null)
+    out=$("$bin" --config="$config" --quiet run --md5-file="$sidecar" -- "$cid" "$data" 2>&1 </dev/null)
     rc=$?
     if [ "$rc" -eq 0 ]; then
         log info "$(show "$cid"): $d: done (ftptrigger exit 0)"

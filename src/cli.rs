@@ -42,7 +42,8 @@ pub struct Cli {
 /// Options accepted before or after any subcommand.
 #[derive(Debug, Args, Clone, Default)]
 pub struct Global {
-    /// Config file [default: $FTPTRIGGER_CONFIG, ./ftpscanner.cfg, /etc/ftptrigger/ftpscanner.cfg]
+    /// Config file [default: $FTPTRIGGER_CONFIG (absolute), else /etc/ftptrigger/ftpscanner.cfg;
+    /// never the working directory]
     #[arg(short, long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 

@@ -5,11 +5,13 @@
 //! /dev/null, nothing of the group outlives the run) are kept in one place.
 
 use std::collections::VecDeque;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -87,6 +89,39 @@ pub enum ExecError {
     Wait(io::Error),
 }
 
+impl Job {
+    /// The program to start: as configured when it has a slash, else found in the job's
+    /// `PATH` (the rule's `env` may set one) by [`find_program`].
+    fn resolved_program(&self) -> io::Result<PathBuf> {
+        if self.program.as_bytes().contains(&b'/') {
+            return Ok(PathBuf::from(&self.program));
+        }
+        let path = self.env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        find_program(&self.program, path.or_else(|| std::env::var_os("PATH")).as_deref())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not found in any absolute PATH entry"))
+    }
+}
+
+/// The PATH searched when there is none, as by `execvp`.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// Finds the executable `name` in the absolute entries of `path`. An empty or relative entry
+/// (`PATH=.:/usr/bin`, `PATH=:/usr/bin`) is skipped: it names the working directory, which for
+/// an FTP hook is the customer's upload directory, so a customer could upload the program
+/// that runs. (Go's `os/exec` refuses such results for the same reason.)
+pub fn find_program(name: &OsStr, path: Option<&OsStr>) -> Option<PathBuf> {
+    let path = path.unwrap_or(OsStr::new(DEFAULT_PATH));
+    std::env::split_paths(path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+/// A regular file (after symlinks) that someone may execute.
+pub fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// What the run waits for: the job's end, or a signal to ftptrigger.
 enum Event {
     Exited(io::Result<ExitStatus>),
@@ -127,7 +162,9 @@ pub fn run(
     inherit: &[BorrowedFd<'_>],
     interrupt: &Interrupt,
 ) -> Result<Finished, ExecError> {
-    let mut cmd = Command::new(&job.program);
+    let program =
+        job.resolved_program().map_err(|source| ExecError::Spawn { program: job.program.clone(), source })?;
+    let mut cmd = Command::new(program);
     for var in &job.env_remove {
         cmd.env_remove(var);
     }

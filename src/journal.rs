@@ -132,12 +132,12 @@ pub fn failure(e: JournalError) -> crate::outcome::Failure {
 
 /// Opens the config's journal, creating it if needed; failing that, nothing may run.
 pub fn open_for(config: &crate::config::Config) -> Result<Journal, crate::outcome::Failure> {
-    Journal::open(&path_for(config).map_err(failure)?).map_err(failure)
+    Journal::open(&checked_path(config)?).map_err(failure)
 }
 
 /// The config's journal if it exists: commands that only look must not create one.
 pub fn open_existing(config: &crate::config::Config) -> Result<Option<Journal>, crate::outcome::Failure> {
-    let path = path_for(config).map_err(failure)?;
+    let path = checked_path(config)?;
     let exists = path
         .try_exists()
         .map_err(|e| failure(JournalError::Open { path: path.clone(), reason: e.to_string() }))?;
@@ -145,6 +145,47 @@ pub fn open_existing(config: &crate::config::Config) -> Result<Option<Journal>, 
         return Ok(None);
     }
     Journal::open(&path).map(Some).map_err(failure)
+}
+
+/// The journal's path, refused (exit 10) when it lies inside the root of one of the config's
+/// rules. Customers write there: one who could plant a journal could forge a success (the
+/// duplicate check would then skip their file), or delete it and every record with it. The
+/// default location comes from `HOME`, which for an FTP account is often its upload tree.
+fn checked_path(config: &crate::config::Config) -> Result<PathBuf, crate::outcome::Failure> {
+    let path = path_for(config).map_err(failure)?;
+    let real = real_path(&path);
+    match config.rules.iter().find(|rule| real.starts_with(real_path(&rule.root))) {
+        None => Ok(path),
+        Some(rule) => Err(crate::outcome::Failure::new(
+            crate::outcome::Outcome::ConfigError,
+            format!(
+                "the journal {} lies inside the root {} of rule {}, where customers can write; set [journal] path \
+                 to a directory only ftptrigger's user can write",
+                path.display(),
+                rule.root.display(),
+                crate::display::escape_str(&rule.name),
+            ),
+        )),
+    }
+}
+
+/// `path` with every symlink in its existing part resolved; what does not exist yet is
+/// appended as it is.
+fn real_path(path: &Path) -> PathBuf {
+    let mut existing = path;
+    let mut missing = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return missing.iter().rev().fold(real, |p, name| p.join(name));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name);
+                existing = parent;
+            }
+            _ => return path.to_owned(),
+        }
+    }
 }
 
 /// The journal of `config`: `[journal] path`, else [`default_path`].
@@ -155,13 +196,17 @@ pub fn path_for(config: &crate::config::Config) -> Result<PathBuf, JournalError>
     }
 }
 
-/// `$XDG_STATE_HOME/ftptrigger/journal.db`, else `~/.local/state/ftptrigger/journal.db`.
+/// `$XDG_STATE_HOME/ftptrigger/journal.db`, else `~/.local/state/ftptrigger/journal.db`; a
+/// variable that is not an absolute path is ignored, as the XDG base directory spec says.
 pub fn default_path() -> Result<PathBuf, JournalError> {
     let state = std::env::var_os("XDG_STATE_HOME")
         .filter(|v| Path::new(v).is_absolute())
         .map(PathBuf::from)
         .or_else(|| {
-            std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| Path::new(&h).join(".local/state"))
+            // Not absolute, it would name a directory below the working directory.
+            std::env::var_os("HOME")
+                .filter(|v| Path::new(v).is_absolute())
+                .map(|h| Path::new(&h).join(".local/state"))
         })
         .ok_or(JournalError::NoDefault)?;
     Ok(state.join("ftptrigger/journal.db"))

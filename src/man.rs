@@ -57,13 +57,17 @@ fn extra_sections() -> Roff {
     }
     roff.control("SH", ["FILES"]);
     for (path, what) in [
-        ("./ftpscanner.cfg", "the config, when neither --config nor FTPTRIGGER_CONFIG names one"),
-        ("/etc/ftptrigger/ftpscanner.cfg", "the system-wide config, tried last"),
+        (
+            "/etc/ftptrigger/ftpscanner.cfg",
+            "the config, when neither --config nor FTPTRIGGER_CONFIG names one. The working directory is never \
+             searched: an FTP server runs its hooks inside the customer's upload directory",
+        ),
         (
             "$XDG_STATE_HOME/ftptrigger/journal.db",
             "the journal (SQLite, WAL) unless [journal] path says otherwise; ~/.local/state/ftptrigger/journal.db \
              when XDG_STATE_HOME is unset. One row per run; history reads it. Runs older than [journal] retention \
-             are pruned",
+             are pruned. A journal inside a root of the config's rules is refused (exit 10): customers can write \
+             there",
         ),
         (
             "locks/ beside the journal",
@@ -104,10 +108,18 @@ fn extra_sections() -> Roff {
     roff.control("SH", ["ENVIRONMENT"]);
     roff.control("TP", []);
     roff.text([bold("FTPTRIGGER_CONFIG")]);
-    roff.text([roman("the config file, when --config is not given")]);
+    roff.text([roman(
+        "the config file, when --config is not given; must be an absolute path (exit 10 otherwise)",
+    )]);
     roff.control("TP", []);
     roff.text([bold("XDG_STATE_HOME, HOME")]);
-    roff.text([roman("where the journal goes when the config does not name it")]);
+    roff.text([roman("where the journal goes when the config does not name it; a value that is not an absolute path is ignored")]);
+    roff.control("TP", []);
+    roff.text([bold("PATH")]);
+    roff.text([roman(
+        "where a command named without a slash (command = [\"gzip\", ...]) and the sendmail transport's sendmail \
+         are found. Only absolute entries are searched: an empty or relative entry would name the working directory",
+    )]);
     roff.control("TP", []);
     roff.text([bold("FTPTRIGGER_CID, FTPTRIGGER_FILE, FTPTRIGGER_FILENAME, FTPTRIGGER_MD5, FTPTRIGGER_SIZE, FTPTRIGGER_RULE, FTPTRIGGER_RUN_ID")]);
     roff.text([roman("set for the command, besides the placeholders {cid} {file} {filename} {stem} {ext} {dir} {md5} {size} {rule} {run_id} in its arguments")]);

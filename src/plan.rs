@@ -98,7 +98,7 @@ pub fn job(rule: &Rule, facts: &Facts<'_>) -> Job {
         args,
         env,
         env_remove: Vec::new(),
-        workdir: rule.workdir.clone(),
+        workdir: Some(rule.workdir.clone()),
         timeout: rule.settings.timeout,
         kill_grace: rule.settings.kill_grace,
     }

@@ -12,9 +12,21 @@
 
 set -u
 
+# Where this script lives, found without running anything (the working directory is the
+# customer's upload directory until the `cd /`, and PATH may have a relative entry). Started by
+# a bare name, it was found in PATH, which cannot say where: the installed layout is assumed.
+case $0 in
+    */*) here=${0%/*} ;;
+    *) here=/usr/local/lib/ftptrigger ;;
+esac
+case $here in
+    /*) ;;
+    *) here=$(pwd -P)/$here ;;
+esac
+cd / || exit 0
+
 hook=${FTPTRIGGER_HOOK:-}
 if [ -z "$hook" ]; then
-    here=$(dirname -- "$0")
     for candidate in "$here/ftptrigger-hook.sh" "$here/../ftptrigger-hook.sh"; do
         if [ -f "$candidate" ]; then
             hook=$candidate

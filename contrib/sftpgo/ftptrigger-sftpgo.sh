@@ -15,6 +15,19 @@
 
 set -u
 
+# Where this script lives, found without running anything (the working directory is the
+# customer's upload directory until the `cd /`, and PATH may have a relative entry). Started by
+# a bare name, it was found in PATH, which cannot say where: the installed layout is assumed.
+case $0 in
+    */*) here=${0%/*} ;;
+    *) here=/usr/local/lib/ftptrigger ;;
+esac
+case $here in
+    /*) ;;
+    *) here=$(pwd -P)/$here ;;
+esac
+cd / || exit 0
+
 user=${FTPTRIGGER_SFTPGO_USER:-${1-}}
 file=${FTPTRIGGER_SFTPGO_PATH:-${2-}}
 status=${FTPTRIGGER_SFTPGO_STATUS:-1}
@@ -26,7 +39,6 @@ fi
 
 hook=${FTPTRIGGER_HOOK:-}
 if [ -z "$hook" ]; then
-    here=$(dirname -- "$0")
     for candidate in "$here/ftptrigger-hook.sh" "$here/../ftptrigger-hook.sh"; do
         if [ -f "$candidate" ]; then
             hook=$candidate

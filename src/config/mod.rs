@@ -22,8 +22,10 @@ pub use env_file::is_env_name;
 use crate::regular_file::{self, Links, ReadError};
 use crate::template::Template;
 
-/// Where the config is looked for when neither `--config` nor `$FTPTRIGGER_CONFIG` is given.
-pub const SEARCH_PATHS: &[&str] = &["./ftpscanner.cfg", "/etc/ftptrigger/ftpscanner.cfg"];
+/// The config used when neither `--config` nor `$FTPTRIGGER_CONFIG` names one. Never a path
+/// in the working directory: an FTP server runs its hooks inside the customer's upload
+/// directory, where a customer could place a config whose `command` is theirs.
+pub const SYSTEM_PATH: &str = "/etc/ftptrigger/ftpscanner.cfg";
 
 /// A loaded, valid configuration.
 #[derive(Debug)]
@@ -97,11 +99,13 @@ pub struct Rule {
     pub cid: String,
     pub matcher: Matcher,
     pub root: PathBuf,
-    /// `command[0]`, resolved: absolute, or a bare name looked up in `PATH`.
+    /// `command[0]`, resolved: absolute, or a bare name looked up in `PATH` when the job starts.
     pub program: OsString,
     /// `command[1..]`.
     pub args: Vec<Template>,
-    pub workdir: Option<PathBuf>,
+    /// `workdir`, else the config's directory: never the caller's working directory, which
+    /// for an FTP hook is the customer's upload directory.
+    pub workdir: PathBuf,
     pub env: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
     pub settings: Settings,
@@ -189,8 +193,13 @@ pub struct TrustedCa {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("no config file found; tried {} (pass --config, or start from ftpscanner.cfg.example)", list(.tried))]
-    NotFound { tried: Vec<PathBuf> },
+    #[error("no config file found; tried {}{} (pass --config, or start from ftpscanner.cfg.example)", .tried.display(), if *.named { "" } else { ", since neither --config nor FTPTRIGGER_CONFIG names one; the working directory is never searched" })]
+    NotFound { tried: PathBuf, named: bool },
+    #[error(
+        "FTPTRIGGER_CONFIG must be an absolute path, not {}: a relative one would be looked up in the working directory, which for an FTP hook is the customer's upload directory",
+        .path.display()
+    )]
+    RelativeEnv { path: PathBuf },
     #[error("cannot read config {}: {source}", .path.display())]
     Unreadable { path: PathBuf, source: std::io::Error },
     #[error("config {} is not a regular file", .path.display())]
@@ -209,23 +218,22 @@ pub enum ConfigError {
     Invalid { path: PathBuf, problems: Vec<Diagnostic> },
 }
 
-fn list(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-}
-
-/// Finds the config file: `--config`, then `$FTPTRIGGER_CONFIG`, then [`SEARCH_PATHS`]. An
-/// explicitly named file is used (or reported) as it is, never skipped for another.
+/// Finds the config file: `--config`, then `$FTPTRIGGER_CONFIG`, then [`SYSTEM_PATH`]. An
+/// explicitly named file is used (or reported) as it is, never skipped for another. The
+/// variable must be absolute: the environment of a hook is set once for every upload, and a
+/// relative name there would be resolved in whichever directory the hook runs.
 pub fn locate(explicit: Option<&Path>, from_env: Option<OsString>) -> Result<PathBuf, ConfigError> {
-    let named =
-        explicit.map(Path::to_path_buf).or_else(|| from_env.filter(|v| !v.is_empty()).map(PathBuf::from));
-    if let Some(path) = named {
-        return match path.try_exists() {
-            Ok(true) => Ok(path),
-            _ => Err(ConfigError::NotFound { tried: vec![path] }),
-        };
+    let from_env = from_env.filter(|v| !v.is_empty()).map(PathBuf::from);
+    let (path, named) = match (explicit, from_env) {
+        (Some(path), _) => (path.to_owned(), true),
+        (None, Some(path)) if path.is_relative() => return Err(ConfigError::RelativeEnv { path }),
+        (None, Some(path)) => (path, true),
+        (None, None) => (PathBuf::from(SYSTEM_PATH), false),
+    };
+    match path.try_exists() {
+        Ok(true) => Ok(path),
+        _ => Err(ConfigError::NotFound { tried: path, named }),
     }
-    let tried: Vec<PathBuf> = SEARCH_PATHS.iter().map(PathBuf::from).collect();
-    tried.iter().find(|p| p.exists()).cloned().ok_or(ConfigError::NotFound { tried })
 }
 
 /// Which rules a load reads in full.

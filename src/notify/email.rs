@@ -1,6 +1,8 @@
 //! Email delivery: one plain-text message to every recipient, by SMTP or the local MTA.
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -29,7 +31,17 @@ pub fn deliver(channel: &Email, message: &Message, secrets: &Secrets<'_>) -> Res
     let mail = compose(channel, &payload)?;
     let send: Box<dyn FnOnce() -> Result<(), String> + Send> = match &channel.transport {
         EmailTransport::Sendmail => {
-            Box::new(move || SendmailTransport::new().send(&mail).map(|_| ()).map_err(|e| e.to_string()))
+            // lettre would run `sendmail` through PATH as it is; a relative entry there would
+            // find a `sendmail` a customer uploaded into the working directory.
+            let sendmail =
+                crate::exec::find_program(OsStr::new("sendmail"), std::env::var_os("PATH").as_deref())
+                    .unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail"));
+            Box::new(move || {
+                SendmailTransport::new_with_command(sendmail)
+                    .send(&mail)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
         }
         EmailTransport::Smtp(url) => {
             let mut builder = smtp_builder(url, channel.ca.as_ref())?.timeout(Some(channel.timeout));

@@ -228,7 +228,7 @@ fn program_not_in_path_is_14() {
         .run()
         .code(14)
         .stderr_has("no-such-program-ftptrigger")
-        .stderr_has("No such file or directory");
+        .stderr_has("not found in any absolute PATH entry");
 }
 
 #[test]

@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::servers::HttpReceiver;
-use crate::support::{World, md5_hex, write_mode};
+use crate::support::{World, md5_hex, wait_or_kill, write_mode};
 
 /// The virtual user, which is also the CID.
 const CID: &str = "acme";
@@ -593,18 +593,7 @@ fn run_hook(world: &World, login: &str, file: &Path, bin: &Path) -> Option<i32> 
         .stderr(Stdio::null())
         .spawn()
         .expect("run the hook");
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for the hook") {
-            return status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the hook ran for more than {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_or_kill(&mut child, LIMIT, "the hook").code()
 }
 
 /// The job for the hook test: one line per run, `<cid>|<file name>`.

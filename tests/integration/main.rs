@@ -21,3 +21,4 @@ mod notify;
 mod properties;
 mod scan;
 mod servers;
+mod upload_dir;

@@ -358,6 +358,26 @@ pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Waits for `child` at most `limit`; past it, kills it and fails the test naming `what`.
+pub fn wait_or_kill(
+    child: &mut std::process::Child,
+    limit: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} ran for more than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// An invocation running in the background, its output going to anonymous temp files.
 /// Dropped while still running, it is SIGKILLed and reaped, so a failing test leaves nothing.
 pub struct Background {
@@ -397,18 +417,7 @@ impl Background {
     pub fn wait(mut self) -> Run {
         use std::io::{Read, Seek};
         let mut child = self.child.take().expect("waited for once");
-        let deadline = std::time::Instant::now() + self.timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("ftptrigger ran for more than {:?}", self.timeout);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = wait_or_kill(&mut child, self.timeout, "ftptrigger");
         let read = |f: &mut fs::File| {
             let mut bytes = Vec::new();
             f.rewind().and_then(|()| f.read_to_end(&mut bytes)).expect("read output");
@@ -424,6 +433,53 @@ impl Drop for Background {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+// --- the system-wide config, which one test creates -----------------------------------------
+
+pub const SYSTEM_CONFIG: &str = "/etc/ftptrigger/ftpscanner.cfg";
+
+static SYSTEM_CONFIG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Held by each test whose result depends on whether [`SYSTEM_CONFIG`] exists, since one test
+/// creates it. `None`, with a note, when the machine has one of its own: tests never touch it.
+pub fn no_system_config(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    let guard = SYSTEM_CONFIG_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if Path::new(SYSTEM_CONFIG).exists() {
+        eprintln!("skipped {test}: this machine has {SYSTEM_CONFIG}");
+        return None;
+    }
+    Some(guard)
+}
+
+/// A throwaway [`SYSTEM_CONFIG`], removed on drop (with its directory, when this made it).
+pub struct SystemConfig {
+    made_dir: bool,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+impl SystemConfig {
+    /// `None`, with a note, when not root or when the machine has one of its own.
+    pub fn install(text: &str, test: &str) -> Option<SystemConfig> {
+        if !is_root() {
+            eprintln!("skipped {test}: only root may write {SYSTEM_CONFIG}");
+            return None;
+        }
+        let lock = no_system_config(test)?;
+        let dir = Path::new(SYSTEM_CONFIG).parent().expect("a directory");
+        let installed = SystemConfig { made_dir: !dir.exists(), _lock: lock };
+        write_mode(Path::new(SYSTEM_CONFIG), text.as_bytes(), 0o600);
+        Some(installed)
+    }
+}
+
+impl Drop for SystemConfig {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(SYSTEM_CONFIG);
+        if self.made_dir {
+            let _ = fs::remove_dir(Path::new(SYSTEM_CONFIG).parent().expect("a directory"));
         }
     }
 }

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use toml::Spanned;
@@ -97,7 +96,7 @@ impl Validator<'_> {
                 root: self.resolve(r.root.get_ref()),
                 program,
                 args,
-                workdir: r.workdir.map(|w| self.resolve(w.get_ref())),
+                workdir: r.workdir.map_or_else(|| self.dir.clone(), |w| self.resolve(w.get_ref())),
                 env: r.env.into_iter().map(|(k, v)| (k.into_inner(), v)).collect(),
                 tags: r.tags,
                 settings,
@@ -192,7 +191,7 @@ impl Validator<'_> {
         }
         let program = if first.get_ref().contains('/') {
             let resolved = self.resolve(first.get_ref());
-            if !is_executable(&resolved) {
+            if !crate::exec::is_executable(&resolved) {
                 self.d.warning(
                     first.span(),
                     field0,
@@ -257,8 +256,4 @@ impl Validator<'_> {
         }
         Some(template)
     }
-}
-
-fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
