@@ -7,11 +7,6 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::sidecar::Md5Hex;
 
-const AFTER_HELP: &str = "\
-Exit codes: 0 success or duplicate skipped, 1 internal error, 2 usage, 3 scan: a file failed,
-10 config error, 11 not configured, 12 MD5 mismatch, 13 bad file, 14 process failed,
-15 timed out, 16 busy, 128+n interrupted by signal n. See ftptrigger(1).";
-
 /// Verify an uploaded file's MD5 and run the job configured for its customer.
 ///
 /// Called once per file by an FTP server's post-upload hook, a cron job or an operator:
@@ -22,7 +17,7 @@ Exit codes: 0 success or duplicate skipped, 1 internal error, 2 usage, 3 scan: a
     name = "ftptrigger",
     version,
     about = "Verify an uploaded file's MD5 and run the job configured for its customer",
-    after_help = AFTER_HELP,
+    after_help = crate::outcome::exit_codes_help(),
     subcommand_negates_reqs = true,
     override_usage = "ftptrigger [OPTIONS] <CID> <FILE> (--md5 <HEX> | --md5-file <PATH>)\n       \
                       ftptrigger [OPTIONS] <COMMAND>",

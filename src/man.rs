@@ -3,7 +3,7 @@
 
 use roff::{Roff, bold, italic, roman};
 
-use crate::outcome::EXIT_TABLE;
+use crate::outcome::TABLE;
 
 /// The complete `ftptrigger(1)` page in roff.
 pub fn render() -> Vec<u8> {
@@ -50,9 +50,9 @@ fn extra_sections() -> Roff {
     let mut roff = Roff::new();
     roff.control("SH", ["EXIT STATUS"]);
     roff.text([roman("The exit codes are stable; hooks and scripts may rely on them. Every outcome from 11 to 16 is a failure.")]);
-    for row in EXIT_TABLE {
+    for row in TABLE {
         roff.control("TP", []);
-        roff.text([bold(row.code), roman(format!(" ({})", row.name))]);
+        roff.text([bold(row.code.to_string()), roman(format!(" ({})", row.name))]);
         roff.text([roman(row.meaning)]);
     }
     roff.control("SH", ["FILES"]);

@@ -1,113 +1,169 @@
-//! The outcomes of an invocation: one table of exit codes, JSON/journal names and meanings.
+//! The outcomes of an invocation: one table of exit codes, names, meanings and what each means
+//! for the file and the channels.
 //!
-//! Everything that decides how `ftptrigger` ends goes through [`Outcome`], so the exit code an
-//! FTP server's hook sees, the `outcome` field of the JSON result and the man page can never
-//! disagree.
+//! Everything that decides how `ftptrigger` ends goes through [`Outcome`], and everything said
+//! about an outcome comes from its row in [`TABLE`]: the exit code an FTP server's hook sees,
+//! the name in the JSON result, the journal and notifications, `--help` and the man page. So
+//! they can never disagree.
 
 use std::fmt;
 
-/// How an invocation ended. The exit codes are a stable contract (see `shared/SPEC.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    Success,
-    DuplicateSkipped,
-    InternalError,
-    Usage,
-    ScanFailed,
-    ConfigError,
-    NotConfigured,
-    Md5Mismatch,
-    BadFile,
-    ProcessFailed,
-    TimedOut,
-    Busy,
-    /// `ftptrigger` itself received this signal number.
-    Interrupted(i32),
+use serde::de::{Deserializer, Error as _};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// How an outcome sets the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    Exit(u8),
+    /// 128 + the number of the signal that stopped ftptrigger, as shells report death by it.
+    Signal,
 }
 
-/// One row of the exit code table, as the man page and `--help` print it.
-pub struct ExitRow {
-    pub code: &'static str,
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Code::Exit(code) => f.pad(&code.to_string()),
+            Code::Signal => f.pad("128+n"),
+        }
+    }
+}
+
+/// One outcome's row of [`TABLE`].
+#[derive(Debug)]
+pub struct Row {
+    pub code: Code,
+    /// The name in the JSON result, the journal and notifications.
     pub name: &'static str,
+    /// One line for people: `--help` and the man page.
     pub meaning: &'static str,
+    /// The run did not do what it was asked: `run.failed`, the rule's `notify` channels rather
+    /// than `notify_success`, `history --failed`.
+    pub failure: bool,
+    /// The same file, unchanged, would only end the same way again, so `scan` leaves it alone
+    /// until it changes. Busy, interrupted and internal errors are worth another try.
+    pub settles: bool,
+    /// The channels hear about a run that ends so.
+    pub notifies: bool,
 }
 
-/// The exit code table, in the order the SPEC lists it.
-pub const EXIT_TABLE: &[ExitRow] = &[
-    row("0", "success", "the command ran and exited 0 (or --dry-run found nothing wrong)"),
-    row(
-        "0",
-        "duplicate_skipped",
-        "this CID, file name and MD5 already succeeded before; nothing ran (--force runs it anyway)",
-    ),
-    row("1", "internal_error", "unexpected failure (an I/O error, a bug); the message says what"),
-    row("2", "usage", "bad arguments, or a malformed --md5 value or sidecar"),
-    row("3", "scan_failed", "scan only: at least one file failed"),
-    row(
-        "10",
-        "config_error",
-        "the config is missing, unreadable, invalid, writable by others, or owned by another user",
-    ),
-    row("11", "not_configured", "the CID and file name combination is not set up for processing"),
-    row("12", "md5_mismatch", "the MD5 given does not match the file's MD5"),
-    row(
-        "13",
-        "bad_file",
-        "the file is missing, unreadable, not a regular file, a symlink, outside the CID's root, \
-         or changed while being verified",
-    ),
-    row("14", "process_failed", "the command exited non-zero, was killed by a signal, or could not start"),
-    row("15", "timed_out", "the command ran past its timeout and its whole process group was killed"),
-    row("16", "busy", "another run of the same CID and file holds the lock"),
-    row("128+n", "interrupted", "ftptrigger itself got signal n (TERM, INT, HUP)"),
-];
+/// Declares [`Outcome`] and [`TABLE`] from one list, so no outcome can exist without its
+/// exit code, name and meaning, and the table's order is the declaration's.
+macro_rules! outcomes {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident $(($field:ty))? => $code:expr, $name:literal,
+            failure: $failure:literal, settles: $settles:literal, notifies: $notifies:literal,
+            $meaning:expr;
+    )*) => {
+        /// How an invocation ended. The exit codes are a stable contract (see `shared/SPEC.md`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Outcome {
+            $( $(#[doc = $doc])* $variant $(($field))?, )*
+        }
 
-const fn row(code: &'static str, name: &'static str, meaning: &'static str) -> ExitRow {
-    ExitRow { code, name, meaning }
+        /// Every outcome's row, in the SPEC's order.
+        pub const TABLE: &[Row] = &[
+            $( Row {
+                code: $code,
+                name: $name,
+                meaning: $meaning,
+                failure: $failure,
+                settles: $settles,
+                notifies: $notifies,
+            }, )*
+        ];
+
+        /// Each variant's index in [`TABLE`].
+        #[repr(usize)]
+        enum Position {
+            $( $variant, )*
+        }
+
+        impl Outcome {
+            /// This outcome's row of [`TABLE`].
+            pub fn row(self) -> &'static Row {
+                let position = match self {
+                    $( Outcome::$variant { .. } => Position::$variant, )*
+                };
+                &TABLE[position as usize]
+            }
+
+            /// Every outcome, in the table's order; `Interrupted` stands for all signals, as 0.
+            pub fn all() -> impl Iterator<Item = Outcome> {
+                [ $( Outcome::$variant $((<$field>::default()))?, )* ].into_iter()
+            }
+        }
+    };
+}
+
+outcomes! {
+    Success => Code::Exit(0), "success", failure: false, settles: true, notifies: true,
+        "the command ran and exited 0 (or --dry-run found nothing wrong)";
+    DuplicateSkipped => Code::Exit(0), "duplicate_skipped", failure: false, settles: true, notifies: false,
+        "this CID, file name and MD5 already succeeded before; nothing ran (--force runs it anyway)";
+    InternalError => Code::Exit(1), "internal_error", failure: true, settles: false, notifies: false,
+        "unexpected failure (an I/O error, a bug); the message says what";
+    Usage => Code::Exit(2), "usage", failure: true, settles: false, notifies: false,
+        "bad arguments, or a malformed --md5 value or sidecar";
+    ScanFailed => Code::Exit(3), "scan_failed", failure: true, settles: false, notifies: false,
+        "scan only: at least one file failed";
+    ConfigError => Code::Exit(10), "config_error", failure: true, settles: false, notifies: false,
+        "the config is missing, unreadable, invalid, writable by others, or owned by another user";
+    NotConfigured => Code::Exit(11), "not_configured", failure: true, settles: true, notifies: true,
+        "the CID and file name combination is not set up for processing";
+    Md5Mismatch => Code::Exit(12), "md5_mismatch", failure: true, settles: true, notifies: true,
+        "the MD5 given does not match the file's MD5";
+    BadFile => Code::Exit(13), "bad_file", failure: true, settles: true, notifies: true,
+        "the file is missing, unreadable, not a regular file, a symlink, outside the CID's root, \
+         or changed while being verified";
+    ProcessFailed => Code::Exit(14), "process_failed", failure: true, settles: true, notifies: true,
+        "the command exited non-zero, was killed by a signal, or could not start";
+    TimedOut => Code::Exit(15), "timed_out", failure: true, settles: true, notifies: true,
+        "the command ran past its timeout and its whole process group was killed";
+    Busy => Code::Exit(16), "busy", failure: true, settles: false, notifies: true,
+        "another run of the same CID and file holds the lock";
+    /// `ftptrigger` itself received this signal number.
+    Interrupted(i32) => Code::Signal, "interrupted", failure: true, settles: false, notifies: true,
+        "ftptrigger itself got signal n (TERM, INT, HUP)";
 }
 
 impl Outcome {
     /// The process exit code.
     pub fn code(self) -> u8 {
-        match self {
-            Outcome::Success | Outcome::DuplicateSkipped => 0,
-            Outcome::InternalError => 1,
-            Outcome::Usage => 2,
-            Outcome::ScanFailed => 3,
-            Outcome::ConfigError => 10,
-            Outcome::NotConfigured => 11,
-            Outcome::Md5Mismatch => 12,
-            Outcome::BadFile => 13,
-            Outcome::ProcessFailed => 14,
-            Outcome::TimedOut => 15,
-            Outcome::Busy => 16,
-            // Shells report death by signal n as 128+n; a wrapper that re-raises gets the same.
-            Outcome::Interrupted(signal) => u8::try_from(128 + signal.clamp(1, 127)).unwrap_or(255),
+        match (self.row().code, self) {
+            (Code::Exit(code), _) => code,
+            // A wrapper that re-raises the signal reports the same 128+n a shell would.
+            (Code::Signal, Outcome::Interrupted(signal)) => {
+                u8::try_from(128 + signal.clamp(1, 127)).unwrap_or(255)
+            }
+            (Code::Signal, _) => 128,
         }
     }
 
     /// The name used in the JSON result, the journal and notifications.
     pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::DuplicateSkipped => "duplicate_skipped",
-            Outcome::InternalError => "internal_error",
-            Outcome::Usage => "usage",
-            Outcome::ScanFailed => "scan_failed",
-            Outcome::ConfigError => "config_error",
-            Outcome::NotConfigured => "not_configured",
-            Outcome::Md5Mismatch => "md5_mismatch",
-            Outcome::BadFile => "bad_file",
-            Outcome::ProcessFailed => "process_failed",
-            Outcome::TimedOut => "timed_out",
-            Outcome::Busy => "busy",
-            Outcome::Interrupted(_) => "interrupted",
-        }
+        self.row().name
+    }
+
+    /// The outcome called `name`. A name carries no signal number: an `interrupted` read back
+    /// has signal 0 (the exit code, when it is known, is recorded beside the name).
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        Outcome::all().find(|outcome| outcome.name() == name)
     }
 
     /// True for the outcomes that mean the run did what it was asked.
     pub fn is_ok(self) -> bool {
-        self.code() == 0
+        !self.row().failure
+    }
+
+    /// True when the same file, unchanged, would only end the same way again.
+    pub fn settles(self) -> bool {
+        self.row().settles
+    }
+
+    /// True when the channels hear about a run that ends so.
+    pub fn notifies(self) -> bool {
+        self.row().notifies
     }
 }
 
@@ -115,6 +171,30 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// By name, as the JSON result and the journal hold it.
+impl Serialize for Outcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        Outcome::from_name(&name).ok_or_else(|| D::Error::custom(format!("unknown outcome {name:?}")))
+    }
+}
+
+/// The exit code table for `--help`: a code and a name a line (the man page has the meanings).
+pub fn exit_codes_help() -> String {
+    let mut text = String::from("Exit codes:");
+    for row in TABLE {
+        text.push_str(&format!("\n  {:<6} {}", row.code, row.name));
+    }
+    text.push_str("\nftptrigger(1) says what each means.");
+    text
 }
 
 /// An outcome with the one-line message that explains it, e.g.
@@ -166,12 +246,47 @@ mod tests {
         for (outcome, code, name) in pinned {
             assert_eq!(outcome.code(), code, "{outcome:?}");
             assert_eq!(outcome.name(), name);
-            let listed = EXIT_TABLE.iter().find(|r| r.name == name).expect("listed in EXIT_TABLE");
-            if !matches!(outcome, Outcome::Interrupted(_)) {
-                assert_eq!(listed.code, code.to_string());
+            if outcome.row().code != Code::Signal {
+                assert_eq!(outcome.row().code, Code::Exit(code));
             }
         }
-        assert_eq!(EXIT_TABLE.len(), 13);
+        let names: Vec<&str> = TABLE.iter().map(|row| row.name).collect();
+        let in_order: Vec<&str> = pinned[..13].iter().map(|(_, _, name)| *name).collect();
+        assert_eq!(names, in_order, "the table lists every outcome once, in the SPEC's order");
+    }
+
+    /// The SPEC: every outcome from 11 to 16 is a failure, written to the journal and notified.
+    #[test]
+    fn outcomes_11_to_16_are_notified_failures() {
+        for row in TABLE {
+            if let Code::Exit(11..=16) = row.code {
+                assert!(row.failure && row.notifies, "{}", row.name);
+            }
+            assert_eq!(row.failure, !matches!(row.code, Code::Exit(0)), "{}", row.name);
+        }
+    }
+
+    /// Names go out as JSON strings and come back as the same outcome.
+    #[test]
+    fn serde_uses_the_name() {
+        let names: Vec<&str> = Outcome::all().map(Outcome::name).collect();
+        assert_eq!(names, TABLE.iter().map(|row| row.name).collect::<Vec<_>>());
+        for row in TABLE {
+            let outcome = Outcome::from_name(row.name).expect("every name reads back");
+            let json = serde_json::to_string(&outcome).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", row.name));
+            assert_eq!(serde_json::from_str::<Outcome>(&json).expect("deserializes"), outcome);
+        }
+        assert!(serde_json::from_str::<Outcome>("\"finished\"").is_err());
+        assert!(Outcome::from_name("running").is_none(), "a run under way has no outcome yet");
+    }
+
+    #[test]
+    fn help_lists_every_code() {
+        let help = exit_codes_help();
+        assert!(help.starts_with("Exit codes:\n  0      success\n  0      duplicate_skipped\n"), "{help}");
+        assert!(help.contains("\n  16     busy\n  128+n  interrupted\n"), "{help}");
+        assert_eq!(help.lines().count(), TABLE.len() + 2);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The documents keep their promises: the README's commands run, and every test SECURITY.md
-//! cites as the proof of a promise exists.
+//! The documents keep their promises: the README's commands run, its exit code table is the
+//! program's, and every test SECURITY.md cites as the proof of a promise exists.
 
 use std::path::Path;
 
@@ -47,4 +47,25 @@ fn every_test_security_md_cites_exists() {
         cited += 1;
     }
     assert!(cited > 50, "found only {cited} citations: has the format of SECURITY.md changed?");
+}
+
+/// The README's exit code table is the program's: the same codes and names, in the same order
+/// (the meanings are worded for people there, and may differ).
+#[test]
+fn the_readmes_exit_code_table_is_the_programs() {
+    let readme = std::fs::read_to_string(manifest_dir().join("README.md")).unwrap();
+    let section = readme.split("\n## Exit codes\n").nth(1).expect("a section ## Exit codes");
+    let mut lines = section.lines().skip_while(|l| !l.starts_with('|'));
+    assert_eq!(lines.next().map(str::trim), Some("| code | outcome | meaning |"));
+    let listed: Vec<(String, String)> = lines
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            (cells[1].to_owned(), cells[2].trim_matches('`').to_owned())
+        })
+        .collect();
+    let table: Vec<(String, String)> =
+        ftptrigger::outcome::TABLE.iter().map(|row| (row.code.to_string(), row.name.to_owned())).collect();
+    assert_eq!(listed, table);
 }
