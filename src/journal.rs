@@ -10,8 +10,10 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::outcome::Outcome;
 use crate::report::Report;
 
 /// How long a writer waits for another before giving up. Writes take milliseconds; this only
@@ -94,24 +96,79 @@ pub struct Previous {
     pub started_at: String,
 }
 
-/// The outcomes after which the same file, unchanged, would only end the same way: a run of
-/// it again is for an operator to decide. Busy, interrupted and internal errors are not among
-/// them; those are worth another try.
-pub const SETTLED: &[&str] = &[
-    "success",
-    "duplicate_skipped",
-    "not_configured",
-    "md5_mismatch",
-    "bad_file",
-    "process_failed",
-    "timed_out",
-];
+/// A run's `state` column: under way, or ended with its outcome (stored by name). It is bound
+/// as a parameter like any value; SQLite plans with the bound value, so the partial indexes on
+/// `state` still serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Running,
+    Ended(Outcome),
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Ended(outcome) => outcome.name(),
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<State> {
+        match name {
+            "running" => Some(State::Running),
+            name => Outcome::from_name(name).map(State::Ended),
+        }
+    }
+}
+
+impl ToSql for State {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.name()))
+    }
+}
+
+impl FromSql for State {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let name = value.as_str()?;
+        State::from_name(name).ok_or_else(|| unknown_state(name))
+    }
+}
+
+impl ToSql for Outcome {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.name()))
+    }
+}
+
+impl FromSql for Outcome {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match State::column_result(value)? {
+            State::Ended(outcome) => Ok(outcome),
+            State::Running => Err(unknown_state("running")),
+        }
+    }
+}
+
+fn unknown_state(name: &str) -> FromSqlError {
+    FromSqlError::Other(format!("a run state ftptrigger does not know: {name:?}").into())
+}
+
+/// Binds every outcome `keep` selects as the next parameters in `args`, and returns the SQL
+/// list that names them: `(?4, ?5, ?6)`.
+fn bind_outcomes(args: &mut Vec<Box<dyn ToSql>>, keep: impl Fn(Outcome) -> bool) -> String {
+    let mut list = Vec::new();
+    for outcome in Outcome::all().filter(|o| keep(*o)) {
+        args.push(Box::new(outcome));
+        list.push(format!("?{}", args.len()));
+    }
+    format!("({})", list.join(", "))
+}
 
 /// The newest settled run of a file, from [`Journal::settled_since`].
 #[derive(Debug, Clone)]
 pub struct Settled {
     pub run_id: i64,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub started: SystemTime,
     pub started_at: String,
 }
@@ -284,7 +341,7 @@ impl Journal {
         let result = self.immediate(|tx| {
             tx.execute(
                 "INSERT INTO runs (state, cid, filename, pid, pid_start, host, started_ms, report)
-                 VALUES ('running', ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     report.cid,
                     report.filename_bytes(),
@@ -292,7 +349,8 @@ impl Journal {
                     process_start(pid),
                     report.host,
                     now_ms(),
-                    json
+                    json,
+                    State::Running
                 ],
             )?;
             Ok(tx.last_insert_rowid())
@@ -307,8 +365,8 @@ impl Journal {
         let json = report.to_json();
         let result = self.immediate(|tx| {
             tx.execute(
-                "UPDATE runs SET md5 = ?2, report = ?3 WHERE id = ?1 AND state = 'running'",
-                params![id, report.md5.actual, json],
+                "UPDATE runs SET md5 = ?2, report = ?3 WHERE id = ?1 AND state = ?4",
+                params![id, report.md5.actual, json, State::Running],
             )
         });
         result.map(|_| ()).map_err(|e| self.write_error(e))
@@ -326,7 +384,14 @@ impl Journal {
                 tx.execute(
                     "UPDATE runs SET state = ?2, md5 = ?3, exit_code = ?4, finished_ms = ?5, report = ?6
                      WHERE id = ?1",
-                    params![id, report.outcome, report.md5.actual, report.exit_code, now_ms(), json],
+                    params![
+                        id,
+                        State::Ended(report.outcome),
+                        report.md5.actual,
+                        report.exit_code,
+                        now_ms(),
+                        json
+                    ],
                 )
             })
         });
@@ -344,9 +409,9 @@ impl Journal {
         self.conn
             .query_row(
                 "SELECT id, started_ms FROM runs
-                 WHERE state = 'success' AND cid = ?1 AND filename = ?2 AND md5 = ?3
+                 WHERE state = ?4 AND cid = ?1 AND filename = ?2 AND md5 = ?3
                  ORDER BY id DESC LIMIT 1",
-                params![cid, filename, md5],
+                params![cid, filename, md5, State::Ended(Outcome::Success)],
                 |r| Ok(Previous { run_id: r.get(0)?, started_at: rfc3339_ms(r.get(1)?) }),
             )
             .optional()
@@ -354,8 +419,8 @@ impl Journal {
     }
 
     /// The newest run of this CID and file name that started after `since` and ended in an
-    /// outcome that settles the file (see [`SETTLED`]): `scan` leaves such a file alone until
-    /// it changes again.
+    /// outcome that settles the file (see [`Outcome::settles`]): `scan` leaves such a file alone
+    /// until it changes again.
     pub fn settled_since(
         &self,
         cid: &str,
@@ -363,15 +428,17 @@ impl Journal {
         since: SystemTime,
     ) -> Result<Option<Settled>, JournalError> {
         let since_ms = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let states = SETTLED.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+        let mut args: Vec<Box<dyn ToSql>> =
+            vec![Box::new(cid.to_owned()), Box::new(filename.to_vec()), Box::new(since_ms)];
+        let settled = bind_outcomes(&mut args, Outcome::settles);
         self.conn
             .query_row(
                 &format!(
                     "SELECT id, state, started_ms FROM runs
-                     WHERE cid = ?1 AND filename = ?2 AND started_ms > ?3 AND state IN ({states})
+                     WHERE cid = ?1 AND filename = ?2 AND started_ms > ?3 AND state IN {settled}
                      ORDER BY id DESC LIMIT 1"
                 ),
-                params![cid, filename, since_ms],
+                rusqlite::params_from_iter(args),
                 |r| {
                     let started_ms: i64 = r.get(2)?;
                     let started = UNIX_EPOCH + Duration::from_millis(started_ms.max(0) as u64);
@@ -397,9 +464,9 @@ impl Journal {
     ) -> Result<Option<(i64, i64)>, JournalError> {
         self.conn
             .query_row(
-                "SELECT id, pid FROM runs WHERE state = 'running' AND cid = ?1 AND filename = ?2 AND id != ?3
+                "SELECT id, pid FROM runs WHERE state = ?4 AND cid = ?1 AND filename = ?2 AND id != ?3
                  ORDER BY id DESC LIMIT 1",
-                params![cid, filename, except.unwrap_or(0)],
+                params![cid, filename, except.unwrap_or(0), State::Running],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
@@ -410,37 +477,37 @@ impl Journal {
     /// `running` by a process that is gone is shown as `interrupted`.
     pub fn history(&self, filter: &Filter) -> Result<Vec<serde_json::Value>, JournalError> {
         let mut sql = String::from("SELECT id, state, pid, pid_start, host, report FROM runs WHERE 1 = 1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
         if let Some(cid) = &filter.cid {
-            args.push(cid.clone().into());
+            args.push(Box::new(cid.clone()));
             sql.push_str(&format!(" AND cid = ?{}", args.len()));
         }
         if let Some(name) = &filter.filename {
-            args.push(name.clone().into());
+            args.push(Box::new(name.clone()));
             sql.push_str(&format!(" AND filename = ?{}", args.len()));
         }
         if filter.failed {
-            sql.push_str(" AND state NOT IN ('success', 'duplicate_skipped')");
+            sql.push_str(&format!(" AND state NOT IN {}", bind_outcomes(&mut args, Outcome::is_ok)));
         }
-        args.push((filter.count as i64).into());
+        args.push(Box::new(filter.count as i64));
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
         let read = |e: rusqlite::Error| JournalError::Open { path: self.path.clone(), reason: e.to_string() };
         let mut stmt = self.conn.prepare(&sql).map_err(read)?;
         let host = crate::report::host();
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), |r| {
-                let state: String = r.get(1)?;
+                let state: State = r.get(1)?;
                 let alive = is_alive(r.get(2)?, r.get(3)?, r.get::<_, String>(4)? == host);
                 let mut value: serde_json::Value =
                     serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(serde_json::Value::Null);
                 value["run_id"] = r.get::<_, i64>(0)?.into();
-                if state == "running" {
+                if state == State::Running {
                     // A run still under way has not failed (yet).
                     if alive && filter.failed {
                         return Ok(None);
                     }
-                    let shown = if alive { "running" } else { "interrupted" };
-                    value["outcome"] = shown.into();
+                    let shown = if alive { State::Running } else { State::Ended(Outcome::Interrupted(0)) };
+                    value["outcome"] = shown.name().into();
                     value["exit_code"] = serde_json::Value::Null;
                 }
                 Ok(Some(value))
@@ -460,10 +527,10 @@ impl Journal {
         let host = crate::report::host();
         let mut dead: Vec<(i64, String)> = Vec::new();
         {
-            let mut stmt = self.conn.prepare(
-                "SELECT id, pid, pid_start, report FROM runs WHERE state = 'running' AND host = ?1",
-            )?;
-            let rows = stmt.query_map([&host], |r| {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id, pid, pid_start, report FROM runs WHERE state = ?2 AND host = ?1")?;
+            let rows = stmt.query_map(params![host, State::Running], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
@@ -487,9 +554,8 @@ impl Journal {
             let mut reaped = Vec::new();
             for (id, report) in dead {
                 let changed = tx.execute(
-                    "UPDATE runs SET state = 'interrupted', finished_ms = ?2, report = ?3
-                     WHERE id = ?1 AND state = 'running'",
-                    params![id, now_ms(), report],
+                    "UPDATE runs SET state = ?4, finished_ms = ?2, report = ?3 WHERE id = ?1 AND state = ?5",
+                    params![id, now_ms(), report, State::Ended(Outcome::Interrupted(0)), State::Running],
                 )?;
                 if changed == 1 {
                     reaped.push(report);
@@ -517,7 +583,10 @@ impl Journal {
             if !due(tx)? {
                 return Ok(None);
             }
-            let n = tx.execute("DELETE FROM runs WHERE started_ms < ?1 AND state != 'running'", [cutoff])?;
+            let n = tx.execute(
+                "DELETE FROM runs WHERE started_ms < ?1 AND state != ?2",
+                params![cutoff, State::Running],
+            )?;
             tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_prune', ?1)", [now])?;
             Ok(Some(n))
         });
@@ -569,7 +638,7 @@ fn interrupted_report(report: &str, id: i64, pid: i64) -> String {
     );
     value["run_id"] = id.into();
     value["event"] = "run.failed".into();
-    value["outcome"] = "interrupted".into();
+    value["outcome"] = Outcome::Interrupted(0).name().into();
     value["exit_code"] = serde_json::Value::Null;
     value["message"] = message.into();
     // When it died is unknown; this is when it was found dead.

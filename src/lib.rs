@@ -133,7 +133,7 @@ fn run_file(global: &Global, args: RunArgs) -> u8 {
     let (report, aftermath) = trigger::run(&req, load, &interrupt);
     if global.json {
         print_out(&format!("{}\n", report.to_json()));
-    } else if !report.kind.is_ok() {
+    } else if !report.outcome.is_ok() {
         eprintln!("{}", report.message);
         if global.quiet {
             let tail = report.process.as_ref().map_or("", |p| p.output_tail.as_str());
@@ -148,12 +148,12 @@ fn run_file(global: &Global, args: RunArgs) -> u8 {
     let notices = aftermath.map(|a| a.finish(&report)).unwrap_or_default();
     // Trouble that did not change the outcome is still worth a line, except where --quiet
     // promised silence on success.
-    if !(global.quiet && report.kind.is_ok()) {
+    if !(global.quiet && report.outcome.is_ok()) {
         for line in &notices {
             notice(line);
         }
     }
-    report.kind.code()
+    report.outcome.code()
 }
 
 /// `scan`: one config and one signal handler for every file it processes.

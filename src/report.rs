@@ -27,15 +27,12 @@ pub struct Report {
     pub md5: Md5Pair,
     pub rule: Option<String>,
     pub tags: BTreeMap<String, String>,
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub exit_code: u8,
     pub message: String,
     pub process: Option<Process>,
     pub started_at: String,
     pub finished_at: String,
-    /// Not serialized: the outcome itself, for the exit code.
-    #[serde(skip)]
-    pub kind: Outcome,
     /// Not serialized: the exact bytes of the file name (JSON holds a lossy copy).
     #[serde(skip)]
     pub filename_raw: Vec<u8>,
@@ -85,29 +82,27 @@ impl Report {
             md5: Md5Pair::default(),
             rule: None,
             tags: BTreeMap::new(),
-            outcome: Outcome::Success.name(),
+            outcome: Outcome::Success,
             exit_code: 0,
             message: String::new(),
             process: None,
             started_at: timestamp(now),
             finished_at: timestamp(now),
-            kind: Outcome::Success,
             filename_raw: filename.as_bytes().to_vec(),
         }
     }
 
     /// Records how the run ended.
     pub fn finish(&mut self, result: Result<String, Failure>) {
-        let (kind, message) = match result {
+        let (outcome, message) = match result {
             Ok(message) => (Outcome::Success, message),
             // A skipped duplicate ends well: its message is news, not an error.
             Err(failure) if failure.outcome.is_ok() => (failure.outcome, failure.detail),
             Err(failure) => (failure.outcome, failure.to_string()),
         };
-        self.kind = kind;
-        self.outcome = kind.name();
-        self.exit_code = kind.code();
-        self.event = if kind.is_ok() { "run.succeeded" } else { "run.failed" };
+        self.outcome = outcome;
+        self.exit_code = outcome.code();
+        self.event = if outcome.is_ok() { "run.succeeded" } else { "run.failed" };
         self.message = message;
         self.finished_at = timestamp(SystemTime::now());
     }

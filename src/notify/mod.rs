@@ -166,12 +166,8 @@ pub fn send_all(
 /// interrupted on the way (their payloads in `reaped`). Returns a line per failed delivery.
 pub fn after_run(journal: &mut Journal, config: &Config, report: &Report, reaped: &[String]) -> Vec<String> {
     let mut notices = Vec::new();
-    let notable = !matches!(
-        report.kind,
-        Outcome::DuplicateSkipped | Outcome::InternalError | Outcome::Usage | Outcome::ConfigError
-    );
-    if notable {
-        let channels = channels_for(config, report.rule.as_deref(), report.kind.is_ok(), false);
+    if report.outcome.notifies() {
+        let channels = channels_for(config, report.rule.as_deref(), report.outcome.is_ok(), false);
         let results = send_all(journal, config, report.run_id, channels, &Message::from_report(report));
         notices.extend(failures(results));
     }

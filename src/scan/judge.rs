@@ -57,9 +57,8 @@ fn judge_upload(
         && let Some(run) =
             journal.settled_since(&rule.cid, file.name.as_bytes(), changed).map_err(journal::failure)?
     {
-        let ended_well = run.outcome == "success" || run.outcome == "duplicate_skipped";
         let new_sidecar = sidecar_changed.is_some_and(|at| at >= run.started);
-        if ended_well {
+        if run.outcome.is_ok() {
             return Ok(Verdict::Skipped(format!("processed in run {} at {}", run.run_id, run.started_at)));
         }
         if !new_sidecar {

@@ -25,7 +25,7 @@ impl Printer {
             print_out(&format!("{}\n", report.to_json()));
             return;
         }
-        let failed = !report.kind.is_ok();
+        let failed = !report.outcome.is_ok();
         if self.quiet && !failed {
             return;
         }

@@ -135,8 +135,8 @@ fn run_one(
     drop(request);
     out.result(&file.shown, &report);
     let notices = aftermath.map(|a| a.finish(&report)).unwrap_or_default();
-    out.notices(&notices, report.kind.is_ok());
-    match report.kind {
+    out.notices(&notices, report.outcome.is_ok());
+    match report.outcome {
         Outcome::Success => Tally { ran: 1, ..Tally::default() },
         Outcome::DuplicateSkipped => Tally { skipped: 1, ..Tally::default() },
         _ => Tally { failed: 1, ..Tally::default() },
