@@ -1,10 +1,8 @@
 //! `history`: the journal's runs, newest first, as a table for people or JSON lines.
 
-use serde_json::Value;
-
 use crate::config::Config;
 use crate::display::escape_str;
-use crate::journal::{self, Filter};
+use crate::journal::{self, Filter, Run};
 use crate::outcome::Failure;
 use crate::output::print_out;
 
@@ -24,31 +22,33 @@ pub fn command(config: &Config, filter: &Filter, json: bool) -> Result<u8, Failu
 }
 
 /// The runs as JSON lines, one object per run, with the fields of the `--json` result.
-pub fn json_lines(runs: &[Value]) -> String {
-    runs.iter().map(|r| format!("{r}\n")).collect()
+pub fn json_lines(runs: &[Run]) -> String {
+    runs.iter().map(|r| format!("{}\n", r.to_json())).collect()
 }
 
 /// The runs as a table no wider than `width` columns (when known): the file name column
 /// gives way first, since the run id finds the rest.
-pub fn table(runs: &[Value], width: Option<usize>) -> String {
+pub fn table(runs: &[Run], width: Option<usize>) -> String {
     const HEADER: [&str; 7] = ["RUN", "STARTED", "CID", "FILE", "OUTCOME", "EXIT", "DURATION"];
     let rows: Vec<[String; 7]> = runs.iter().map(row).collect();
     crate::display::table(HEADER, &rows, 3, width)
 }
 
-fn row(run: &Value) -> [String; 7] {
-    let text = |key: &str| run[key].as_str().map(escape_str).unwrap_or_default();
-    let number = |v: &Value| v.as_i64().map(|n| n.to_string()).unwrap_or_else(|| "-".to_owned());
-    let ran = !run["process"]["status"].is_null() || !run["process"]["signal"].is_null();
-    let duration =
-        run["process"]["duration_ms"].as_u64().filter(|_| ran).map_or_else(|| "-".to_owned(), short);
+fn row(run: &Run) -> [String; 7] {
+    let number = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    // Only a command that ended has a duration worth showing.
+    let duration = run
+        .process
+        .as_ref()
+        .filter(|p| p.status.is_some() || p.signal.is_some())
+        .map_or_else(|| "-".to_owned(), |p| short(p.duration_ms));
     [
-        number(&run["run_id"]),
-        text("started_at").replace('T', " ").trim_end_matches('Z').to_owned(),
-        text("cid"),
-        text("filename"),
-        text("outcome"),
-        number(&run["exit_code"]),
+        number(run.run_id),
+        escape_str(&run.started_at).replace('T', " ").trim_end_matches('Z').to_owned(),
+        escape_str(&run.cid),
+        escape_str(&run.filename),
+        run.outcome.name().to_owned(),
+        number(run.exit_code.map(i64::from)),
         duration,
     ]
 }
@@ -74,11 +74,18 @@ mod tests {
 
     #[test]
     fn cuts_the_file_name_to_fit() {
-        let run = serde_json::json!({
-            "run_id": 7, "started_at": "2026-11-22T10:00:00Z", "cid": "acme",
-            "filename": "a-very-long-file-name-that-will-not-fit.zip", "outcome": "success", "exit_code": 0,
-            "process": { "duration_ms": 5120, "status": 0, "signal": null }
-        });
+        let run = serde_json::from_str(
+            r#"{
+                "version": 1, "event_id": "e", "event": "run.succeeded", "host": "ftp1", "run_id": 7,
+                "cid": "acme", "file": "/srv/ftp/acme/a.zip",
+                "filename": "a-very-long-file-name-that-will-not-fit.zip", "size": 1,
+                "md5": { "expected": null, "actual": null }, "rule": "r", "tags": {},
+                "outcome": "success", "exit_code": 0, "message": "",
+                "process": { "argv": [], "duration_ms": 5120, "status": 0, "signal": null, "output_tail": "" },
+                "started_at": "2026-11-22T10:00:00Z", "finished_at": "2026-11-22T10:00:05Z"
+            }"#,
+        )
+        .expect("a run as the journal holds it");
         let text = table(&[run], Some(70));
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.iter().all(|l| l.chars().count() <= 70), "{text}");

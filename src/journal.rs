@@ -16,6 +16,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::outcome::Outcome;
 use crate::report::Report;
 
+/// A run as the journal shows it: its report, whose outcome is the row's state (`running` for
+/// a run under way).
+pub type Run = Report<State>;
+
 /// How long a writer waits for another before giving up. Writes take milliseconds; this only
 /// matters under a storm of simultaneous invocations.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -80,6 +84,8 @@ pub enum JournalError {
     Open { path: PathBuf, reason: String },
     #[error("cannot write journal {}: {reason}", .path.display())]
     Write { path: PathBuf, reason: String },
+    #[error("cannot read journal {}: {reason}", .path.display())]
+    Read { path: PathBuf, reason: String },
     #[error("no place for the journal: set [journal] path, or HOME or XDG_STATE_HOME")]
     NoDefault,
 }
@@ -151,6 +157,28 @@ impl FromSql for Outcome {
 
 fn unknown_state(name: &str) -> FromSqlError {
     FromSqlError::Other(format!("a run state ftptrigger does not know: {name:?}").into())
+}
+
+/// By name, as the `outcome` of a run in `history --json`.
+impl serde::Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for State {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        State::from_name(&name).ok_or_else(|| serde::de::Error::custom(unknown_state(&name)))
+    }
+}
+
+/// The `report` column holds the JSON result.
+impl<O: serde::de::DeserializeOwned> FromSql for Report<O> {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        serde_json::from_str(value.as_str()?)
+            .map_err(|e| FromSqlError::Other(format!("a run's report that cannot be read: {e}").into()))
+    }
 }
 
 /// Binds every outcome `keep` selects as the next parameters in `args`, and returns the SQL
@@ -473,9 +501,9 @@ impl Journal {
             .map_err(|e| self.write_error(e))
     }
 
-    /// Runs newest first, as JSON objects with the fields of the `--json` result. A row left
-    /// `running` by a process that is gone is shown as `interrupted`.
-    pub fn history(&self, filter: &Filter) -> Result<Vec<serde_json::Value>, JournalError> {
+    /// Runs newest first. A row left `running` by a process that is gone is shown as
+    /// `interrupted`.
+    pub fn history(&self, filter: &Filter) -> Result<Vec<Run>, JournalError> {
         let mut sql = String::from("SELECT id, state, pid, pid_start, host, report FROM runs WHERE 1 = 1");
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
         if let Some(cid) = &filter.cid {
@@ -491,26 +519,24 @@ impl Journal {
         }
         args.push(Box::new(filter.count as i64));
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
-        let read = |e: rusqlite::Error| JournalError::Open { path: self.path.clone(), reason: e.to_string() };
+        let read = |e: rusqlite::Error| JournalError::Read { path: self.path.clone(), reason: e.to_string() };
         let mut stmt = self.conn.prepare(&sql).map_err(read)?;
         let host = crate::report::host();
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), |r| {
                 let state: State = r.get(1)?;
                 let alive = is_alive(r.get(2)?, r.get(3)?, r.get::<_, String>(4)? == host);
-                let mut value: serde_json::Value =
-                    serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(serde_json::Value::Null);
-                value["run_id"] = r.get::<_, i64>(0)?.into();
+                let mut run: Run = r.get(5)?;
+                run.run_id = Some(r.get(0)?);
                 if state == State::Running {
                     // A run still under way has not failed (yet).
                     if alive && filter.failed {
                         return Ok(None);
                     }
-                    let shown = if alive { State::Running } else { State::Ended(Outcome::Interrupted(0)) };
-                    value["outcome"] = shown.name().into();
-                    value["exit_code"] = serde_json::Value::Null;
+                    run.outcome = if alive { State::Running } else { State::Ended(Outcome::Interrupted(0)) };
+                    run.exit_code = None;
                 }
-                Ok(Some(value))
+                Ok(Some(run))
             })
             .map_err(read)?;
         let rows = rows.collect::<Result<Vec<_>, _>>().map_err(read)?;
@@ -518,31 +544,29 @@ impl Journal {
     }
 
     /// Records runs whose process died without finishing its row as `interrupted`, so the
-    /// history tells the truth, and returns their payloads so notifications can follow.
-    pub fn reap_interrupted(&mut self) -> Result<Vec<String>, JournalError> {
+    /// history tells the truth, and returns their reports so notifications can follow.
+    pub fn reap_interrupted(&mut self) -> Result<Vec<Report>, JournalError> {
         self.mark_interrupted().map_err(|e| self.write_error(e))
     }
 
-    fn mark_interrupted(&mut self) -> rusqlite::Result<Vec<String>> {
+    fn mark_interrupted(&mut self) -> rusqlite::Result<Vec<Report>> {
         let host = crate::report::host();
-        let mut dead: Vec<(i64, String)> = Vec::new();
+        let mut dead: Vec<(i64, Report)> = Vec::new();
         {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT id, pid, pid_start, report FROM runs WHERE state = ?2 AND host = ?1")?;
+            let mut stmt = self.conn.prepare(
+                "SELECT id, pid, pid_start, report, filename FROM runs WHERE state = ?2 AND host = ?1",
+            )?;
             let rows = stmt.query_map(params![host, State::Running], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
+                let (id, pid, start) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                if is_alive(pid, start, true) {
+                    return Ok(None);
+                }
+                let mut report: Report = r.get(3)?;
+                report.filename_raw = r.get(4)?;
+                Ok(Some((id, interrupted(report, id, pid))))
             })?;
             for row in rows {
-                let (id, pid, start, report) = row?;
-                if !is_alive(pid, start, true) {
-                    dead.push((id, interrupted_report(&report, id, pid)));
-                }
+                dead.extend(row?);
             }
         }
         if dead.is_empty() {
@@ -555,7 +579,7 @@ impl Journal {
             for (id, report) in dead {
                 let changed = tx.execute(
                     "UPDATE runs SET state = ?4, finished_ms = ?2, report = ?3 WHERE id = ?1 AND state = ?5",
-                    params![id, now_ms(), report, State::Ended(Outcome::Interrupted(0)), State::Running],
+                    params![id, now_ms(), report.to_json(), State::Ended(report.outcome), State::Running],
                 )?;
                 if changed == 1 {
                     reaped.push(report);
@@ -631,19 +655,20 @@ fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result
     }
 }
 
-fn interrupted_report(report: &str, id: i64, pid: i64) -> String {
-    let mut value: serde_json::Value = serde_json::from_str(report).unwrap_or_else(|_| serde_json::json!({}));
-    let message = format!(
+/// The report of run `id` as far as it got, ended as interrupted: which signal stopped it, if
+/// any, and so its exit code, are unknown.
+fn interrupted(mut report: Report, id: i64, pid: i64) -> Report {
+    let outcome = Outcome::Interrupted(0);
+    report.run_id = Some(id);
+    report.event = crate::report::Event::of(outcome);
+    report.outcome = outcome;
+    report.exit_code = None;
+    report.message = format!(
         "interrupted: ftptrigger (pid {pid}) died before it could record how the run ended (SIGKILL, power loss)"
     );
-    value["run_id"] = id.into();
-    value["event"] = "run.failed".into();
-    value["outcome"] = Outcome::Interrupted(0).name().into();
-    value["exit_code"] = serde_json::Value::Null;
-    value["message"] = message.into();
     // When it died is unknown; this is when it was found dead.
-    value["finished_at"] = rfc3339_ms(now_ms()).into();
-    value.to_string()
+    report.finished_at = rfc3339_ms(now_ms());
+    report
 }
 
 /// Whether `pid` is still the process that wrote the row. A pid of another host cannot be

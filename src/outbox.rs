@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::display::escape_str;
@@ -13,17 +15,18 @@ use crate::notify;
 use crate::notify::Message;
 use crate::outcome::{Failure, Outcome};
 use crate::output::{notice, print_out};
+use crate::report::Event;
 
 /// Deliveries still pending after this long are given up and marked dead.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(7 * 86400);
 
 /// One row of the outbox.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Delivery {
     pub id: i64,
     pub run_id: Option<i64>,
     pub channel: String,
-    pub event: String,
+    pub event: Event,
     pub event_id: String,
     pub cid: Option<String>,
     pub filename: Option<String>,
@@ -39,7 +42,28 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn message(&self) -> Message {
-        Message { event: self.event.clone(), event_id: self.event_id.clone(), body: self.body.clone() }
+        Message {
+            event: self.event,
+            event_id: self.event_id.clone(),
+            cid: self.cid.clone(),
+            filename: self.filename.clone(),
+            body: self.body.clone(),
+        }
+    }
+}
+
+/// The `event` column holds the event's name.
+impl ToSql for Event {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.name()))
+    }
+}
+
+impl FromSql for Event {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let name = value.as_str()?;
+        Event::from_name(name)
+            .ok_or_else(|| FromSqlError::Other(format!("an event ftptrigger does not know: {name:?}").into()))
     }
 }
 
@@ -74,7 +98,6 @@ impl Journal {
         message: &Message,
         lease: Duration,
     ) -> Result<i64, JournalError> {
-        let payload: serde_json::Value = serde_json::from_str(&message.body).unwrap_or_default();
         let now = now_ms();
         let result = self.immediate(|tx| {
             tx.execute(
@@ -86,8 +109,8 @@ impl Journal {
                     channel,
                     message.event,
                     message.event_id,
-                    payload["cid"].as_str(),
-                    payload["filename"].as_str(),
+                    message.cid,
+                    message.filename,
                     message.body,
                     now,
                     now + lease.as_millis() as i64
@@ -202,12 +225,18 @@ pub fn command(config: &Config, flush: bool, say: Verbosity) -> Result<u8, Failu
 
 /// Deliveries as JSON lines, with their age in seconds.
 pub fn json_lines(rows: &[Delivery]) -> String {
+    /// A delivery as `outbox --json` shows it.
+    #[derive(Serialize)]
+    struct Line<'a> {
+        #[serde(flatten)]
+        delivery: &'a Delivery,
+        age_s: i64,
+    }
     let now = now_ms();
     rows.iter()
-        .map(|d| {
-            let mut value = serde_json::to_value(d).unwrap_or_default();
-            value["age_s"] = ((now - d.created_ms) / 1000).into();
-            format!("{value}\n")
+        .map(|delivery| {
+            let line = Line { delivery, age_s: (now - delivery.created_ms) / 1000 };
+            format!("{}\n", serde_json::to_string(&line).unwrap_or_default())
         })
         .collect()
 }
@@ -229,7 +258,7 @@ pub fn table(rows: &[Delivery], width: Option<usize>) -> String {
                 d.id.to_string(),
                 if sending { "sending".to_owned() } else { d.state.clone() },
                 d.channel.clone(),
-                d.event.clone(),
+                d.event.name().to_owned(),
                 d.cid.as_deref().map_or_else(|| "-".to_owned(), escape_str),
                 d.filename.as_deref().map_or_else(|| "-".to_owned(), escape_str),
                 d.attempts.to_string(),

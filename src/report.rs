@@ -1,11 +1,15 @@
 //! The result of one run: the `--json` object and the payload every notification carries.
+//!
+//! A [`Report`] is typed from start to end and becomes JSON only where it leaves the program:
+//! `--json`, the webhook body, the journal's `report` column and `history --json`. What comes
+//! back from the journal or the outbox is read into the same types.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exec::{Finished, Job};
 use crate::outcome::{Failure, Outcome};
@@ -13,11 +17,13 @@ use crate::outcome::{Failure, Outcome};
 /// Version of the payload's shape; bumped only for incompatible changes.
 pub const PAYLOAD_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
+/// A run's result. Its outcome is an [`Outcome`] for a run's own result; the journal shows
+/// runs with a `journal::State` there instead, since a run under way has none yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report<O = Outcome> {
     pub version: u32,
     pub event_id: String,
-    pub event: &'static str,
+    pub event: Event,
     pub host: String,
     pub run_id: Option<i64>,
     pub cid: String,
@@ -27,24 +33,57 @@ pub struct Report {
     pub md5: Md5Pair,
     pub rule: Option<String>,
     pub tags: BTreeMap<String, String>,
-    pub outcome: Outcome,
-    pub exit_code: u8,
+    pub outcome: O,
+    /// Unknown (null) for a run whose ftptrigger died without recording how it ended.
+    pub exit_code: Option<u8>,
     pub message: String,
     pub process: Option<Process>,
     pub started_at: String,
     pub finished_at: String,
-    /// Not serialized: the exact bytes of the file name (JSON holds a lossy copy).
+    /// Not serialized: the exact bytes of the file name (JSON holds a lossy copy). Empty in a
+    /// report read back from JSON.
     #[serde(skip)]
     pub filename_raw: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// What a notification is about: the payload's `event` and the `X-Ftptrigger-Event` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    #[serde(rename = "run.succeeded")]
+    RunSucceeded,
+    #[serde(rename = "run.failed")]
+    RunFailed,
+    /// `notify-test`.
+    #[serde(rename = "test")]
+    Test,
+}
+
+impl Event {
+    /// The event a run that ended with `outcome` sends.
+    pub fn of(outcome: Outcome) -> Event {
+        if outcome.is_ok() { Event::RunSucceeded } else { Event::RunFailed }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::RunSucceeded => "run.succeeded",
+            Event::RunFailed => "run.failed",
+            Event::Test => "test",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Event> {
+        [Event::RunSucceeded, Event::RunFailed, Event::Test].into_iter().find(|e| e.name() == name)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Md5Pair {
     pub expected: Option<String>,
     pub actual: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Process {
     pub argv: Vec<String>,
     pub status: Option<i32>,
@@ -66,13 +105,15 @@ impl Process {
 }
 
 impl Report {
-    /// A report for a run that is starting: everything but the outcome.
+    /// A report for a run that is starting: everything but the outcome. Until [`Report::finish`]
+    /// it reads as a success; the journal's row says `running` meanwhile, and that is what
+    /// `history` shows.
     pub fn start(cid: &str, file: &OsStr, filename: &OsStr) -> Report {
         let now = SystemTime::now();
         Report {
             version: PAYLOAD_VERSION,
             event_id: uuid::Uuid::new_v4().to_string(),
-            event: "run.succeeded",
+            event: Event::RunSucceeded,
             host: host(),
             run_id: None,
             cid: cid.to_owned(),
@@ -83,7 +124,7 @@ impl Report {
             rule: None,
             tags: BTreeMap::new(),
             outcome: Outcome::Success,
-            exit_code: 0,
+            exit_code: Some(0),
             message: String::new(),
             process: None,
             started_at: timestamp(now),
@@ -101,8 +142,8 @@ impl Report {
             Err(failure) => (failure.outcome, failure.to_string()),
         };
         self.outcome = outcome;
-        self.exit_code = outcome.code();
-        self.event = if outcome.is_ok() { "run.succeeded" } else { "run.failed" };
+        self.exit_code = Some(outcome.code());
+        self.event = Event::of(outcome);
         self.message = message;
         self.finished_at = timestamp(SystemTime::now());
     }
@@ -110,7 +151,9 @@ impl Report {
     pub fn filename_bytes(&self) -> &[u8] {
         &self.filename_raw
     }
+}
 
+impl<O: Serialize> Report<O> {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
     }
@@ -128,4 +171,33 @@ pub fn host() -> String {
 
 fn timestamp(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_named_as_serde_writes_them() {
+        for event in [Event::RunSucceeded, Event::RunFailed, Event::Test] {
+            let json = serde_json::to_string(&event).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", event.name()));
+            assert_eq!(Event::from_name(event.name()), Some(event));
+        }
+    }
+
+    /// What goes into the journal comes back the same, down to the bytes it is written as.
+    #[test]
+    fn a_report_reads_back_as_it_was_written() {
+        let mut report = Report::start("acme", OsStr::new("/srv/ftp/acme/a.zip"), OsStr::new("a.zip"));
+        report.run_id = Some(7);
+        report.tags.insert("product".into(), "statements".into());
+        report.md5.expected = Some("0".repeat(32));
+        report.finish(Err(Failure::new(Outcome::Interrupted(15), "got SIGTERM")));
+        let json = report.to_json();
+        let back: Report = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(back.outcome.name(), "interrupted");
+        assert_eq!(back.exit_code, Some(143));
+        assert_eq!(back.to_json(), json);
+    }
 }

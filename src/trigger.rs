@@ -68,7 +68,7 @@ const SIDECAR_MAX: u64 = 1 << 20;
 pub struct Aftermath {
     journal: Journal,
     config: Arc<Config>,
-    reaped: Vec<String>,
+    reaped: Vec<Report>,
 }
 
 impl Aftermath {

@@ -10,10 +10,10 @@ use lettre::message::{Mailbox, Mailboxes, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{Message as Mail, SendmailTransport, SmtpTransport, Transport};
-use serde_json::Value;
 
-use super::{Message, Secrets};
+use super::{Message, Payload, Secrets};
 use crate::config::{Email, EmailTransport, TrustedCa};
+use crate::report::{Event, Process, Report};
 
 /// The longest a whole delivery may take. `timeout` bounds each SMTP step, but a server that
 /// answers a byte at a time (a tarpit) never trips it, so the conversation as a whole is cut
@@ -27,7 +27,7 @@ pub fn deadline(channel: &Email) -> Duration {
 }
 
 pub fn deliver(channel: &Email, message: &Message, secrets: &Secrets<'_>) -> Result<(), String> {
-    let payload: Value = serde_json::from_str(&message.body).map_err(|e| format!("bad payload: {e}"))?;
+    let payload = message.payload().map_err(|e| format!("bad payload: {e}"))?;
     let mail = compose(channel, &payload)?;
     let send: Box<dyn FnOnce() -> Result<(), String> + Send> = match &channel.transport {
         EmailTransport::Sendmail => {
@@ -135,7 +135,7 @@ fn smtp_error(e: &lettre::transport::smtp::Error, timeout: std::time::Duration) 
     text
 }
 
-fn compose(channel: &Email, payload: &Value) -> Result<Mail, String> {
+fn compose(channel: &Email, payload: &Payload) -> Result<Mail, String> {
     let from: Mailbox =
         channel.from.parse().map_err(|e| format!("bad from address {:?}: {e}", channel.from))?;
     let mut to = Mailboxes::new();
@@ -150,55 +150,86 @@ fn compose(channel: &Email, payload: &Value) -> Result<Mail, String> {
 }
 
 /// `[ftptrigger] FAILED acme/ACME_1.zip: process_failed (exit 14)`.
-pub fn subject(payload: &Value) -> String {
-    let text = |k: &str| payload[k].as_str().unwrap_or("?").to_owned();
-    if payload["event"] == "test" {
-        return format!("[ftptrigger] TEST from {}", text("host"));
-    }
-    let state = if payload["event"] == "run.succeeded" { "OK" } else { "FAILED" };
-    let exit = payload["exit_code"].as_i64().map_or_else(String::new, |c| format!(" (exit {c})"));
+pub fn subject(payload: &Payload) -> String {
+    let run = match payload {
+        Payload::Run(run) => run,
+        Payload::Test(test) => return format!("[ftptrigger] TEST from {}", test.host),
+    };
+    let state = if run.event == Event::RunSucceeded { "OK" } else { "FAILED" };
+    let exit = run.exit_code.map_or_else(String::new, |c| format!(" (exit {c})"));
     // Names come from outside: a newline in one must not start a new header.
     let clean = |s: String| s.chars().map(|c| if c.is_control() { '?' } else { c }).collect::<String>();
-    clean(format!("[ftptrigger] {state} {}/{}: {}{exit}", text("cid"), text("filename"), text("outcome")))
+    clean(format!("[ftptrigger] {state} {}/{}: {}{exit}", run.cid, run.filename, run.outcome))
 }
 
-/// Every fact of the payload, one per line, then the output tail.
-pub fn body(payload: &Value) -> String {
-    let mut out = String::new();
-    let field = |v: &Value| match v {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// The message, every fact of the payload one per line (`-` for those it lacks), then the
+/// output tail.
+pub fn body(payload: &Payload) -> String {
+    let (message, run, host, event_id) = match payload {
+        Payload::Run(run) => (&run.message, Some(&**run), &run.host, &run.event_id),
+        Payload::Test(test) => (&test.message, None, &test.host, &test.event_id),
     };
-    let _ = writeln!(out, "{}\n", field(&payload["message"]));
-    for (label, value) in [
-        ("Outcome", &payload["outcome"]),
-        ("Exit code", &payload["exit_code"]),
-        ("CID", &payload["cid"]),
-        ("File", &payload["file"]),
-        ("File name", &payload["filename"]),
-        ("Size", &payload["size"]),
-        ("MD5 expected", &payload["md5"]["expected"]),
-        ("MD5 actual", &payload["md5"]["actual"]),
-        ("Rule", &payload["rule"]),
-        ("Tags", &payload["tags"]),
-        ("Command", &payload["process"]["argv"]),
-        ("Status", &payload["process"]["status"]),
-        ("Signal", &payload["process"]["signal"]),
-        ("Duration (ms)", &payload["process"]["duration_ms"]),
-        ("Run id", &payload["run_id"]),
-        ("Host", &payload["host"]),
-        ("Started", &payload["started_at"]),
-        ("Finished", &payload["finished_at"]),
-        ("Event id", &payload["event_id"]),
-    ] {
-        let _ = writeln!(out, "{label:<14} {}", field(value));
+    let mut out = format!("{message}\n\n");
+    for (label, value) in facts(run, host, event_id) {
+        let _ = writeln!(out, "{label:<14} {}", value.as_deref().unwrap_or("-"));
     }
-    if let Some(tail) = payload["process"]["output_tail"].as_str().filter(|t| !t.is_empty()) {
+    let tail = run.and_then(|r| r.process.as_ref()).map_or("", |p| p.output_tail.as_str());
+    if !tail.is_empty() {
         let _ = write!(out, "\nOutput (last {} bytes):\n{tail}", tail.len());
         if !tail.ends_with('\n') {
             out.push('\n');
         }
     }
     out
+}
+
+/// The facts an email lists, in order; a test message has only its host and event id.
+fn facts(run: Option<&Report>, host: &str, event_id: &str) -> Vec<(&'static str, Option<String>)> {
+    let of = |fact: fn(&Report) -> Option<String>| run.and_then(fact);
+    let process = |fact: fn(&Process) -> Option<String>| run.and_then(|r| r.process.as_ref()).and_then(fact);
+    vec![
+        ("Outcome", of(|r| Some(r.outcome.to_string()))),
+        ("Exit code", of(|r| r.exit_code.map(|c| c.to_string()))),
+        ("CID", of(|r| Some(r.cid.clone()))),
+        ("File", of(|r| Some(r.file.clone()))),
+        ("File name", of(|r| Some(r.filename.clone()))),
+        ("Size", of(|r| r.size.map(|s| s.to_string()))),
+        ("MD5 expected", of(|r| r.md5.expected.clone())),
+        ("MD5 actual", of(|r| r.md5.actual.clone())),
+        ("Rule", of(|r| r.rule.clone())),
+        ("Tags", of(|r| serde_json::to_string(&r.tags).ok())),
+        ("Command", process(|p| serde_json::to_string(&p.argv).ok())),
+        ("Status", process(|p| p.status.map(|s| s.to_string()))),
+        ("Signal", process(|p| p.signal.map(|s| s.to_string()))),
+        ("Duration (ms)", process(|p| Some(p.duration_ms.to_string()))),
+        ("Run id", of(|r| r.run_id.map(|id| id.to_string()))),
+        ("Host", Some(host.to_owned())),
+        ("Started", of(|r| Some(r.started_at.clone()))),
+        ("Finished", of(|r| Some(r.finished_at.clone()))),
+        ("Event id", Some(event_id.to_owned())),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::TestMessage;
+
+    /// A test message has no run: every fact of one is `-`, but the host and event id.
+    #[test]
+    fn a_test_email_lists_the_facts_it_has() {
+        let test = TestMessage {
+            version: 1,
+            event_id: "e-1".into(),
+            event: Event::Test,
+            host: "ftp1".into(),
+            message: "test message".into(),
+            sent_at: "2026-11-22T10:00:00Z".into(),
+        };
+        let payload = Payload::Test(test);
+        assert_eq!(subject(&payload), "[ftptrigger] TEST from ftp1");
+        let body = body(&payload);
+        assert!(body.starts_with("test message\n\nOutcome        -\nExit code      -\n"), "{body}");
+        assert!(body.ends_with("Host           ftp1\nStarted        -\nFinished       -\nEvent id       e-1\n"), "{body}");
+    }
 }

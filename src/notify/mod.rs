@@ -7,20 +7,42 @@ pub mod webhook;
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::{Channel, Config};
 use crate::journal::Journal;
 use crate::outcome::Outcome;
-use crate::report::Report;
+use crate::report::{Event, PAYLOAD_VERSION, Report};
 
 /// One notification for one channel, as stored in the outbox.
 #[derive(Debug, Clone)]
 pub struct Message {
-    /// `run.failed`, `run.succeeded` or `test`.
-    pub event: String,
+    pub event: Event,
     /// Same for every attempt of a delivery, so receivers can drop repeats.
     pub event_id: String,
-    /// The JSON payload: the webhook's body, and what the email is written from.
+    /// The run's CID and file name, for the outbox listing; none for a test.
+    pub cid: Option<String>,
+    pub filename: Option<String>,
+    /// The JSON payload, exactly as it is sent: the webhook's body, and what the email is
+    /// written from.
     pub body: String,
+}
+
+/// What a message is about, read back from its body.
+pub enum Payload {
+    Run(Box<Report>),
+    Test(TestMessage),
+}
+
+/// The `notify-test` message: the payload's envelope with `event: "test"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestMessage {
+    pub version: u32,
+    pub event_id: String,
+    pub event: Event,
+    pub host: String,
+    pub message: String,
+    pub sent_at: String,
 }
 
 /// Secret lookup for channels: the environment, then `[defaults] env_file`.
@@ -78,29 +100,36 @@ pub fn channels_for<'c>(
 impl Message {
     /// The notification for a finished run: its JSON result is the payload.
     pub fn from_report(report: &Report) -> Message {
-        Message { event: report.event.to_owned(), event_id: report.event_id.clone(), body: report.to_json() }
+        Message {
+            event: report.event,
+            event_id: report.event_id.clone(),
+            cid: Some(report.cid.clone()),
+            filename: Some(report.filename.clone()),
+            body: report.to_json(),
+        }
     }
 
-    /// The `notify-test` message: the payload's envelope with `event: "test"`.
+    /// The `notify-test` message.
     pub fn test() -> Message {
-        let event_id = uuid::Uuid::new_v4().to_string();
         let host = crate::report::host();
-        let body = serde_json::json!({
-            "version": crate::report::PAYLOAD_VERSION,
-            "event_id": event_id,
-            "event": "test",
-            "host": host,
-            "message": format!("test message from ftptrigger {} on {host}", env!("CARGO_PKG_VERSION")),
-            "sent_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        });
-        Message { event: "test".to_owned(), event_id, body: body.to_string() }
+        let test = TestMessage {
+            version: PAYLOAD_VERSION,
+            event_id: uuid::Uuid::new_v4().to_string(),
+            event: Event::Test,
+            message: format!("test message from ftptrigger {} on {host}", env!("CARGO_PKG_VERSION")),
+            host,
+            sent_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        };
+        let body = serde_json::to_string(&test).unwrap_or_default();
+        Message { event: Event::Test, event_id: test.event_id, cid: None, filename: None, body }
     }
 
-    /// A payload stored earlier (an interrupted run found later).
-    pub fn from_payload(body: String) -> Message {
-        let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        let text = |k: &str| value[k].as_str().unwrap_or_default().to_owned();
-        Message { event: text("event"), event_id: text("event_id"), body }
+    /// The payload the body holds: a run's report, or the test message.
+    pub fn payload(&self) -> Result<Payload, serde_json::Error> {
+        Ok(match self.event {
+            Event::Test => Payload::Test(serde_json::from_str(&self.body)?),
+            Event::RunSucceeded | Event::RunFailed => Payload::Run(serde_json::from_str(&self.body)?),
+        })
     }
 }
 
@@ -149,7 +178,7 @@ pub fn send_all(
         .into_iter()
         .map(|(id, channel, result)| {
             match &result {
-                Ok(()) => log::info!("notified {channel} ({})", message.event),
+                Ok(()) => log::info!("notified {channel} ({})", message.event.name()),
                 Err(e) => log::info!("could not notify {channel}: {e}"),
             }
             let recorded = journal.attempted(id, &result);
@@ -163,28 +192,26 @@ pub fn send_all(
 }
 
 /// Notifies the channels that should hear about `report`, then about the runs found
-/// interrupted on the way (their payloads in `reaped`). Returns a line per failed delivery.
-pub fn after_run(journal: &mut Journal, config: &Config, report: &Report, reaped: &[String]) -> Vec<String> {
-    let mut notices = Vec::new();
-    if report.outcome.notifies() {
-        let channels = channels_for(config, report.rule.as_deref(), report.outcome.is_ok(), false);
-        let results = send_all(journal, config, report.run_id, channels, &Message::from_report(report));
-        notices.extend(failures(results));
-    }
+/// interrupted on the way (their reports in `reaped`). Returns a line per failed delivery.
+pub fn after_run(journal: &mut Journal, config: &Config, report: &Report, reaped: &[Report]) -> Vec<String> {
+    let mut notices = notify(journal, config, report);
     notices.extend(notify_reaped(journal, config, reaped));
     notices
 }
 
 /// Notifies the channels of each run found interrupted (the rule's, else `[defaults]`).
-pub fn notify_reaped(journal: &mut Journal, config: &Config, reaped: &[String]) -> Vec<String> {
-    let mut notices = Vec::new();
-    for payload in reaped {
-        let value: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
-        let channels = channels_for(config, value["rule"].as_str(), false, false);
-        let message = Message::from_payload(payload.clone());
-        notices.extend(failures(send_all(journal, config, value["run_id"].as_i64(), channels, &message)));
+pub fn notify_reaped(journal: &mut Journal, config: &Config, reaped: &[Report]) -> Vec<String> {
+    reaped.iter().flat_map(|report| notify(journal, config, report)).collect()
+}
+
+/// Tells the channels that should hear about how `report`'s run ended, if its outcome is one
+/// they hear about; a line per failed delivery.
+fn notify(journal: &mut Journal, config: &Config, report: &Report) -> Vec<String> {
+    if !report.outcome.notifies() {
+        return Vec::new();
     }
-    notices
+    let channels = channels_for(config, report.rule.as_deref(), report.outcome.is_ok(), false);
+    failures(send_all(journal, config, report.run_id, channels, &Message::from_report(report))).collect()
 }
 
 fn failures(results: Vec<(String, Result<(), String>)>) -> impl Iterator<Item = String> {

@@ -19,7 +19,7 @@ const BACKOFF: Duration = Duration::from_millis(500);
 pub fn deliver(hook: &Webhook, message: &Message, secrets: &Secrets<'_>) -> Result<(), String> {
     let mut headers = vec![
         ("Content-Type".to_owned(), "application/json".to_owned()),
-        ("X-Ftptrigger-Event".to_owned(), message.event.clone()),
+        ("X-Ftptrigger-Event".to_owned(), message.event.name().to_owned()),
         ("X-Ftptrigger-Delivery".to_owned(), message.event_id.clone()),
     ];
     if let Some(var) = &hook.secret_env {

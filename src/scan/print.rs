@@ -1,12 +1,25 @@
 //! Printing: where each kind of line a scan makes goes, and how it reads.
 
+use std::borrow::Cow;
 use std::path::Path;
+
+use serde::Serialize;
 
 use super::{Found, Tally};
 use crate::display::escape;
 use crate::outcome::Failure;
 use crate::output::{notice, print_out};
 use crate::report::Report;
+
+/// A file in `scan --dry-run --json`: what would happen to it, and why.
+#[derive(Serialize)]
+struct DryRunLine<'a> {
+    cid: &'a str,
+    file: Cow<'a, str>,
+    rule: &'a str,
+    action: &'a str,
+    reason: &'a str,
+}
 
 /// Where each kind of line goes: results on stdout (JSON lines with `--json`), trouble on
 /// stderr, files left for later in the `-v` log (or on stdout in a dry run, which is for
@@ -30,7 +43,7 @@ impl Printer {
             return;
         }
         let mut text =
-            format!("{} {shown} (exit {}): {}\n", report.outcome, report.exit_code, report.message);
+            format!("{} {shown} (exit {}): {}\n", report.outcome, report.outcome.code(), report.message);
         let tail = report.process.as_ref().map_or("", |p| p.output_tail.trim_end());
         if failed && !tail.is_empty() {
             for line in tail.lines() {
@@ -76,14 +89,14 @@ impl Printer {
             return;
         }
         if self.json {
-            let line = serde_json::json!({
-                "cid": file.rule.cid,
-                "file": file.path.to_string_lossy(),
-                "rule": file.rule.name,
-                "action": what,
-                "reason": why,
-            });
-            print_out(&format!("{line}\n"));
+            let line = DryRunLine {
+                cid: &file.rule.cid,
+                file: file.path.to_string_lossy(),
+                rule: &file.rule.name,
+                action: what,
+                reason: why,
+            };
+            print_out(&format!("{}\n", serde_json::to_string(&line).unwrap_or_default()));
         } else {
             print_out(&format!("{what} {}: {why}\n", file.shown));
         }
