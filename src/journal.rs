@@ -173,12 +173,17 @@ impl<'de> serde::Deserialize<'de> for State {
     }
 }
 
-/// The `report` column holds the JSON result.
-impl<O: serde::de::DeserializeOwned> FromSql for Report<O> {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        serde_json::from_str(value.as_str()?)
-            .map_err(|e| FromSqlError::Other(format!("a run's report that cannot be read: {e}").into()))
-    }
+/// The report in `column` of a `runs` row whose id is in column 0.
+fn report_at<O: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row<'_>,
+    column: usize,
+) -> rusqlite::Result<Report<O>> {
+    let id: i64 = row.get(0)?;
+    let json: String = row.get(column)?;
+    serde_json::from_str(&json).map_err(|e| {
+        let why = format!("the report of run {id} cannot be read: {e}");
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, why.into())
+    })
 }
 
 /// Binds every outcome `keep` selects as the next parameters in `args`, and returns the SQL
@@ -526,7 +531,7 @@ impl Journal {
             .query_map(rusqlite::params_from_iter(args), |r| {
                 let state: State = r.get(1)?;
                 let alive = is_alive(r.get(2)?, r.get(3)?, r.get::<_, String>(4)? == host);
-                let mut run: Run = r.get(5)?;
+                let mut run: Run = report_at(r, 5)?;
                 run.run_id = Some(r.get(0)?);
                 if state == State::Running {
                     // A run still under way has not failed (yet).
@@ -561,7 +566,7 @@ impl Journal {
                 if is_alive(pid, start, true) {
                     return Ok(None);
                 }
-                let mut report: Report = r.get(3)?;
+                let mut report: Report = report_at(r, 3)?;
                 report.filename_raw = r.get(4)?;
                 Ok(Some((id, interrupted(report, id, pid))))
             })?;

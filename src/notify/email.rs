@@ -230,6 +230,9 @@ mod tests {
         assert_eq!(subject(&payload), "[ftptrigger] TEST from ftp1");
         let body = body(&payload);
         assert!(body.starts_with("test message\n\nOutcome        -\nExit code      -\n"), "{body}");
-        assert!(body.ends_with("Host           ftp1\nStarted        -\nFinished       -\nEvent id       e-1\n"), "{body}");
+        assert!(
+            body.ends_with("Host           ftp1\nStarted        -\nFinished       -\nEvent id       e-1\n"),
+            "{body}"
+        );
     }
 }

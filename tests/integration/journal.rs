@@ -431,6 +431,16 @@ fn history_table_has_the_header_and_a_line_per_run() {
     assert!(lines[3].contains("duplicate_skipped"), "{table}");
 }
 
+/// Every report ftptrigger writes reads back; one that does not (a journal edited by hand) is
+/// an error that names the run, rather than a row shown with nothing in it.
+#[test]
+fn history_names_a_run_whose_report_cannot_be_read() {
+    let w = mixed_history();
+    w.journal().execute("UPDATE runs SET report = '{\"version\": 1}' WHERE id = 3", []).unwrap();
+    w.cmd().arg("history").run().code(1).stderr_has("the report of run 3 cannot be read");
+    assert_eq!(ids(&history_json(&w, &["--count", "2"])), [6, 5], "the runs after it still read");
+}
+
 #[test]
 fn history_of_an_empty_journal_is_just_the_header() {
     let w = world();
