@@ -5,11 +5,12 @@
 //! outcome decides the exit code. Nothing runs unless every check before it passed, and
 //! nothing runs unrecorded: no journal, no job.
 
+use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::{Config, Duplicates};
+use crate::config::{Config, Duplicates, Rule};
 use crate::display::{escape, escape_str};
 use crate::exec::{self, Finished, Job, Output};
 use crate::interrupt::Interrupt;
@@ -18,9 +19,10 @@ use crate::lock::{self, FileLock, LockError};
 use crate::outcome::{Failure, Outcome};
 use crate::plan::{self, Facts};
 use crate::regular_file::{self, Links, ReadError};
-use crate::report::{Process, Report};
+use crate::report::{Md5Pair, Process, Report};
+use crate::rules::Captures;
 use crate::sidecar::{self, Md5Hex};
-use crate::verify::{self, FileError};
+use crate::verify::{self, FileError, Upload};
 
 /// Where the sender's MD5 comes from.
 #[derive(Debug, Clone)]
@@ -88,48 +90,46 @@ pub fn run(
     interrupt: &Interrupt,
 ) -> (Report, Option<Aftermath>) {
     let filename = req.file.file_name().unwrap_or_default();
-    let mut report = Report::start(&req.cid, req.file.as_os_str(), filename);
-    let setup = claimed_md5(&req.expected).and_then(|claimed| Ok((claimed, load()?)));
-    let (claimed, config) = match setup {
+    let mut started = Report::start(&req.cid, req.file.as_os_str(), filename);
+    let setup = claimed_md5(&req.expected)
+        .and_then(|claimed| Ok((claimed, load()?)))
+        .and_then(|(claimed, config)| Ok((claimed, crate::journal::open_for(&config)?, config)));
+    let (claimed, mut journal, config) = match setup {
         Ok(setup) => setup,
-        Err(failure) => {
-            report.finish(Err(failure));
-            return (report, None);
-        }
-    };
-    let mut journal = match crate::journal::open_for(&config) {
-        Ok(journal) => journal,
-        Err(failure) => {
-            report.finish(Err(failure));
-            return (report, None);
-        }
+        Err(failure) => return (ended(started, Err(failure)), None),
     };
     let mut reaped = Vec::new();
     if !req.dry_run {
         reaped = journal.reap_interrupted().unwrap_or_default();
-        match journal.begin(&report) {
-            Ok(id) => report.run_id = Some(id),
-            Err(e) => {
-                report.finish(Err(Failure::new(Outcome::InternalError, e.to_string())));
-                return (report, None);
-            }
+        match journal.begin(&started) {
+            Ok(id) => started.run_id = Some(id),
+            Err(e) => return (ended(started, Err(internal(e))), None),
         }
     }
-    // The lock is held until the row is finished: a run waiting for it must find this
-    // run's success when it gets in, or it would run the job a second time.
-    let mut held: Option<Arc<FileLock>> = None;
-    let ctx = Context { req, config: &config, journal: &journal, interrupt, claimed };
-    let result = ctx.execute(&mut report, &mut held);
-    report.finish(result);
+    let ctx = Context { req, config: &config, journal: &journal, interrupt, claimed, started: &started };
+    let (progress, result) = ctx.execute();
+    let mut report = ended(progress.report(&started), result);
     if req.dry_run {
         return (report, None);
     }
+    // The lock (in `progress`) is held until the row is finished: a run waiting for it must
+    // find this run's success when it gets in, or it would run the job a second time.
     if let Err(e) = journal.finish(&report) {
-        report.finish(Err(Failure::new(Outcome::InternalError, e.to_string())));
+        report.finish(Err(internal(e)));
     }
     // Notified after the lock is gone: a slow channel must not hold up the next run of the file.
-    drop(held);
+    drop(progress);
     (report, Some(Aftermath { journal, config, reaped }))
+}
+
+/// `report`, ended with `result`.
+fn ended(mut report: Report, result: Result<String, Failure>) -> Report {
+    report.finish(result);
+    report
+}
+
+fn internal(err: impl ToString) -> Failure {
+    Failure::new(Outcome::InternalError, err.to_string())
 }
 
 /// Retention: old runs and the lock files of files not seen since go together. Failure here
@@ -140,47 +140,132 @@ fn prune(journal: &mut Journal, config: &Config) {
     }
 }
 
-struct Context<'a> {
-    req: &'a Request,
-    config: &'a Config,
-    journal: &'a Journal,
-    interrupt: &'a Interrupt,
-    claimed: Vec<sidecar::Entry>,
+/// What the stages of a run produced, as far as it got: the makings of its report, and the
+/// file's lock, held from the moment it is taken until the caller lets it go.
+#[derive(Default)]
+struct Progress<'c> {
+    rule: Option<&'c Rule>,
+    /// The canonical path and the size of the file, once it is open.
+    file: Option<(PathBuf, u64)>,
+    md5: Md5Pair,
+    process: Option<Process>,
+    lock: Option<Arc<FileLock>>,
 }
 
-impl Context<'_> {
-    fn execute(&self, report: &mut Report, held: &mut Option<Arc<FileLock>>) -> Result<String, Failure> {
+impl Progress<'_> {
+    /// The report of the run `started`, with what its stages found out.
+    fn report(&self, started: &Report) -> Report {
+        let mut report = started.clone();
+        if let Some(rule) = self.rule {
+            report.rule = Some(rule.name.clone());
+            report.tags = rule.tags.clone();
+        }
+        if let Some((path, size)) = &self.file {
+            report.file = path.to_string_lossy().into_owned();
+            report.size = Some(*size);
+        }
+        report.md5 = self.md5.clone();
+        report.process = self.process.clone();
+        report
+    }
+}
+
+/// A stage's product, or the end of the run: its failure, returned with what the stages
+/// before it produced.
+macro_rules! stage {
+    ($progress:ident, $stage:expr) => {
+        match $stage {
+            Ok(product) => product,
+            Err(failure) => return ($progress, Err(failure)),
+        }
+    };
+}
+
+/// The rule that takes the file.
+struct Found<'c> {
+    name: OsString,
+    rule: &'c Rule,
+    captures: Captures,
+}
+
+struct Context<'r, 'c> {
+    req: &'r Request,
+    config: &'c Config,
+    journal: &'r Journal,
+    interrupt: &'r Interrupt,
+    claimed: Vec<sidecar::Entry>,
+    /// The run as it started: its id and the exact bytes of the file name.
+    started: &'r Report,
+}
+
+impl<'c> Context<'_, 'c> {
+    /// The stages of a run, in order. Each hands its product to those after it, or ends the run
+    /// with a [`Failure`]; either way what they produced comes back with how the run ended.
+    fn execute(&self) -> (Progress<'c>, Result<String, Failure>) {
+        let req = self.req;
+        let mut progress = Progress::default();
+        let found = stage!(progress, self.find_rule());
+        progress.rule = Some(found.rule);
+        let mut upload =
+            stage!(progress, verify::open(&req.file, &found.rule.root, &found.rule.name).map_err(bad_file));
+        progress.file = Some((upload.path.clone(), upload.size()));
+        progress.lock = stage!(progress, self.lock(found.rule, &upload));
+
+        let expected = stage!(progress, expected_for(&self.claimed, &req.expected, &found.name));
+        progress.md5.expected = Some(expected.to_string());
+        let actual = stage!(progress, self.hash(&mut upload));
+        progress.md5.actual = Some(actual.to_string());
+        if actual != expected {
+            let detail = format!("MD5 {expected} does not match the file's MD5 {actual} after transfer");
+            return (progress, Err(Failure::new(Outcome::Md5Mismatch, detail)));
+        }
+        stage!(progress, self.not_done_before(&found, &actual));
+
+        let job = self.plan(&found, &upload, &actual);
+        progress.process = Some(Process::new(&job, None));
+        if req.dry_run {
+            let text = format!("dry run: rule {} would run:\n{}", found.rule.name, plan::describe(&job));
+            print_plan(&text, req.output);
+            return (progress, Ok(format!("dry run: {} verified, nothing ran", escape(&found.name))));
+        }
+        stage!(progress, self.ready(&mut upload));
+        stage!(progress, self.journal.checkpoint(&progress.report(self.started)).map_err(internal));
+        let finished = stage!(progress, self.start(&job, &upload, progress.lock.as_deref()));
+        progress.process = Some(Process::new(&job, Some(&finished)));
+        (progress, judge(&job, &finished))
+    }
+
+    fn find_rule(&self) -> Result<Found<'c>, Failure> {
         let req = self.req;
         let name = verify::file_name(&req.file).map_err(bad_file)?;
         let (rule, captures) = crate::rules::find(self.config, &req.cid, &name)
             .ok_or_else(|| crate::rules::not_configured(&req.cid, &name))?;
-        report.rule = Some(rule.name.clone());
-        report.tags = rule.tags.clone();
         log::info!("rule {} ({}) takes {}", rule.name, rule.matcher.describe(), escape(&name));
+        Ok(Found { name, rule, captures })
+    }
 
-        let mut upload = verify::open(&req.file, &rule.root, &rule.name).map_err(bad_file)?;
-        report.file = upload.path.to_string_lossy().into_owned();
-        report.size = Some(upload.size());
-        if !req.dry_run {
-            let wait = if req.no_wait { std::time::Duration::ZERO } else { rule.settings.lock_wait };
-            let dir = lock::dir(self.journal.path());
-            log::debug!(
-                "locking {} (waiting up to {})",
-                upload.path.display(),
-                humantime::format_duration(wait)
-            );
-            *held = Some(match &req.lock {
-                Some(lock) => Arc::clone(lock),
-                None => Arc::new(
-                    lock::acquire(&dir, &req.cid, &upload.path, wait, self.interrupt)
-                        .map_err(|e| self.lock_failure(e, report))?,
-                ),
-            });
+    /// The file's lock: none in a dry run, the caller's when it took it already, else taken
+    /// here, waiting up to the rule's `lock_wait`.
+    fn lock(&self, rule: &Rule, upload: &Upload) -> Result<Option<Arc<FileLock>>, Failure> {
+        let req = self.req;
+        if req.dry_run {
+            return Ok(None);
         }
-        let expected = expected_for(&self.claimed, &req.expected, &name)?;
-        report.md5.expected = Some(expected.to_string());
-        let bar =
-            (req.progress && upload.size() >= PROGRESS_FROM).then(|| progress_bar(upload.size(), &name));
+        if let Some(lock) = &req.lock {
+            return Ok(Some(Arc::clone(lock)));
+        }
+        let wait = if req.no_wait { std::time::Duration::ZERO } else { rule.settings.lock_wait };
+        log::debug!("locking {} (waiting up to {})", upload.path.display(), humantime::format_duration(wait));
+        let dir = lock::dir(self.journal.path());
+        let lock = lock::acquire(&dir, &req.cid, &upload.path, wait, self.interrupt)
+            .map_err(|e| self.lock_failure(e))?;
+        Ok(Some(Arc::new(lock)))
+    }
+
+    /// The file's MD5, with a progress bar for a big file when asked for one.
+    fn hash(&self, upload: &mut Upload) -> Result<Md5Hex, Failure> {
+        let size = upload.size();
+        let bar = (self.req.progress && size >= PROGRESS_FROM).then(|| progress_bar(size, &upload.name));
         let started = std::time::Instant::now();
         let stop = |hashed: u64| {
             if let Some(bar) = &bar {
@@ -195,83 +280,89 @@ impl Context<'_> {
         let actual = hashed.map_err(|e| self.stopped_or(e))?;
         let took = started.elapsed();
         log::info!(
-            "hashed {} bytes in {:.0?} ({:.0} MB/s)",
-            upload.size(),
-            took,
-            upload.size() as f64 / took.as_secs_f64().max(1e-9) / 1e6
+            "hashed {size} bytes in {took:.0?} ({:.0} MB/s)",
+            size as f64 / took.as_secs_f64().max(1e-9) / 1e6
         );
-        report.md5.actual = Some(actual.to_string());
-        if actual != expected {
-            let detail = format!("MD5 {expected} does not match the file's MD5 {actual} after transfer");
-            return Err(Failure::new(Outcome::Md5Mismatch, detail));
+        Ok(actual)
+    }
+
+    /// Fails with `duplicate_skipped` when the rule skips duplicates (and `--force` does not
+    /// override it) and this CID, file name and MD5 already succeeded.
+    fn not_done_before(&self, found: &Found<'_>, actual: &Md5Hex) -> Result<(), Failure> {
+        let req = self.req;
+        if found.rule.settings.duplicates != Duplicates::Skip || req.force {
+            return Ok(());
         }
-        if rule.settings.duplicates == Duplicates::Skip && !req.force {
-            let previous = self
-                .journal
-                .previous_success(&req.cid, report.filename_bytes(), actual.as_str())
-                .map_err(|e| Failure::new(Outcome::InternalError, e.to_string()))?;
-            if let Some(previous) = previous {
+        let previous = self
+            .journal
+            .previous_success(&req.cid, self.started.filename_bytes(), actual.as_str())
+            .map_err(internal)?;
+        match previous {
+            None => Ok(()),
+            Some(previous) => {
                 let detail = format!(
                     "{} with MD5 {actual} already succeeded in run {} at {}; nothing ran (--force runs it anyway)",
-                    escape(&name),
+                    escape(&found.name),
                     previous.run_id,
                     previous.started_at
                 );
-                return Err(Failure::new(Outcome::DuplicateSkipped, detail));
+                Err(Failure::new(Outcome::DuplicateSkipped, detail))
             }
         }
+    }
 
+    /// The command the rule makes of this file.
+    fn plan(&self, found: &Found<'_>, upload: &Upload, actual: &Md5Hex) -> Job {
         let facts = Facts {
-            cid: &req.cid,
+            cid: &self.req.cid,
             path: &upload.path,
-            md5: Some(&actual),
+            md5: Some(actual),
             size: Some(upload.size()),
-            run_id: report.run_id,
-            captures: &captures,
+            run_id: self.started.run_id,
+            captures: &found.captures,
             keep_unknown: false,
         };
-        let job = plan::job(rule, &facts);
-        report.process = Some(Process::new(&job, None));
-        if req.dry_run {
-            let text = format!("dry run: rule {} would run:\n{}", rule.name, plan::describe(&job));
-            print_plan(&text, req.output);
-            return Ok(format!("dry run: {} verified, nothing ran", escape(&name)));
-        }
+        plan::job(found.rule, &facts)
+    }
+
+    /// The last checks before the command starts, and the file rewound for it.
+    fn ready(&self, upload: &mut Upload) -> Result<(), Failure> {
         stop_here_for_tests();
         // The last moment to notice a swap: between here and exec the window is a few syscalls.
         upload.ensure_unchanged().map_err(bad_file)?;
         if let Some(signal) = self.interrupt.raised() {
             return Err(interrupted(signal, "before the command started"));
         }
-        let mut job = job;
-        job.env_remove = self.config.secret_vars();
         // The job inherits the descriptor the file was verified through, rewound: reading it
         // reads the verified file even if the path is swapped once the job runs.
-        upload.rewind().map_err(bad_file)?;
+        upload.rewind().map_err(bad_file)
+    }
+
+    /// Runs the command to its end, with the verified file's descriptor and the lock.
+    fn start(&self, job: &Job, upload: &Upload, lock: Option<&FileLock>) -> Result<Finished, Failure> {
+        let mut job = job.clone();
+        job.env_remove = self.config.secret_vars();
         let mut inherit = vec![("FTPTRIGGER_FILE_FD", upload.as_fd())];
-        // And the lock, keeping the file locked for as long as it lives, even if ftptrigger is
-        // SIGKILLed under it: a rerun then waits instead of running alongside.
-        if let Some(lock) = held.as_deref() {
+        // And the lock, keeping the file locked for as long as the job lives, even if
+        // ftptrigger is SIGKILLed under it: a rerun then waits instead of running alongside.
+        if let Some(lock) = lock {
             inherit.push(("FTPTRIGGER_LOCK_FD", lock.as_fd()));
         }
         for (var, fd) in &inherit {
             job.env.push(((*var).into(), fd.as_raw_fd().to_string().into()));
         }
-        self.journal.checkpoint(report).map_err(|e| Failure::new(Outcome::InternalError, e.to_string()))?;
         log::info!("running {}", crate::display::shell_join(&job.argv()));
         let fds: Vec<_> = inherit.iter().map(|(_, fd)| *fd).collect();
-        let finished = exec::run(&job, req.output, &fds, self.interrupt)
-            .map_err(|e| Failure::new(Outcome::ProcessFailed, e.to_string()))?;
-        report.process = Some(Process::new(&job, Some(&finished)));
-        judge(&job, &finished)
+        exec::run(&job, self.req.output, &fds, self.interrupt)
+            .map_err(|e| Failure::new(Outcome::ProcessFailed, e.to_string()))
     }
 
-    fn lock_failure(&self, err: LockError, report: &Report) -> Failure {
+    fn lock_failure(&self, err: LockError) -> Failure {
         match err {
             LockError::Busy { waited } => {
                 let holder = self
                     .journal
-                    .running(&self.req.cid, report.filename_bytes(), report.run_id)
+                    .running(&self.req.cid, self.started.filename_bytes(), self.started.run_id)
                     .ok()
                     .flatten()
                     .map(|(run, pid)| format!(": run {run}, pid {pid}"))
@@ -285,7 +376,7 @@ impl Context<'_> {
                 Failure::new(Outcome::Busy, detail)
             }
             LockError::Interrupted(signal) => interrupted(signal, "while waiting for the lock"),
-            LockError::Io { .. } => Failure::new(Outcome::InternalError, err.to_string()),
+            LockError::Io { .. } => internal(err),
         }
     }
 
