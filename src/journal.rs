@@ -10,7 +10,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::outcome::Outcome;
@@ -127,50 +127,17 @@ impl State {
     }
 }
 
-impl ToSql for State {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.name()))
-    }
-}
+crate::named::by_name!(State, "a run state");
 
-impl FromSql for State {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let name = value.as_str()?;
-        State::from_name(name).ok_or_else(|| unknown_state(name))
+/// Binds every outcome `keep` selects as the next parameters in `args`, and returns the SQL
+/// list that names them: `(?4, ?5, ?6)`.
+fn bind_outcomes(args: &mut Vec<Box<dyn ToSql>>, keep: impl Fn(Outcome) -> bool) -> String {
+    let mut list = Vec::new();
+    for outcome in Outcome::all().filter(|o| keep(*o)) {
+        args.push(Box::new(outcome));
+        list.push(format!("?{}", args.len()));
     }
-}
-
-impl ToSql for Outcome {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.name()))
-    }
-}
-
-impl FromSql for Outcome {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        match State::column_result(value)? {
-            State::Ended(outcome) => Ok(outcome),
-            State::Running => Err(unknown_state("running")),
-        }
-    }
-}
-
-fn unknown_state(name: &str) -> FromSqlError {
-    FromSqlError::Other(format!("a run state ftptrigger does not know: {name:?}").into())
-}
-
-/// By name, as the `outcome` of a run in `history --json`.
-impl serde::Serialize for State {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for State {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
-        State::from_name(&name).ok_or_else(|| serde::de::Error::custom(unknown_state(&name)))
-    }
+    format!("({})", list.join(", "))
 }
 
 /// The report in `column` of a `runs` row whose id is in column 0.
@@ -184,17 +151,6 @@ fn report_at<O: serde::de::DeserializeOwned>(
         let why = format!("the report of run {id} cannot be read: {e}");
         rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, why.into())
     })
-}
-
-/// Binds every outcome `keep` selects as the next parameters in `args`, and returns the SQL
-/// list that names them: `(?4, ?5, ?6)`.
-fn bind_outcomes(args: &mut Vec<Box<dyn ToSql>>, keep: impl Fn(Outcome) -> bool) -> String {
-    let mut list = Vec::new();
-    for outcome in Outcome::all().filter(|o| keep(*o)) {
-        args.push(Box::new(outcome));
-        list.push(format!("?{}", args.len()));
-    }
-    format!("({})", list.join(", "))
 }
 
 /// The newest settled run of a file, from [`Journal::settled_since`].

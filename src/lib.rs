@@ -15,6 +15,7 @@ pub mod journal;
 pub mod lock;
 pub mod man;
 pub mod md5block;
+mod named;
 pub mod notify;
 pub mod outbox;
 pub mod outcome;

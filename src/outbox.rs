@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
@@ -49,21 +48,6 @@ impl Delivery {
             filename: self.filename.clone(),
             body: self.body.clone(),
         }
-    }
-}
-
-/// The `event` column holds the event's name.
-impl ToSql for Event {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.name()))
-    }
-}
-
-impl FromSql for Event {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let name = value.as_str()?;
-        Event::from_name(name)
-            .ok_or_else(|| FromSqlError::Other(format!("an event ftptrigger does not know: {name:?}").into()))
     }
 }
 

@@ -8,9 +8,6 @@
 
 use std::fmt;
 
-use serde::de::{Deserializer, Error as _};
-use serde::{Deserialize, Serialize, Serializer};
-
 /// How an outcome sets the exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Code {
@@ -173,19 +170,8 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// By name, as the JSON result and the journal hold it.
-impl Serialize for Outcome {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for Outcome {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
-        Outcome::from_name(&name).ok_or_else(|| D::Error::custom(format!("unknown outcome {name:?}")))
-    }
-}
+// In JSON and in the journal, by name.
+crate::named::by_name!(Outcome, "an outcome");
 
 /// The exit code table for `--help`: a code and a name a line (the man page has the meanings).
 pub fn exit_codes_help() -> String {

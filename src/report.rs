@@ -47,14 +47,11 @@ pub struct Report<O = Outcome> {
 }
 
 /// What a notification is about: the payload's `event` and the `X-Ftptrigger-Event` header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
-    #[serde(rename = "run.succeeded")]
     RunSucceeded,
-    #[serde(rename = "run.failed")]
     RunFailed,
     /// `notify-test`.
-    #[serde(rename = "test")]
     Test,
 }
 
@@ -76,6 +73,9 @@ impl Event {
         [Event::RunSucceeded, Event::RunFailed, Event::Test].into_iter().find(|e| e.name() == name)
     }
 }
+
+// In the payload and the outbox's `event` column, by name.
+crate::named::by_name!(Event, "an event");
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Md5Pair {
@@ -178,12 +178,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn events_are_named_as_serde_writes_them() {
-        for event in [Event::RunSucceeded, Event::RunFailed, Event::Test] {
-            let json = serde_json::to_string(&event).expect("serializes");
-            assert_eq!(json, format!("\"{}\"", event.name()));
-            assert_eq!(Event::from_name(event.name()), Some(event));
+    fn events_go_out_and_come_back_by_name() {
+        for (event, json) in [
+            (Event::RunSucceeded, "\"run.succeeded\""),
+            (Event::RunFailed, "\"run.failed\""),
+            (Event::Test, "\"test\""),
+        ] {
+            assert_eq!(serde_json::to_string(&event).expect("serializes"), json);
+            assert_eq!(serde_json::from_str::<Event>(json).expect("deserializes"), event);
         }
+        let unknown = serde_json::from_str::<Event>("\"run.started\"").expect_err("not an event");
+        assert!(unknown.to_string().contains("an event ftptrigger does not know"), "{unknown}");
     }
 
     /// What goes into the journal comes back the same, down to the bytes it is written as.

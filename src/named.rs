@@ -1,0 +1,45 @@
+//! Values written as their name (an outcome, a run's state, an event): in JSON, and in the
+//! journal's columns.
+
+/// Implements `Serialize`, `Deserialize`, `ToSql` and `FromSql` for `$type` by its `name()`
+/// (out) and `from_name()` (back). `$what` says what it is in the error for a name it does not
+/// know: "an outcome".
+macro_rules! by_name {
+    ($type:ty, $what:literal) => {
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.name())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+                <$type>::from_name(&name)
+                    .ok_or_else(|| serde::de::Error::custom($crate::named::unknown($what, &name)))
+            }
+        }
+
+        impl rusqlite::types::ToSql for $type {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.name()))
+            }
+        }
+
+        impl rusqlite::types::FromSql for $type {
+            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                let name = value.as_str()?;
+                <$type>::from_name(name).ok_or_else(|| {
+                    rusqlite::types::FromSqlError::Other($crate::named::unknown($what, name).into())
+                })
+            }
+        }
+    };
+}
+
+pub(crate) use by_name;
+
+/// `an outcome ftptrigger does not know: "finished"`.
+pub(crate) fn unknown(what: &str, name: &str) -> String {
+    format!("{what} ftptrigger does not know: {name:?}")
+}
