@@ -127,13 +127,18 @@ outcomes! {
 impl Outcome {
     /// The process exit code.
     pub fn code(self) -> u8 {
-        match (self.row().code, self) {
-            (Code::Exit(code), _) => code,
+        match self.row().code {
+            Code::Exit(code) => code,
             // A wrapper that re-raises the signal reports the same 128+n a shell would.
-            (Code::Signal, Outcome::Interrupted(signal)) => {
-                u8::try_from(128 + signal.clamp(1, 127)).unwrap_or(255)
-            }
-            (Code::Signal, _) => 128,
+            Code::Signal => u8::try_from(128 + self.signal().clamp(1, 127)).unwrap_or(255),
+        }
+    }
+
+    /// The signal that stopped ftptrigger, for `Interrupted`; 0 for every other outcome.
+    fn signal(self) -> i32 {
+        match self {
+            Outcome::Interrupted(signal) => signal,
+            _ => 0,
         }
     }
 
