@@ -43,7 +43,7 @@ enum RawChannel {
 }
 
 /// Checks `text`, the config at `path`, reading in full the rules `scope` asks for. When `text`
-/// holds only some of the file's `[[rule]]` tables (see `prescan`), `numbers` gives the index
+/// holds only some of the file's `[[rule]]` tables (see `index`), `numbers` gives the index
 /// in the file of each one it holds, so messages name rules as the file does.
 pub fn validate(
     path: &Path,
@@ -51,15 +51,33 @@ pub fn validate(
     scope: Scope<'_>,
     numbers: Option<&[usize]>,
 ) -> Result<Config, Vec<Diagnostic>> {
-    let mut d = Diagnostics::new(path, text);
+    let doc = parse(path, text)?;
+    validate_parsed(path, text, doc, scope, numbers)
+}
+
+/// Parses `text` as TOML, every syntax error an error of the config.
+pub fn parse<'t>(path: &Path, text: &'t str) -> Result<DeTable<'t>, Vec<Diagnostic>> {
     let (doc, syntax) = DeTable::parse_recoverable(text);
+    if syntax.is_empty() {
+        return Ok(doc.into_inner());
+    }
+    let mut d = Diagnostics::new(path, text);
     for err in &syntax {
         d.error(err.span().unwrap_or(0..0), "toml", err.message().trim_end().replace('\n', " "));
     }
-    if !syntax.is_empty() {
-        return Err(d.found);
-    }
-    let sections = split_sections(&mut d, doc.into_inner(), scope, numbers);
+    Err(d.found)
+}
+
+/// [`validate`] of a config already parsed into `doc`.
+pub fn validate_parsed(
+    path: &Path,
+    text: &str,
+    doc: DeTable<'_>,
+    scope: Scope<'_>,
+    numbers: Option<&[usize]>,
+) -> Result<Config, Vec<Diagnostic>> {
+    let mut d = Diagnostics::new(path, text);
+    let sections = split_sections(&mut d, doc, scope, numbers);
     let dir = config_dir(path);
     let mut v = Validator { d, dir, env_files: BTreeMap::new(), secrets_file: None };
     let names: Vec<String> = sections.channels.iter().map(|(n, _)| n.get_ref().clone()).collect();
@@ -313,7 +331,7 @@ impl Validator<'_> {
 
 /// The absolute directory of the config file: relative paths in it are anchored there, not
 /// at the caller's working directory (which for an FTP hook is anybody's guess).
-fn config_dir(path: &Path) -> PathBuf {
+pub(super) fn config_dir(path: &Path) -> PathBuf {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
