@@ -33,16 +33,17 @@ pub struct Settings {
 }
 
 /// A `[[rule]]`. serde cannot combine `flatten` with `deny_unknown_fields`, so the settings
-/// keys are repeated here and gathered by [`Rule::settings`].
+/// keys are repeated here and gathered by [`Rule::settings`]. The required keys are options
+/// too: serde stops at the first missing one, and a rule's other problems must still be found.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     pub name: Option<Text>,
-    pub cid: Text,
+    pub cid: Option<Text>,
     pub pattern: Option<Text>,
     pub regex: Option<Text>,
-    pub root: Text,
-    pub command: Spanned<Vec<Text>>,
+    pub root: Option<Text>,
+    pub command: Option<Spanned<Vec<Text>>>,
     pub workdir: Option<Text>,
     #[serde(default)]
     pub env: BTreeMap<Text, String>,

@@ -211,6 +211,28 @@ fn check_reports_every_problem_at_once() {
 }
 
 #[test]
+fn a_rule_missing_required_keys_still_has_its_other_problems_reported() {
+    let w = World::new();
+    let cfg =
+        w.config("[[rule]]\npattern = \"[x\"\ncommand = [\"./job.sh\", \"{nope}\"]\ntimeout = \"soon\"\n");
+    let p = cfg.display();
+    let out = w.cmd().arg("check").run().code(10).stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    let expected = [
+        format!("{p}:1:1: rule[0]: missing field `cid`"),
+        format!("{p}:1:1: rule[0]: missing field `root`"),
+        format!("{p}:2:11: rule[0].pattern: invalid glob: unclosed character class"),
+        format!("{p}:3:24: rule[0].command[1]: unknown placeholder `{{nope}}`"),
+        format!("{p}:4:11: rule[0].timeout: invalid duration \"soon\""),
+        format!("{p}: 5 errors"),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{out}");
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(line.starts_with(want.as_str()), "expected a line starting with\n  {want}\ngot\n  {line}");
+    }
+}
+
+#[test]
 fn warnings_do_not_fail_check() {
     let w = World::new();
     w.config(&format!(
