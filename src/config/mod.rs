@@ -154,16 +154,35 @@ pub enum Channel {
 
 #[derive(Debug, Clone)]
 pub enum EmailTransport {
-    /// `smtp://` (STARTTLS required), `smtps://` (TLS) or `smtp+plain://` (no TLS).
-    Smtp(String),
+    Smtp(SmtpServer),
     Sendmail,
+}
+
+/// `smtp://HOST[:PORT]`, as read at load time, so a URL sending would reject is a config error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpServer {
+    pub security: SmtpSecurity,
+    /// A name or an IP address (an IPv6 one without its brackets).
+    pub host: String,
+    /// `None`: the scheme's standard port (587 for STARTTLS, 465 for TLS, 25 without).
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// `smtp://`: STARTTLS, required.
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Tls,
+    /// `smtp+plain://`: no TLS, for a relay on localhost.
+    Plain,
 }
 
 #[derive(Debug, Clone)]
 pub struct Email {
     pub transport: EmailTransport,
-    pub from: String,
-    pub to: Vec<String>,
+    pub from: lettre::message::Mailbox,
+    pub to: Vec<lettre::message::Mailbox>,
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub timeout: Duration,
