@@ -117,7 +117,7 @@ impl Index {
     pub fn render(&self, key: Key) -> String {
         let mut out = format!("{MAGIC}\n{}\n", key.line());
         for (owner, r) in &self.regions {
-            let owner = owner.as_deref().map_or_else(|| "-".to_owned(), |cid| hex::encode(cid));
+            let owner = owner.as_deref().map_or_else(|| "-".to_owned(), hex::encode);
             let rule = r.rule.map_or_else(|| "-".to_owned(), |i| i.to_string());
             out.push_str(&format!("{owner} {rule} {} {} {}\n", r.start, r.end, r.line));
         }
