@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use ftptrigger::config::{self, Config, Diagnostic, Scope};
+use ftptrigger::config::{self, Config, Diagnostic};
 use ftptrigger::sidecar;
 use ftptrigger::template::{BUILTIN, Template, Values};
 
