@@ -47,11 +47,13 @@ pub struct Index {
     regions: Vec<(Option<String>, Region)>,
 }
 
-/// What a run validates: the config with the rules of other customers blanked out, and the
-/// position in the file of each rule it still holds.
+/// What a run validates: the config without the rules of other customers, the position in
+/// the file of each rule it still holds, and where its pieces are in the file (see
+/// `validate::Excerpt`).
 pub struct Selection {
     pub text: String,
     pub rules: Vec<usize>,
+    pub lines: Vec<(usize, usize)>,
 }
 
 /// The hash of the config's bytes an index is valid for (and their length, for good measure).
@@ -125,19 +127,20 @@ impl Index {
     }
 }
 
-/// The regions of `text` a run for `cid` reads, from the index file `stored`, put together at
-/// their original lines. `None` when `stored` is not an index of exactly these bytes, or does
-/// not hold together: the caller then parses the whole config.
+/// The regions of `text` a run for `cid` reads, from the index file `stored`, one after the
+/// other (each is whole lines, so together they are TOML again; blank lines in place of the
+/// rest would cost the parser a token each). `None` when `stored` is not an index of exactly
+/// these bytes, or does not hold together: the caller then parses the whole config.
 pub fn select(stored: &str, text: &str, cid: &str) -> Option<Selection> {
-    let mut lines = stored.lines();
-    if lines.next() != Some(MAGIC) || lines.next() != Some(Key::of(text).line().as_str()) {
+    let mut entries = stored.lines();
+    if entries.next() != Some(MAGIC) || entries.next() != Some(Key::of(text).line().as_str()) {
         return None;
     }
     let wanted = hex::encode(cid);
-    let (mut out, mut at_line, mut expected_start) = (String::new(), 1, 0);
-    let mut rules = Vec::new();
-    for line in lines {
-        let (owner, rest) = line.split_once(' ')?;
+    let (mut out, mut at_line, mut file_line, mut expected_start) = (String::new(), 1, 1, 0);
+    let (mut rules, mut lines) = (Vec::new(), Vec::new());
+    for entry in entries {
+        let (owner, rest) = entry.split_once(' ')?;
         let mut fields = rest.split(' ');
         let rule = fields.next()?;
         let [start, end, line] = [fields.next()?, fields.next()?, fields.next()?].map(str::parse::<usize>);
@@ -154,17 +157,18 @@ pub fn select(stored: &str, text: &str, cid: &str) -> Option<Selection> {
         if start != 0 && !region.trim_start_matches([' ', '\t']).starts_with('[') {
             return None;
         }
-        if line < at_line {
+        if line < file_line {
             return None;
         }
-        out.extend(std::iter::repeat_n('\n', line - at_line));
+        let newlines = region.bytes().filter(|&b| b == b'\n').count();
+        lines.push((at_line, line));
         out.push_str(region);
-        at_line = line + region.bytes().filter(|&b| b == b'\n').count();
+        (at_line, file_line) = (at_line + newlines, line + newlines);
         if rule != "-" {
             rules.push(rule.parse().ok()?);
         }
     }
-    (expected_start == text.len()).then_some(Selection { text: out, rules })
+    (expected_start == text.len()).then_some(Selection { text: out, rules, lines })
 }
 
 /// Where the index of the config at `config` is kept: in `dir`, the journal's directory,
@@ -370,19 +374,30 @@ mod tests {
     const CONFIG: &str = "[journal]\npath = \"j.db\"\n\n[[rule]]\ncid = \"a\"\n  [rule.env]\n  X = \"1\"\n\n\
                           [[ \"rule\" ]] # bob's\ncid = 'b'\n\n[channel.m]\ntype = \"email\"\n\n[[rule]]\ncid = \"a\"\n";
 
+    /// The file's line number of each line of `s.text`.
+    fn file_lines(s: &Selection) -> Vec<usize> {
+        (1..=s.text.lines().count())
+            .map(|n| {
+                let &(first, in_file) = s.lines.iter().rev().find(|(first, _)| *first <= n).unwrap();
+                in_file + n - first
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_run_reads_its_own_rules_and_the_rest_at_their_lines() {
+    fn a_run_reads_its_own_rules_and_the_rest_and_knows_their_lines() {
+        let original: Vec<&str> = CONFIG.lines().collect();
         let s = selected(CONFIG, "a");
         assert_eq!(s.rules, [0, 2]);
-        assert_eq!(s.text.lines().count(), CONFIG.lines().count());
-        for (ours, original) in s.text.lines().zip(CONFIG.lines()) {
-            assert!(ours.is_empty() || ours == original, "{ours:?} is not {original:?}");
+        for (line, n) in s.text.lines().zip(file_lines(&s)) {
+            assert_eq!(line, original[n - 1], "line {n}");
         }
         assert!(!s.text.contains("'b'"));
         assert!(s.text.contains("X = \"1\"") && s.text.contains("[channel.m]"));
         let b = selected(CONFIG, "b");
         assert_eq!(b.rules, [1]);
         assert!(!b.text.contains("X = ") && b.text.contains("cid = 'b'"));
+        assert_eq!(file_lines(&b).len(), b.text.lines().count());
     }
 
     #[test]

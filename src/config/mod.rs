@@ -299,7 +299,8 @@ pub fn parse_for_cid(
 ) -> Result<Config, Vec<Diagnostic>> {
     let stored = index.and_then(index::read);
     if let Some(selection) = stored.and_then(|stored| index::select(&stored, text, cid)) {
-        return validate::validate(path, &selection.text, Scope::Cid(cid), Some(&selection.rules));
+        let excerpt = validate::Excerpt { rules: &selection.rules, lines: &selection.lines };
+        return validate::validate(path, &selection.text, Scope::Cid(cid), Some(excerpt));
     }
     let doc = validate::parse(path, text)?;
     if let (Some(file), Some(built)) = (index, index::Index::build(text, &doc)) {

@@ -42,17 +42,26 @@ enum RawChannel {
     Webhook(raw::Webhook),
 }
 
-/// Checks `text`, the config at `path`, reading in full the rules `scope` asks for. When `text`
-/// holds only some of the file's `[[rule]]` tables (see `index`), `numbers` gives the index
-/// in the file of each one it holds, so messages name rules as the file does.
+/// Where the pieces of a text that is an excerpt of the config file lie in the file (see
+/// `index`), so messages name lines and rules as the file does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Excerpt<'a> {
+    /// For each `[[rule]]` the text holds, its position among the file's rules.
+    pub rules: &'a [usize],
+    /// For each piece, its first line in the text and that line's number in the file.
+    pub lines: &'a [(usize, usize)],
+}
+
+/// Checks `text`, the config at `path` or an excerpt of it, reading in full the rules `scope`
+/// asks for.
 pub fn validate(
     path: &Path,
     text: &str,
     scope: Scope<'_>,
-    numbers: Option<&[usize]>,
+    excerpt: Option<Excerpt<'_>>,
 ) -> Result<Config, Vec<Diagnostic>> {
     let doc = parse(path, text)?;
-    validate_parsed(path, text, doc, scope, numbers)
+    validate_parsed(path, text, doc, scope, excerpt)
 }
 
 /// Parses `text` as TOML, every syntax error an error of the config.
@@ -74,9 +83,11 @@ pub fn validate_parsed(
     text: &str,
     doc: DeTable<'_>,
     scope: Scope<'_>,
-    numbers: Option<&[usize]>,
+    excerpt: Option<Excerpt<'_>>,
 ) -> Result<Config, Vec<Diagnostic>> {
-    let mut d = Diagnostics::new(path, text);
+    let excerpt = excerpt.unwrap_or_default();
+    let mut d = Diagnostics::of_excerpt(path, text, excerpt.lines);
+    let numbers = (!excerpt.rules.is_empty()).then_some(excerpt.rules);
     let sections = split_sections(&mut d, doc, scope, numbers);
     let dir = config_dir(path);
     let mut v = Validator { d, dir, env_files: BTreeMap::new(), secrets_file: None };
