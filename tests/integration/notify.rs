@@ -15,7 +15,7 @@ use sha2::Sha256;
 use crate::servers::{
     HttpReceiver, HttpsReceiver, Reply, SmtpOptions, SmtpServer, Tarpit, TestCa, closed_port,
 };
-use crate::support::{Run, Trigger, World, md5_hex, wait_until};
+use crate::support::{Cfg, Run, Trigger, World, md5_hex, wait_until};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -36,23 +36,10 @@ echo "done with $name"
 /// One rule (`stmt`: acme, `*.zip`, [`JOB`], a tag), with `defaults` and `rule` added to their
 /// sections and `channels` at the end.
 fn config(defaults: &str, rule: &str, channels: &str) -> String {
-    format!(
-        r#"
-[defaults]
-{defaults}
-
-[[rule]]
-name = "stmt"
-cid = "acme"
-pattern = "*.zip"
-root = "ftp/acme"
-command = ["./job.sh", "{{file}}"]
-tags = {{ product = "statements" }}
-{rule}
-
-{channels}
-"#
-    )
+    Cfg::stmt(&format!("tags = {{ product = \"statements\" }}\n{rule}"))
+        .defaults(defaults)
+        .tail(channels)
+        .text()
 }
 
 fn webhook(name: &str, url: &str, extra: &str) -> String {
