@@ -6,14 +6,16 @@
 //! all of it (a syntax error anywhere stops every run: the file is ambiguous as a whole), notes
 //! where each rule's table begins and ends and whose it is, and keeps that note in the journal's
 //! directory, keyed by a hash of the config's bytes. Later runs read the note and give the TOML
-//! parser the config with other customers' tables blanked out: their lines stay, empty, so
-//! every line and column in a message is the original's. Both steps use the TOML crates' own
+//! parser only the pieces of the config they need, with where each piece lies in the file, so
+//! every line and column in a message is the file's. Both steps use the TOML crates' own
 //! parser; nothing here reads TOML by hand.
 
 use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use crate::regular_file::{self, Links};
 
 use toml::de::{DeTable, DeValue};
 use toml_parser::decoder::Encoding;
@@ -30,21 +32,23 @@ const MAX_INDEX: u64 = 64 << 20;
 
 /// A stretch of the config: whole lines, from the start of a table's header line to the start
 /// of the next header line that is not part of it (or the end of the file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 struct Region {
+    /// Whose it is. `None` is read by every run: everything outside the rules, and a rule whose
+    /// `cid` is not a plain string (read in full, so its problem is reported).
+    owner: Option<String>,
+    /// The rule this region is, by its position among all `[[rule]]` tables.
+    rule: Option<usize>,
     start: usize,
     end: usize,
     /// 1-based line of `start`.
     line: usize,
-    /// The rule this region is, by its position among all `[[rule]]` tables.
-    rule: Option<usize>,
 }
 
-/// Which regions are whose. `None` is read by every run: everything outside the rules, and any
-/// rule whose `cid` is not a plain string (read in full, so its problem is reported).
+/// The regions of a config, in order; together they are the whole file.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Index {
-    regions: Vec<(Option<String>, Region)>,
+    regions: Vec<Region>,
 }
 
 /// What a run validates: the config without the rules of other customers, the position in
@@ -79,37 +83,22 @@ impl Index {
     /// whole config is then read by every run, which is slower but never wrong.
     pub fn build(text: &str, doc: &DeTable<'_>) -> Option<Index> {
         let cids = rule_cids(doc)?;
-        let headers = headers(text)?;
-        let mut regions: Vec<(Option<String>, Region)> = Vec::new();
-        let mut push = |owner: Option<String>, start: usize, line: usize, rule: Option<usize>| {
-            if let Some((last_owner, last)) = regions.last_mut() {
-                last.end = start;
-                if *last_owner == owner && last.rule == rule {
-                    return;
-                }
-            }
-            regions.push((owner, Region { start, end: text.len(), line, rule }));
-        };
-        push(None, 0, 1, None);
-        let (mut rules, mut current) = (0, None);
-        for header in headers {
+        let mut regions = vec![Region { owner: None, rule: None, start: 0, end: text.len(), line: 1 }];
+        let mut rules = 0;
+        for header in headers(text)? {
+            let last = regions.last_mut()?;
             let (owner, rule) = match header.kind {
                 HeaderKind::Rule => {
-                    let cid = cids.get(rules)?.clone();
-                    current = Some((cid.clone(), rules));
                     rules += 1;
-                    (cid, Some(rules - 1))
+                    (cids.get(rules - 1)?.clone(), Some(rules - 1))
                 }
                 // `[rule.env]` and the like belong to the rule above them.
-                HeaderKind::InsideRule if current.is_some() => {
-                    current.clone().map(|(cid, i)| (cid, Some(i)))?
-                }
-                _ => {
-                    current = None;
-                    (None, None)
-                }
+                HeaderKind::InsideRule if last.rule.is_some() => continue,
+                _ if last.rule.is_none() => continue,
+                _ => (None, None),
             };
-            push(owner, header.line_start, header.line, rule);
+            last.end = header.line_start;
+            regions.push(Region { owner, rule, start: header.line_start, end: text.len(), line: header.line });
         }
         (rules == cids.len()).then_some(Index { regions })
     }
@@ -118,8 +107,8 @@ impl Index {
     /// where OWNER is the CID in hex or `-`, and RULE the rule's number or `-`.
     pub fn render(&self, key: Key) -> String {
         let mut out = format!("{MAGIC}\n{}\n", key.line());
-        for (owner, r) in &self.regions {
-            let owner = owner.as_deref().map_or_else(|| "-".to_owned(), hex::encode);
+        for r in &self.regions {
+            let owner = r.owner.as_deref().map_or_else(|| "-".to_owned(), hex::encode);
             let rule = r.rule.map_or_else(|| "-".to_owned(), |i| i.to_string());
             out.push_str(&format!("{owner} {rule} {} {} {}\n", r.start, r.end, r.line));
         }
@@ -182,19 +171,9 @@ pub fn file_for(dir: &Path, config: &Path) -> PathBuf {
 /// Reads an index file, if there is one this user may trust: a regular file (not a symlink)
 /// owned by this user and writable by no one else, as the journal beside it is.
 pub fn read(path: &Path) -> Option<String> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .ok()?;
-    let meta = file.metadata().ok()?;
+    let (bytes, meta) = regular_file::read(path, Links::Refuse, MAX_INDEX).ok()?;
     let euid = rustix::process::geteuid().as_raw();
-    if !meta.is_file() || meta.uid() != euid || meta.mode() & 0o022 != 0 || meta.len() > MAX_INDEX {
-        return None;
-    }
-    let mut text = String::new();
-    file.take(MAX_INDEX).read_to_string(&mut text).ok()?;
-    Some(text)
+    (meta.uid() == euid && meta.mode() & 0o022 == 0).then(|| String::from_utf8(bytes).ok())?
 }
 
 /// Writes an index file whole, or not at all (a temporary file renamed over it), only where
