@@ -7,49 +7,61 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use ftptrigger::config::{self, Config, Diagnostic, Scope};
+use ftptrigger::config::{self, Config, Diagnostic};
 use ftptrigger::sidecar;
 use ftptrigger::template::{BUILTIN, Template, Values};
 
-/// The config loader on any text. Loading never panics or hangs, and for every CID the run's
-/// fast path (other customers' rules left out by the prescan before TOML parsing) agrees with
-/// validating the whole text for that CID:
+/// The config loader on any text. Loading never panics or hangs, and for every CID a run
+/// (which reads in full only that CID's rules, through the index it keeps) agrees with `check`:
 ///
-/// - a config valid in full gives the same rules, settings, channels and warnings;
-/// - a config refused in full is refused with the same diagnostics, unless some are inside the
-///   rules left out. Those may only be syntax errors: a run does not validate other customers'
-///   rules, but must see where each one begins and ends. Then the rest of the config stands on
-///   its own, and is not compared: after a syntax error the TOML parser's recovery may report
-///   more errors past the rule (an array it thinks is still open), which the run never sees.
+/// - a syntax error anywhere in the file stops the run with exactly the diagnostics `check`
+///   gives;
+/// - otherwise the run gives the same result whether it made the index (the first run after a
+///   change) or read it (every later run), and the same as validating the whole text for that
+///   CID without an index;
+/// - a config `check` accepts, the run accepts; and every problem a run reports, `check` reports
+///   at the same line and column.
 pub fn config(bytes: &[u8]) {
     let Ok(text) = std::str::from_utf8(bytes) else { return };
     // A directory that does not exist, so no relative path in the config reaches a real file.
     let path = Path::new("/nonexistent/ftptrigger-fuzz/ftpscanner.cfg");
-    let _ = config::parse(path, text);
+    let check = config::parse(path, text);
+    let index = index_dir().join("config-index").join("fuzz");
     for cid in CIDS {
-        let fast = config::parse_scoped(path, text, Scope::Cid(cid));
-        let full = config::parse_scoped_in_full(path, text, Scope::Cid(cid));
-        let reduced = config::reduced_for(text, cid);
-        let left_out = |d: &Diagnostic| match &reduced {
-            Some(reduced) => text.lines().nth(d.line - 1) != reduced.lines().nth(d.line - 1),
-            None => false,
-        };
-        match (fast, full) {
-            (Ok(fast), Ok(full)) => assert_eq!(summary(&fast), summary(&full), "cid {cid:?}"),
-            (fast, Err(full)) => {
-                let (hidden, seen): (Vec<Diagnostic>, Vec<Diagnostic>) = full.into_iter().partition(left_out);
-                for d in &hidden {
-                    assert_eq!(d.field, "toml", "cid {cid:?}: a left-out rule was validated: {d}");
-                }
-                if hidden.is_empty() {
-                    assert_eq!(fast.err(), Some(seen), "cid {cid:?}");
+        let _ = std::fs::remove_file(&index);
+        let made = config::parse_for_cid(path, text, cid, Some(&index));
+        let read = config::parse_for_cid(path, text, cid, Some(&index));
+        let without = config::parse_for_cid(path, text, cid, None);
+        let show = |r: &Result<Config, Vec<Diagnostic>>| r.as_ref().map(summary).map_err(Clone::clone);
+        assert_eq!(show(&made), show(&read), "cid {cid:?}: the index changed the run");
+        assert_eq!(show(&made), show(&without), "cid {cid:?}: the run differs from reading it all");
+        match (&check, &made) {
+            (Err(all), Err(run)) if all.iter().any(|d| d.field == "toml") => {
+                assert_eq!(all, run, "cid {cid:?}: a syntax error seen differently");
+            }
+            (Err(all), Err(run)) => {
+                for d in run {
+                    assert!(all.contains(d), "cid {cid:?}: only the run reports {d}");
                 }
             }
-            (Err(fast), Ok(full)) => {
-                panic!("cid {cid:?}: refused only by the fast path: {fast:?}\nin full: {}", summary(&full))
-            }
+            (Ok(_), Err(run)) => panic!("cid {cid:?}: check accepts what the run refuses: {run:?}"),
+            (Err(all), Ok(_)) => assert!(
+                !all.iter().any(|d| d.field == "toml"),
+                "cid {cid:?}: the run accepts a config with a syntax error: {all:?}"
+            ),
+            (Ok(_), Ok(_)) => {}
         }
     }
+}
+
+/// A directory of this process's own for the index a run keeps (it plays the journal's).
+fn index_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("ftptrigger-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory for the index");
+        dir
+    })
 }
 
 /// CIDs the seeds and the dictionary use, plus one no rule is likely to have.

@@ -50,12 +50,20 @@ pub struct Diagnostics<'a> {
     /// config of ten thousand rules asks for thousands of them). Built on first use: a run
     /// of a valid config may never ask.
     line_starts: std::cell::OnceCell<Vec<usize>>,
+    /// When `text` is an excerpt of the file: for each of its pieces, the piece's first line in
+    /// `text` and that line's number in the file, in order. Empty: `text` is the whole file.
+    lines: &'a [(usize, usize)],
     pub found: Vec<Diagnostic>,
 }
 
 impl<'a> Diagnostics<'a> {
     pub fn new(path: &'a Path, text: &'a str) -> Self {
-        Diagnostics { path, text, line_starts: std::cell::OnceCell::new(), found: Vec::new() }
+        Diagnostics::of_excerpt(path, text, &[])
+    }
+
+    /// Diagnostics for `text`, pieces of the file at `path` placed as `lines` says.
+    pub fn of_excerpt(path: &'a Path, text: &'a str, lines: &'a [(usize, usize)]) -> Self {
+        Diagnostics { path, text, line_starts: std::cell::OnceCell::new(), lines, found: Vec::new() }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -68,7 +76,11 @@ impl<'a> Diagnostics<'a> {
         let line = starts.partition_point(|&start| start <= offset);
         let start = starts[line - 1];
         let col = self.text.get(start..offset).map_or(1, |s| s.chars().count() + 1);
-        (line, col)
+        let piece = self.lines.partition_point(|&(first, _)| first <= line);
+        match piece.checked_sub(1).map(|i| self.lines[i]) {
+            Some((first, in_file)) => (in_file + line - first, col),
+            None => (line, col),
+        }
     }
 
     pub fn error(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {

@@ -6,7 +6,7 @@
 
 mod diag;
 mod env_file;
-mod prescan;
+mod index;
 mod raw;
 mod validate;
 
@@ -154,16 +154,35 @@ pub enum Channel {
 
 #[derive(Debug, Clone)]
 pub enum EmailTransport {
-    /// `smtp://` (STARTTLS required), `smtps://` (TLS) or `smtp+plain://` (no TLS).
-    Smtp(String),
+    Smtp(SmtpServer),
     Sendmail,
+}
+
+/// `smtp://HOST[:PORT]`, as read at load time, so a URL sending would reject is a config error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpServer {
+    pub security: SmtpSecurity,
+    /// A name or an IP address (an IPv6 one without its brackets).
+    pub host: String,
+    /// `None`: the scheme's standard port (587 for STARTTLS, 465 for TLS, 25 without).
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// `smtp://`: STARTTLS, required.
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Tls,
+    /// `smtp+plain://`: no TLS, for a relay on localhost.
+    Plain,
 }
 
 #[derive(Debug, Clone)]
 pub struct Email {
     pub transport: EmailTransport,
-    pub from: String,
-    pub to: Vec<String>,
+    pub from: lettre::message::Mailbox,
+    pub to: Vec<lettre::message::Mailbox>,
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub timeout: Duration,
@@ -259,34 +278,47 @@ pub fn load_scoped(path: &Path, scope: Scope<'_>) -> Result<Config, ConfigError>
         .map_err(|problems| ConfigError::Invalid { path: path.to_owned(), problems })
 }
 
-/// Validates config text the way [`load_scoped`] does: for one CID, the rules of other
-/// customers are left out before the TOML parser sees them, since parsing ten thousand rules
-/// would cost more than the whole run. Lines and rule numbers are kept, so a message about
-/// what the run reads is the one the whole file gives.
+/// Validates config text the way [`load_scoped`] does. For one CID, only its own rules are
+/// read in full, through the index kept beside the journal (see `index`); every syntax error
+/// in the file still stops the run.
 pub fn parse_scoped(path: &Path, text: &str, scope: Scope<'_>) -> Result<Config, Vec<Diagnostic>> {
-    let reduced = match scope {
-        Scope::Cid(cid) => prescan::keep_cid(text, cid),
-        Scope::All => None,
-    };
-    match reduced {
-        Some(reduced) => validate::validate(path, &reduced.text, scope, Some(&reduced.rules)),
-        None => validate::validate(path, text, scope, None),
+    match scope {
+        Scope::All => parse(path, text),
+        Scope::Cid(cid) => parse_for_cid(path, text, cid, index_file(path, text).as_deref()),
     }
 }
 
-/// The text [`parse_scoped`] validates for `cid`, when it leaves rules out: as long as the
-/// original, line for line, with stand-ins where other customers' rules were. For the fuzz
-/// target that checks what the stand-ins hide.
+/// A run's load for `cid`, with the config's index kept at `index`: read when it is an index
+/// of these very bytes, else made from the full parse for the next run.
 #[doc(hidden)]
-pub fn reduced_for(text: &str, cid: &str) -> Option<String> {
-    prescan::keep_cid(text, cid).map(|reduced| reduced.text)
+pub fn parse_for_cid(
+    path: &Path,
+    text: &str,
+    cid: &str,
+    index: Option<&Path>,
+) -> Result<Config, Vec<Diagnostic>> {
+    let stored = index.and_then(index::read);
+    if let Some(selection) = stored.and_then(|stored| index::select(&stored, text, cid)) {
+        let excerpt = validate::Excerpt { rules: &selection.rules, lines: &selection.lines };
+        return validate::validate(path, &selection.text, Scope::Cid(cid), Some(excerpt));
+    }
+    let doc = validate::parse(path, text)?;
+    if let (Some(file), Some(built)) = (index, index::Index::build(text, &doc)) {
+        index::write(file, &built.render(index::Key::of(text)));
+    }
+    validate::validate_parsed(path, text, doc, Scope::Cid(cid), None)
 }
 
-/// [`parse_scoped`] without leaving anything out first: what the reduction must never be
-/// told apart from. For the fuzz and property tests that hold the two side by side.
-#[doc(hidden)]
-pub fn parse_scoped_in_full(path: &Path, text: &str, scope: Scope<'_>) -> Result<Config, Vec<Diagnostic>> {
-    validate::validate(path, text, scope, None)
+/// Where the index of the config is kept: in the directory of the journal its head names (the
+/// text before the first `[[rule]]`, where `[journal]` goes), else of the default journal.
+fn index_file(path: &Path, text: &str) -> Option<PathBuf> {
+    let head = toml::de::DeTable::parse(index::head(text)).ok()?;
+    let named = head.get_ref().get("journal").and_then(|j| j.get_ref().as_table()?.get("path"));
+    let journal = match named {
+        Some(named) => validate::config_dir(path).join(named.get_ref().as_str()?),
+        None => crate::journal::default_path().ok()?,
+    };
+    Some(index::file_for(journal.parent()?, path))
 }
 
 /// More than any env file or CA bundle needs; a larger file is a wrong path.

@@ -17,51 +17,56 @@ pub struct Journal {
     pub retention: Option<Text>,
 }
 
-/// The keys of `[defaults]`, which a rule may override one by one.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub timeout: Option<Text>,
-    pub kill_grace: Option<Text>,
-    pub lock_wait: Option<Text>,
-    pub duplicates: Option<Text>,
-    pub notify: Option<Vec<Text>>,
-    pub notify_success: Option<Vec<Text>>,
-    pub env_file: Option<Text>,
-    pub settle: Option<Text>,
-    pub sidecar_wait: Option<Text>,
+/// Declares a section whose keys are its own fields plus the keys of `[defaults]` (which a
+/// rule may override one by one), so the two sections list those keys in one place. serde
+/// cannot combine `flatten` with `deny_unknown_fields` (nor with spans), hence a macro.
+macro_rules! with_settings {
+    ($(#[$attr:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $(#[$attr])*
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($own)*
+            pub timeout: Option<Text>,
+            pub kill_grace: Option<Text>,
+            pub lock_wait: Option<Text>,
+            pub duplicates: Option<Text>,
+            pub notify: Option<Vec<Text>>,
+            pub notify_success: Option<Vec<Text>>,
+            pub env_file: Option<Text>,
+            pub settle: Option<Text>,
+            pub sidecar_wait: Option<Text>,
+        }
+    };
 }
 
-/// A `[[rule]]`. serde cannot combine `flatten` with `deny_unknown_fields`, so the settings
-/// keys are repeated here and gathered by [`Rule::settings`].
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rule {
-    pub name: Option<Text>,
-    pub cid: Text,
-    pub pattern: Option<Text>,
-    pub regex: Option<Text>,
-    pub root: Text,
-    pub command: Spanned<Vec<Text>>,
-    pub workdir: Option<Text>,
-    #[serde(default)]
-    pub env: BTreeMap<Text, String>,
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    pub recursive: Option<bool>,
-    pub sidecar: Option<Text>,
-    pub timeout: Option<Text>,
-    pub kill_grace: Option<Text>,
-    pub lock_wait: Option<Text>,
-    pub duplicates: Option<Text>,
-    pub notify: Option<Vec<Text>>,
-    pub notify_success: Option<Vec<Text>>,
-    pub env_file: Option<Text>,
-    pub settle: Option<Text>,
-    pub sidecar_wait: Option<Text>,
+with_settings! {
+    /// `[defaults]`.
+    pub struct Settings {}
+}
+
+with_settings! {
+    /// A `[[rule]]`. The required keys are options too: serde stops at the first missing one,
+    /// and a rule's other problems must still be found.
+    pub struct Rule {
+        pub name: Option<Text>,
+        pub cid: Option<Text>,
+        pub pattern: Option<Text>,
+        pub regex: Option<Text>,
+        pub root: Option<Text>,
+        pub command: Option<Spanned<Vec<Text>>>,
+        pub workdir: Option<Text>,
+        #[serde(default)]
+        pub env: BTreeMap<Text, String>,
+        #[serde(default)]
+        pub tags: BTreeMap<String, String>,
+        pub recursive: Option<bool>,
+        pub sidecar: Option<Text>,
+    }
 }
 
 impl Rule {
+    /// The `[defaults]` keys this rule overrides, taken out of it.
     pub fn settings(&mut self) -> Settings {
         Settings {
             timeout: self.timeout.take(),

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use lettre::message::{Mailbox, Mailboxes, header::ContentType};
+use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{Message as Mail, SendmailTransport, SmtpTransport, Transport};
 
 use super::{Message, Payload, Secrets};
-use crate::config::{Email, EmailTransport, TrustedCa};
+use crate::config::{Email, EmailTransport, SmtpSecurity, SmtpServer, TrustedCa};
 use crate::report::{Event, Process, Report};
 
 /// The longest a whole delivery may take. `timeout` bounds each SMTP step, but a server that
@@ -43,8 +43,8 @@ pub fn deliver(channel: &Email, message: &Message, secrets: &Secrets<'_>) -> Res
                     .map_err(|e| e.to_string())
             })
         }
-        EmailTransport::Smtp(url) => {
-            let mut builder = smtp_builder(url, channel.ca.as_ref())?.timeout(Some(channel.timeout));
+        EmailTransport::Smtp(server) => {
+            let mut builder = smtp_builder(server, channel.ca.as_ref())?.timeout(Some(channel.timeout));
             if let (Some(user), Some(var)) = (&channel.username, &channel.password_env) {
                 builder = builder.credentials(Credentials::new(user.clone(), secrets.get(var)?));
             }
@@ -79,27 +79,22 @@ fn within(limit: Duration, send: Box<dyn FnOnce() -> Result<(), String> + Send>)
 /// neither (for a relay on localhost). With `ca`, the server's certificate must chain to one
 /// of its certificates instead of to a public CA.
 fn smtp_builder(
-    url: &str,
+    server: &SmtpServer,
     ca: Option<&TrustedCa>,
 ) -> Result<lettre::transport::smtp::SmtpTransportBuilder, String> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("bad smtp URL {url}"))?;
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?)),
-        None => (rest, None),
+    let host = server.host.as_str();
+    let builder = match (server.security, ca) {
+        (SmtpSecurity::StartTls, None) => SmtpTransport::starttls_relay(host).map_err(|e| e.to_string())?,
+        (SmtpSecurity::Tls, None) => SmtpTransport::relay(host).map_err(|e| e.to_string())?,
+        (SmtpSecurity::StartTls, Some(ca)) => SmtpTransport::starttls_relay(host)
+            .map_err(|e| e.to_string())?
+            .tls(Tls::Required(private_ca(host, ca)?)),
+        (SmtpSecurity::Tls, Some(ca)) => {
+            SmtpTransport::relay(host).map_err(|e| e.to_string())?.tls(Tls::Wrapper(private_ca(host, ca)?))
+        }
+        (SmtpSecurity::Plain, _) => SmtpTransport::builder_dangerous(host).port(25),
     };
-    let builder = match scheme {
-        "smtp" => SmtpTransport::starttls_relay(host).map_err(|e| e.to_string())?,
-        "smtps" => SmtpTransport::relay(host).map_err(|e| e.to_string())?,
-        "smtp+plain" => SmtpTransport::builder_dangerous(host).port(25),
-        other => return Err(format!("unknown scheme {other}:// in {url}")),
-    };
-    let builder = match (scheme, ca) {
-        ("smtp", Some(ca)) => builder.tls(Tls::Required(private_ca(host, ca)?)),
-        ("smtps", Some(ca)) => builder.tls(Tls::Wrapper(private_ca(host, ca)?)),
-        _ => builder,
-    };
-    Ok(match port {
+    Ok(match server.port {
         Some(port) => builder.port(port),
         None => builder,
     })
@@ -136,15 +131,10 @@ fn smtp_error(e: &lettre::transport::smtp::Error, timeout: std::time::Duration) 
 }
 
 fn compose(channel: &Email, payload: &Payload) -> Result<Mail, String> {
-    let from: Mailbox =
-        channel.from.parse().map_err(|e| format!("bad from address {:?}: {e}", channel.from))?;
-    let mut to = Mailboxes::new();
-    for addr in &channel.to {
-        to.push(addr.parse().map_err(|e| format!("bad to address {addr:?}: {e}"))?);
-    }
-    let mut builder = Mail::builder().from(from).subject(subject(payload)).header(ContentType::TEXT_PLAIN);
-    for mailbox in to {
-        builder = builder.to(mailbox);
+    let mut builder =
+        Mail::builder().from(channel.from.clone()).subject(subject(payload)).header(ContentType::TEXT_PLAIN);
+    for mailbox in &channel.to {
+        builder = builder.to(mailbox.clone());
     }
     builder.body(body(payload)).map_err(|e| e.to_string())
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal, kill_process_group};
 use serde_json::Value;
 
-use crate::support::{Background, Trigger, World, is_gone, md5_hex, wait_until, write_mode};
+use crate::support::{Background, Cfg, Trigger, World, is_gone, md5_hex, wait_until, write_mode};
 
 const CONTENT: &[u8] = b"statement data\n";
 
@@ -57,10 +57,7 @@ wait
 /// The config of one rule `stmt` (CID `acme`, `*.zip` under `ftp/acme`, `./job.sh {file}`),
 /// with `extra` keys added to the rule.
 fn rule_config(extra: &str) -> String {
-    format!(
-        "[[rule]]\nname = \"stmt\"\ncid = \"acme\"\npattern = \"*.zip\"\nroot = \"ftp/acme\"\n\
-         command = [\"./job.sh\", \"{{file}}\"]\n{extra}\n"
-    )
+    Cfg::stmt(extra).text()
 }
 
 /// A world whose job is `job` (a whole script), with the upload `ACME_1.zip`.

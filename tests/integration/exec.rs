@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal, kill_process};
 use serde_json::{Value, json};
 
-use crate::support::{Trigger, World, is_gone, md5_hex, write_mode};
+use crate::support::{Cfg, Trigger, World, is_gone, md5_hex, write_mode};
 
 const CONTENT: &[u8] = b"statement data\n";
 const WRONG_MD5: &str = "0123456789abcdef0123456789abcdef";
@@ -23,10 +23,7 @@ const RECORD_GRANDCHILD: &str = r#"echo $! > "$(dirname "$0")/grandchild.pid""#;
 /// The config text for one rule `stmt` (CID `acme`, `*.zip` under `ftp/acme`) running
 /// `command` (a TOML array), with `extra` keys added to the rule.
 fn rule_config(command: &str, extra: &str) -> String {
-    format!(
-        "[[rule]]\nname = \"stmt\"\ncid = \"acme\"\npattern = \"*.zip\"\nroot = \"ftp/acme\"\n\
-         command = {command}\n{extra}\n"
-    )
+    Cfg::default().rule_running("stmt", "acme", "*.zip", command, extra).text()
 }
 
 /// A world whose rule runs `./job.sh {file}`, a shell script with `body`, plus the upload

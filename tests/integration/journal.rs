@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{JournalRow, Trigger, World, md5_hex, wait_until};
+use crate::support::{Cfg, JournalRow, Trigger, World, md5_hex, wait_until};
 
 const WRONG_MD5: &str = "0123456789abcdef0123456789abcdef";
 
@@ -32,39 +32,13 @@ echo "processed $name"
 /// Rules: `slow*.zip` of acme with a 1 s timeout, any `*.zip` of acme, and `*.zip` of beta;
 /// `defaults` and `journal` are added to their sections, `rule` to the acme `*.zip` rule.
 fn config(journal: &str, defaults: &str, rule: &str) -> String {
-    format!(
-        r#"
-[journal]
-{journal}
-
-[defaults]
-{defaults}
-
-[[rule]]
-name = "slow"
-cid = "acme"
-pattern = "slow*.zip"
-root = "ftp/acme"
-command = ["./job.sh", "{{file}}"]
-timeout = "1s"
-kill_grace = "1s"
-
-[[rule]]
-name = "stmt"
-cid = "acme"
-pattern = "*.zip"
-root = "ftp/acme"
-command = ["./job.sh", "{{file}}"]
-{rule}
-
-[[rule]]
-name = "beta"
-cid = "beta"
-pattern = "*.zip"
-root = "ftp/beta"
-command = ["./job.sh", "{{file}}"]
-"#
-    )
+    Cfg::default()
+        .journal(journal)
+        .defaults(defaults)
+        .rule("slow", "acme", "slow*.zip", "timeout = \"1s\"\nkill_grace = \"1s\"")
+        .rule("stmt", "acme", "*.zip", rule)
+        .rule("beta", "beta", "*.zip", "")
+        .text()
 }
 
 /// A world with [`JOB`] and [`config`]`(journal, defaults, rule)`.

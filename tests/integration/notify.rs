@@ -12,8 +12,10 @@ use rustix::process::{Pid, Signal};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::servers::{HttpReceiver, HttpsReceiver, Reply, SmtpServer, Tarpit, TestCa, closed_port};
-use crate::support::{Run, Trigger, World, md5_hex, wait_until};
+use crate::servers::{
+    HttpReceiver, HttpsReceiver, Reply, SmtpOptions, SmtpServer, Tarpit, TestCa, closed_port,
+};
+use crate::support::{Cfg, Run, Trigger, World, md5_hex, wait_until};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -34,23 +36,10 @@ echo "done with $name"
 /// One rule (`stmt`: acme, `*.zip`, [`JOB`], a tag), with `defaults` and `rule` added to their
 /// sections and `channels` at the end.
 fn config(defaults: &str, rule: &str, channels: &str) -> String {
-    format!(
-        r#"
-[defaults]
-{defaults}
-
-[[rule]]
-name = "stmt"
-cid = "acme"
-pattern = "*.zip"
-root = "ftp/acme"
-command = ["./job.sh", "{{file}}"]
-tags = {{ product = "statements" }}
-{rule}
-
-{channels}
-"#
-    )
+    Cfg::stmt(&format!("tags = {{ product = \"statements\" }}\n{rule}"))
+        .defaults(defaults)
+        .tail(channels)
+        .text()
 }
 
 fn webhook(name: &str, url: &str, extra: &str) -> String {
@@ -105,6 +94,55 @@ fn mail_world(smtp: &SmtpServer, notify: &str) -> World {
         "",
         &email("mail", &plain_smtp(smtp), &["ops@example.com"], ""),
     ))
+}
+
+/// The SMTP URL is read by a URI parser, so an IPv6 address in brackets is a host, not a
+/// host and a port split at its last colon.
+#[test]
+fn email_reaches_an_smtp_server_on_an_ipv6_address() {
+    let smtp = SmtpServer::with(SmtpOptions { ipv6: true, ..SmtpOptions::default() });
+    let url = format!("smtp+plain://[::1]:{}", smtp.port());
+    let w = world(&config("notify = [\"mail\"]", "", &email("mail", &url, &["ops@example.com"], "")));
+    failed_run(&w, 1);
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "{:?}", smtp.commands());
+    assert!(mails[0].text().contains("process_failed"));
+}
+
+/// `check` finds what sending would refuse: a URL lettre could not use, an address it could
+/// not parse.
+#[test]
+fn check_refuses_smtp_urls_and_addresses_that_sending_would_refuse() {
+    for (smtp, to, problem) in [
+        (
+            "smtp://mail.example.com:99999",
+            "ops@example.com",
+            "channel.mail.smtp: the port must be 1 to 65535",
+        ),
+        (
+            "smtp://user:secret@mail.example.com",
+            "ops@example.com",
+            "channel.mail.smtp: no user name or password in the URL",
+        ),
+        ("smtp://mail.example.com/x", "ops@example.com", "nothing may follow HOST[:PORT]"),
+        (
+            "smtps://bad_name!.example",
+            "ops@example.com",
+            "channel.mail.smtp: bad_name!.example cannot be checked by TLS",
+        ),
+        ("smtp+plain://[::1]:25", "ops@", "channel.mail.to[0]: \"ops@\" is not an email address"),
+        (
+            "smtp+plain://[::1]:25",
+            "ops example.com",
+            "channel.mail.to[0]: \"ops example.com\" is not an email address",
+        ),
+    ] {
+        let w = world(&config("notify = [\"mail\"]", "", &email("mail", smtp, &[to], "")));
+        let run = w.cmd().arg("check").run().code(10).stdout_has(problem);
+        assert!(!run.stdout().contains("secret"), "{}", run.stdout());
+    }
+    let w = world(&config("", "", &webhook("hook", "https:///nohost", "")));
+    w.cmd().arg("check").run().code(10).stdout_has("channel.hook.url: expected an http:// or https:// URL");
 }
 
 /// `outbox list --json` (whatever its exit code), one value per line.

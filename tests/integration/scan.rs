@@ -12,7 +12,7 @@ use rustix::process::Signal;
 use serde_json::Value;
 
 use crate::servers::HttpReceiver;
-use crate::support::{Trigger, World, md5_hex, wait_until};
+use crate::support::{Cfg, Trigger, World, md5_hex, wait_until};
 
 const WRONG_MD5: &str = "0123456789abcdef0123456789abcdef";
 
@@ -39,29 +39,7 @@ echo "processed $name"
 /// Two rules: `stmt` (acme, `*.zip` under `ftp/acme`, with `rule` added) and `beta` (beta,
 /// `*.zip` under `ftp/beta`); `defaults` in `[defaults]`, `extra` at the end.
 fn config(defaults: &str, rule: &str, extra: &str) -> String {
-    format!(
-        r#"
-[defaults]
-{defaults}
-
-[[rule]]
-name = "stmt"
-cid = "acme"
-pattern = "*.zip"
-root = "ftp/acme"
-command = ["./job.sh", "{{file}}"]
-{rule}
-
-[[rule]]
-name = "beta"
-cid = "beta"
-pattern = "*.zip"
-root = "ftp/beta"
-command = ["./job.sh", "{{file}}"]
-
-{extra}
-"#
-    )
+    Cfg::stmt(rule).rule("beta", "beta", "*.zip", "").defaults(defaults).tail(extra).text()
 }
 
 fn world_with(defaults: &str, rule: &str, extra: &str) -> World {
@@ -566,10 +544,10 @@ fn check_reports_bad_scan_keys_with_their_position() {
         .arg("check")
         .run()
         .code(10)
-        .stdout_has(":3:10: defaults.settle: invalid duration \"soon\"")
-        .stdout_has(":4:16: defaults.sidecar_wait: must be longer than 0s")
-        .stdout_has(":12:13: rule[0].recursive: invalid type: string \"yes\", expected a boolean")
-        .stdout_has(":13:11: rule[0].sidecar: `{md5}` is not known before the file is hashed")
+        .stdout_has(":4:10: defaults.settle: invalid duration \"soon\"")
+        .stdout_has(":5:16: defaults.sidecar_wait: must be longer than 0s")
+        .stdout_has(":13:13: rule[0].recursive: invalid type: string \"yes\", expected a boolean")
+        .stdout_has(":14:11: rule[0].sidecar: `{md5}` is not known before the file is hashed")
         .stdout_has(": 4 errors");
     w.config(&config("", "sidecar = \"{file}\"", ""));
     w.cmd().arg("check").run().code(10).stdout_has("rule[0].sidecar: names the file itself");

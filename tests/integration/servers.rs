@@ -462,6 +462,8 @@ pub struct SmtpOptions {
     /// STARTTLS when `starttls` is set (`smtp://`).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub starttls: bool,
+    /// Listen on [::1] instead of 127.0.0.1.
+    pub ipv6: bool,
 }
 
 #[derive(Default)]
@@ -472,7 +474,7 @@ struct SmtpLog {
     connections: usize,
 }
 
-/// An SMTP server on 127.0.0.1 (no TLS, so no STARTTLS) that records every message.
+/// An SMTP server on 127.0.0.1 (or [::1]) that records every message.
 pub struct SmtpServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -496,11 +498,11 @@ impl SmtpServer {
     /// Speaks TLS with a certificate `ca` signed: from the first byte (`smtps://`), or after
     /// STARTTLS (`smtp://`).
     pub fn with_tls(ca: &TestCa, starttls: bool) -> SmtpServer {
-        SmtpServer::with(SmtpOptions { auth: None, tls: Some(ca.server_config()), starttls })
+        SmtpServer::with(SmtpOptions { tls: Some(ca.server_config()), starttls, ..SmtpOptions::default() })
     }
 
     pub fn with(options: SmtpOptions) -> SmtpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listener = TcpListener::bind(if options.ipv6 { "[::1]:0" } else { "127.0.0.1:0" }).expect("bind");
         listener.set_nonblocking(true).expect("non-blocking");
         let addr = listener.local_addr().expect("address");
         let stop = Arc::new(AtomicBool::new(false));

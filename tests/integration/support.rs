@@ -30,7 +30,8 @@ pwd > "$out/pwd"
 echo "job ran for $FTPTRIGGER_FILENAME"
 "#;
 
-/// A config with one rule for CID `acme`, files `*.zip`, running [`RECORDING_JOB`].
+/// A config with one rule for CID `acme`, files `*.zip`, running [`RECORDING_JOB`]: what
+/// `Cfg::stmt("")` builds.
 pub const BASIC_CONFIG: &str = r#"
 [[rule]]
 name = "stmt"
@@ -39,6 +40,58 @@ pattern = "*.zip"
 root = "ftp/acme"
 command = ["./job.sh", "{file}"]
 "#;
+
+/// A config for a test, built from the parts the test cares about; each part is TOML text
+/// (`"timeout = \"1s\""`) added to its section.
+#[derive(Debug, Clone, Default)]
+pub struct Cfg {
+    journal: String,
+    defaults: String,
+    rules: String,
+    tail: String,
+}
+
+impl Cfg {
+    /// Rule `stmt`, as in [`BASIC_CONFIG`], with `extra` lines in the rule.
+    pub fn stmt(extra: &str) -> Cfg {
+        Cfg::default().rule("stmt", "acme", "*.zip", extra)
+    }
+
+    /// A rule `name` for `cid`: files matching `pattern` under `ftp/<cid>`, running
+    /// `./job.sh {file}`, with `extra` lines in the rule.
+    pub fn rule(self, name: &str, cid: &str, pattern: &str, extra: &str) -> Cfg {
+        self.rule_running(name, cid, pattern, r#"["./job.sh", "{file}"]"#, extra)
+    }
+
+    /// [`Cfg::rule`] with another `command` (a TOML array).
+    pub fn rule_running(mut self, name: &str, cid: &str, pattern: &str, command: &str, extra: &str) -> Cfg {
+        self.rules += &format!(
+            "\n[[rule]]\nname = \"{name}\"\ncid = \"{cid}\"\npattern = \"{pattern}\"\nroot = \"ftp/{cid}\"\n\
+             command = {command}\n{extra}\n"
+        );
+        self
+    }
+
+    pub fn journal(mut self, lines: &str) -> Cfg {
+        self.journal += &format!("{lines}\n");
+        self
+    }
+
+    pub fn defaults(mut self, lines: &str) -> Cfg {
+        self.defaults += &format!("{lines}\n");
+        self
+    }
+
+    /// Text after the rules: channels, or anything a test needs at the end.
+    pub fn tail(mut self, text: &str) -> Cfg {
+        self.tail += &format!("{text}\n");
+        self
+    }
+
+    pub fn text(&self) -> String {
+        format!("[journal]\n{}\n[defaults]\n{}{}\n{}", self.journal, self.defaults, self.rules, self.tail)
+    }
+}
 
 pub struct World {
     pub dir: TempDir,

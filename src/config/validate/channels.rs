@@ -10,7 +10,12 @@ use toml::de::DeValue;
 use super::{RawChannel, Validator, section};
 use crate::config::diag::Diagnostics;
 use crate::config::raw::{self, Text};
-use crate::config::{Channel, Email, EmailTransport, TrustedCa, Webhook, is_env_name, read_named_file};
+use crate::config::{
+    Channel, Email, EmailTransport, SmtpSecurity, SmtpServer, TrustedCa, Webhook, is_env_name,
+    read_named_file,
+};
+use lettre::message::Mailbox;
+use ureq::http::Uri;
 
 /// Headers ftptrigger sets on every webhook request; a channel may not override them, or a
 /// receiver could no longer trust the event, delivery id or signature.
@@ -45,6 +50,55 @@ pub(super) fn channel(
     }
 }
 
+const SMTP_FORMS: &str =
+    "expected smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (TLS) or smtp+plain://HOST[:PORT] (no TLS)";
+
+/// Reads an SMTP URL with the `http` crate's URI parser, and checks with lettre what lettre
+/// would refuse when sending (a host name TLS cannot verify).
+fn smtp_server(url: &str) -> Result<SmtpServer, String> {
+    let uri: Uri = url.parse().map_err(|e| format!("{SMTP_FORMS}: {e}"))?;
+    let security = match uri.scheme_str() {
+        Some("smtp") => SmtpSecurity::StartTls,
+        Some("smtps") => SmtpSecurity::Tls,
+        Some("smtp+plain") => SmtpSecurity::Plain,
+        _ => return Err(SMTP_FORMS.into()),
+    };
+    let authority = uri.authority().ok_or(SMTP_FORMS)?;
+    if authority.as_str().contains('@') {
+        return Err("no user name or password in the URL: set `username` and `password_env`".into());
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(format!("{SMTP_FORMS}: nothing may follow HOST[:PORT]"));
+    }
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
+    if host.is_empty() {
+        return Err(SMTP_FORMS.into());
+    }
+    // `Authority::port` is `None` for a port that is no u16, so read what follows the host.
+    let port = match authority.as_str()[authority.host().len()..].strip_prefix(':') {
+        None => None,
+        Some(port) => {
+            Some(port.parse::<u16>().ok().filter(|&p| p != 0).ok_or("the port must be 1 to 65535")?)
+        }
+    };
+    // What lettre checks before it speaks TLS: a name (or address) a certificate can be for.
+    if security != SmtpSecurity::Plain {
+        rustls_pki_types::ServerName::try_from(host.as_str())
+            .map_err(|e| format!("{host} cannot be checked by TLS: {e}"))?;
+    }
+    Ok(SmtpServer { security, host, port })
+}
+
+/// A webhook URL as the HTTP client will read it: http or https, with a host.
+fn webhook_url(url: &str) -> Result<(), String> {
+    let expected = "expected an http:// or https:// URL";
+    let uri: Uri = url.parse().map_err(|e| format!("{expected}: {e}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(()),
+        _ => Err(expected.into()),
+    }
+}
+
 impl Validator<'_> {
     pub(super) fn channels(&mut self, raw: Vec<(Text, RawChannel)>) -> BTreeMap<String, Channel> {
         let mut channels = BTreeMap::new();
@@ -64,15 +118,13 @@ impl Validator<'_> {
     fn email(&mut self, field: &dyn Fn(&str) -> String, e: raw::Email) -> Option<Email> {
         let _ = e.kind;
         let transport = match (&e.smtp, e.transport.as_ref().map(|t| (t.get_ref().as_str(), t.span()))) {
-            (Some(url), None | Some(("smtp", _))) => {
-                let ok = ["smtp://", "smtps://", "smtp+plain://"]
-                    .iter()
-                    .any(|s| url.get_ref().strip_prefix(s).is_some_and(|rest| !rest.is_empty()));
-                if !ok {
-                    self.d.error(url.span(), field("smtp"), "expected smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (TLS) or smtp+plain://HOST[:PORT] (no TLS)");
+            (Some(url), None | Some(("smtp", _))) => match smtp_server(url.get_ref()) {
+                Ok(server) => EmailTransport::Smtp(server),
+                Err(problem) => {
+                    self.d.error(url.span(), field("smtp"), problem);
+                    EmailTransport::Sendmail
                 }
-                EmailTransport::Smtp(url.get_ref().clone())
-            }
+            },
             (None, Some(("sendmail", _))) => EmailTransport::Sendmail,
             (Some(url), Some(("sendmail", _))) => {
                 self.d.error(
@@ -95,13 +147,16 @@ impl Validator<'_> {
                 EmailTransport::Sendmail
             }
         };
-        self.address(&field("from"), &e.from);
+        let from = self.address(&field("from"), &e.from);
         if e.to.get_ref().is_empty() {
             self.d.error(e.to.span(), field("to"), "needs at least one address");
         }
-        for (i, to) in e.to.get_ref().iter().enumerate() {
-            self.address(&format!("{}[{i}]", field("to")), to);
-        }
+        let to: Vec<Option<Mailbox>> =
+            e.to.get_ref()
+                .iter()
+                .enumerate()
+                .map(|(i, to)| self.address(&format!("{}[{i}]", field("to")), to))
+                .collect();
         if let (Some(p), None) = (&e.password_env, &e.username) {
             self.d.error(
                 p.span(),
@@ -112,8 +167,8 @@ impl Validator<'_> {
         let password_env = self.env_name(&field("password_env"), e.password_env.as_ref());
         Some(Email {
             transport,
-            from: e.from.into_inner(),
-            to: e.to.into_inner().into_iter().map(Spanned::into_inner).collect(),
+            from: from?,
+            to: to.into_iter().collect::<Option<_>>()?,
             username: e.username,
             password_env,
             timeout: self.positive(&field("timeout"), e.timeout.as_ref(), Duration::from_secs(30)),
@@ -154,21 +209,26 @@ impl Validator<'_> {
         Some(TrustedCa { path, certs })
     }
 
-    fn address(&mut self, field: &str, addr: &Text) {
-        let a = addr.get_ref();
-        let bare = a.rsplit_once('<').map_or(a.as_str(), |(_, r)| r.trim_end_matches('>'));
-        if !bare.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty()) {
-            self.d.error(addr.span(), field, format!("{a:?} is not an email address"));
+    /// An address as lettre reads it when it sends: `ops@example.com` or `Ops <ops@example.com>`.
+    fn address(&mut self, field: &str, addr: &Text) -> Option<Mailbox> {
+        match addr.get_ref().parse::<Mailbox>() {
+            Ok(mailbox) => Some(mailbox),
+            Err(err) => {
+                self.d.error(
+                    addr.span(),
+                    field,
+                    format!("{:?} is not an email address: {err}", addr.get_ref()),
+                );
+                None
+            }
         }
     }
 
     fn webhook(&mut self, field: &dyn Fn(&str) -> String, w: raw::Webhook) -> Option<Webhook> {
         let _ = w.kind;
         let url = w.url.get_ref();
-        let ok =
-            ["http://", "https://"].iter().any(|s| url.strip_prefix(s).is_some_and(|rest| !rest.is_empty()));
-        if !ok {
-            self.d.error(w.url.span(), field("url"), "expected an http:// or https:// URL");
+        if let Err(problem) = webhook_url(url) {
+            self.d.error(w.url.span(), field("url"), problem);
         }
         for name in w.headers.keys() {
             let valid = !name.get_ref().is_empty()

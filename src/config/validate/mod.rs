@@ -42,24 +42,53 @@ enum RawChannel {
     Webhook(raw::Webhook),
 }
 
-/// Checks `text`, the config at `path`, reading in full the rules `scope` asks for. When `text`
-/// holds only some of the file's `[[rule]]` tables (see `prescan`), `numbers` gives the index
-/// in the file of each one it holds, so messages name rules as the file does.
+/// Where the pieces of a text that is an excerpt of the config file lie in the file (see
+/// `index`), so messages name lines and rules as the file does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Excerpt<'a> {
+    /// For each `[[rule]]` the text holds, its position among the file's rules.
+    pub rules: &'a [usize],
+    /// For each piece, its first line in the text and that line's number in the file.
+    pub lines: &'a [(usize, usize)],
+}
+
+/// Checks `text`, the config at `path` or an excerpt of it, reading in full the rules `scope`
+/// asks for.
 pub fn validate(
     path: &Path,
     text: &str,
     scope: Scope<'_>,
-    numbers: Option<&[usize]>,
+    excerpt: Option<Excerpt<'_>>,
 ) -> Result<Config, Vec<Diagnostic>> {
-    let mut d = Diagnostics::new(path, text);
+    let doc = parse(path, text)?;
+    validate_parsed(path, text, doc, scope, excerpt)
+}
+
+/// Parses `text` as TOML, every syntax error an error of the config.
+pub fn parse<'t>(path: &Path, text: &'t str) -> Result<DeTable<'t>, Vec<Diagnostic>> {
     let (doc, syntax) = DeTable::parse_recoverable(text);
+    if syntax.is_empty() {
+        return Ok(doc.into_inner());
+    }
+    let mut d = Diagnostics::new(path, text);
     for err in &syntax {
         d.error(err.span().unwrap_or(0..0), "toml", err.message().trim_end().replace('\n', " "));
     }
-    if !syntax.is_empty() {
-        return Err(d.found);
-    }
-    let sections = split_sections(&mut d, doc.into_inner(), scope, numbers);
+    Err(d.found)
+}
+
+/// [`validate`] of a config already parsed into `doc`.
+pub fn validate_parsed(
+    path: &Path,
+    text: &str,
+    doc: DeTable<'_>,
+    scope: Scope<'_>,
+    excerpt: Option<Excerpt<'_>>,
+) -> Result<Config, Vec<Diagnostic>> {
+    let excerpt = excerpt.unwrap_or_default();
+    let mut d = Diagnostics::of_excerpt(path, text, excerpt.lines);
+    let numbers = (!excerpt.rules.is_empty()).then_some(excerpt.rules);
+    let sections = split_sections(&mut d, doc, scope, numbers);
     let dir = config_dir(path);
     let mut v = Validator { d, dir, env_files: BTreeMap::new(), secrets_file: None };
     let names: Vec<String> = sections.channels.iter().map(|(n, _)| n.get_ref().clone()).collect();
@@ -313,7 +342,7 @@ impl Validator<'_> {
 
 /// The absolute directory of the config file: relative paths in it are anchored there, not
 /// at the caller's working directory (which for an FTP hook is anybody's guess).
-fn config_dir(path: &Path) -> PathBuf {
+pub(super) fn config_dir(path: &Path) -> PathBuf {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

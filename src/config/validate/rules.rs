@@ -48,15 +48,25 @@ impl Validator<'_> {
             let field = |key: &str| format!("rule[{i}].{key}");
             let (line, _) = self.d.position(span.start);
             let settings = self.settings(&format!("rule[{i}]"), r.settings(), defaults, channels);
-            if r.cid.get_ref().is_empty() || r.cid.get_ref().chars().any(|c| c.is_control() || c == '/') {
+            // A key serde could not read was reported (and taken out) already.
+            for (key, absent) in
+                [("cid", r.cid.is_none()), ("root", r.root.is_none()), ("command", r.command.is_none())]
+            {
+                if absent && !self.d.found.iter().any(|d| d.field == field(key)) {
+                    self.d.error(span.clone(), format!("rule[{i}]"), format!("missing field `{key}`"));
+                }
+            }
+            if let Some(cid) = &r.cid
+                && (cid.get_ref().is_empty() || cid.get_ref().chars().any(|c| c.is_control() || c == '/'))
+            {
                 self.d.error(
-                    r.cid.span(),
+                    cid.span(),
                     field("cid"),
                     "must be non-empty, without '/' or control characters",
                 );
             }
             let matcher = self.matcher(i, &r, span.clone());
-            let cid = r.cid.get_ref();
+            let cid = r.cid.as_ref().map_or("", |c| c.get_ref().as_str());
             let name = match (&r.name, &r.pattern, &r.regex) {
                 (Some(n), _, _) => n.get_ref().clone(),
                 (None, Some(p), _) => format!("{cid}:{}", p.get_ref()),
@@ -77,23 +87,25 @@ impl Validator<'_> {
                 None if r.regex.is_some() => continue,
                 _ => Vec::new(),
             };
-            let command = self.command(i, &r.command, &captures);
+            let command = r.command.as_ref().and_then(|command| self.command(i, command, &captures));
             let sidecar = self.sidecar(&field("sidecar"), r.sidecar.as_ref(), &captures);
-            let (Some(matcher), Some((program, args)), Some(sidecar)) = (matcher, command, sidecar) else {
-                continue;
-            };
             for key in r.env.keys() {
                 if !is_env_name(key.get_ref()) || key.get_ref().starts_with("FTPTRIGGER_") {
                     let msg = "must be a variable name (letters, digits, _) and not start with FTPTRIGGER_";
                     self.d.error(key.span(), format!("rule[{i}].env.{}", key.get_ref()), msg);
                 }
             }
+            let (Some(cid), Some(root), Some(matcher), Some((program, args)), Some(sidecar)) =
+                (r.cid, r.root, matcher, command, sidecar)
+            else {
+                continue;
+            };
             rules.push(Rule {
                 name,
                 line,
-                cid: r.cid.into_inner(),
+                cid: cid.into_inner(),
                 matcher,
-                root: self.resolve(r.root.get_ref()),
+                root: self.resolve(root.get_ref()),
                 program,
                 args,
                 workdir: r.workdir.map_or_else(|| self.dir.clone(), |w| self.resolve(w.get_ref())),
