@@ -15,6 +15,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::outcome::Outcome;
 use crate::report::Report;
+use retry::{Backoff, Failed, GaveUp};
+
+// Shared by the lock, the journal and webhook deliveries, so it belongs in the crate root's
+// module list; until that list is free to change it is declared here, in the lowest of them.
+#[path = "retry.rs"]
+pub mod retry;
 
 /// A run as the journal shows it: its report, whose outcome is the row's state (`running` for
 /// a run under way).
@@ -598,22 +604,16 @@ impl Journal {
 /// Runs `f` again while SQLite says the database is busy or locked, for up to
 /// [`BUSY_TIMEOUT`], pausing a little longer each time.
 fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
-    let mut pause = Duration::from_millis(2);
-    loop {
-        match f() {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(
-                    e.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(100));
-            }
-            other => return other,
-        }
-    }
+    let busy = |e: &rusqlite::Error| {
+        matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    };
+    Backoff::within(BUSY_TIMEOUT)
+        .pauses(Duration::from_millis(2), Duration::from_millis(100))
+        .run(|_| f().map_err(|e| if busy(&e) { Failed::Retry(e) } else { Failed::Stop(e) }))
+        .map_err(GaveUp::into_error)
 }
 
 /// The report of run `id` as far as it got, ended as interrupted: which signal stopped it, if

@@ -7,12 +7,12 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use md5::{Digest, Md5};
 
 use crate::interrupt::Interrupt;
+use crate::journal::retry::{Backoff, Failed, GaveUp};
 
 /// Held for the duration of a run; released on drop (or process death).
 #[derive(Debug)]
@@ -81,8 +81,20 @@ pub fn acquire(
     let lock_path = file_for(dir, cid, path);
     let io_err = |source| LockError::Io { path: lock_path.clone(), source };
     DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err)?;
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(5);
+    let waiting = Backoff::within(wait).pauses(Duration::from_millis(5), Duration::from_millis(100));
+    let taken = waiting.run(|_| match try_lock(&lock_path) {
+        Ok(Some(file)) => Ok(FileLock { file }),
+        Err(e) => Err(Failed::Stop(io_err(e))),
+        Ok(None) => match interrupt.raised() {
+            Some(signal) => Err(Failed::Stop(LockError::Interrupted(signal))),
+            None => Err(Failed::Retry(LockError::Busy { waited: wait })),
+        },
+    });
+    taken.map_err(GaveUp::into_error)
+}
+
+/// The lock file at `lock_path`, locked, or `None` while another process holds it.
+fn try_lock(lock_path: &Path) -> io::Result<Option<File>> {
     loop {
         let file = File::options()
             .read(true)
@@ -90,30 +102,19 @@ pub fn acquire(
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .open(&lock_path)
-            .map_err(io_err)?;
+            .open(lock_path)?;
         match file.try_lock() {
+            // The pruner may have unlinked the file between our open and our lock; a lock on
+            // an unlinked inode excludes nobody, so start over.
+            Ok(()) if !still_linked(&file, lock_path) => continue,
             Ok(()) => {
-                // The pruner may have unlinked the file between our open and our lock; a lock
-                // on an unlinked inode excludes nobody, so start over.
-                if still_linked(&file, &lock_path) {
-                    let _ = file.set_modified(SystemTime::now());
-                    return Ok(FileLock { file });
-                }
-                continue;
+                // Touched, so that `prune` (which takes files untouched for long) leaves it.
+                let _ = file.set_modified(SystemTime::now());
+                return Ok(Some(file));
             }
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
         }
-        if let Some(signal) = interrupt.raised() {
-            return Err(LockError::Interrupted(signal));
-        }
-        let waited = started.elapsed();
-        if waited >= wait {
-            return Err(LockError::Busy { waited: wait });
-        }
-        thread::sleep(pause.min(wait - waited));
-        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
 
