@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::display::escape_str;
 use crate::journal::{Journal, JournalError, now_ms};
 use crate::notify;
-use crate::notify::Message;
+use crate::notify::{DeliveryError, Message};
 use crate::outcome::{Failure, Outcome};
 use crate::output::{notice, print_out};
 use crate::report::Event;
@@ -120,7 +120,7 @@ impl Journal {
     }
 
     /// Records an attempt's result and releases the claim.
-    pub fn attempted(&mut self, id: i64, result: &Result<(), String>) -> Result<(), JournalError> {
+    pub fn attempted(&mut self, id: i64, result: &Result<(), DeliveryError>) -> Result<(), JournalError> {
         let now = now_ms();
         let done = self.immediate(|tx| match result {
             Ok(()) => tx.execute(
@@ -130,7 +130,7 @@ impl Journal {
             ),
             Err(error) => tx.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, claimed_until_ms = NULL WHERE id = ?1",
-                params![id, error],
+                params![id, error.to_string()],
             ),
         });
         done.map(|_| ()).map_err(|e| self.write_error(e))

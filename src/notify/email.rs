@@ -11,7 +11,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{Message as Mail, SendmailTransport, SmtpTransport, Transport};
 
-use super::{Message, Payload, Secrets};
+use super::{DeliveryError, Message, Payload, Secrets};
 use crate::config::{Email, EmailTransport, SmtpSecurity, SmtpServer, TrustedCa};
 use crate::report::{Event, Process, Report};
 
@@ -26,10 +26,10 @@ pub fn deadline(channel: &Email) -> Duration {
     channel.timeout.saturating_mul(STEPS.saturating_add(recipients))
 }
 
-pub fn deliver(channel: &Email, message: &Message, secrets: &Secrets<'_>) -> Result<(), String> {
-    let payload = message.payload().map_err(|e| format!("bad payload: {e}"))?;
+pub fn deliver(channel: &Email, message: &Message, secrets: &Secrets<'_>) -> Result<(), DeliveryError> {
+    let payload = message.payload().map_err(|e| DeliveryError::BadPayload(e.to_string()))?;
     let mail = compose(channel, &payload)?;
-    let send: Box<dyn FnOnce() -> Result<(), String> + Send> = match &channel.transport {
+    let send: Box<dyn FnOnce() -> Result<(), DeliveryError> + Send> = match &channel.transport {
         EmailTransport::Sendmail => {
             // lettre would run `sendmail` through PATH as it is; a relative entry there would
             // find a `sendmail` a customer uploaded into the working directory.
@@ -37,10 +37,11 @@ pub fn deliver(channel: &Email, message: &Message, secrets: &Secrets<'_>) -> Res
                 crate::exec::find_program(OsStr::new("sendmail"), std::env::var_os("PATH").as_deref())
                     .unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail"));
             Box::new(move || {
+                // Whatever the local MTA says, it is the one to fix it: later is worth a try.
                 SendmailTransport::new_with_command(sendmail)
                     .send(&mail)
                     .map(|_| ())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| DeliveryError::Unavailable(e.to_string()))
             })
         }
         EmailTransport::Smtp(server) => {
@@ -58,20 +59,26 @@ pub fn deliver(channel: &Email, message: &Message, secrets: &Secrets<'_>) -> Res
 /// Runs `send` on a thread of its own and waits at most `limit` for it. Past that the thread is
 /// left to its fate (its socket closes when the process ends): lettre offers no way to abort
 /// a send, and the run must not wait for a server that never finishes.
-fn within(limit: Duration, send: Box<dyn FnOnce() -> Result<(), String> + Send>) -> Result<(), String> {
+fn within(
+    limit: Duration,
+    send: Box<dyn FnOnce() -> Result<(), DeliveryError> + Send>,
+) -> Result<(), DeliveryError> {
     let (done, result) = mpsc::channel();
     let started = std::thread::Builder::new().name("email".into()).spawn(move || {
         let _ = done.send(send());
     });
     if let Err(err) = started {
-        return Err(format!("cannot start sending: {err}"));
+        return Err(DeliveryError::Unavailable(format!("cannot start sending: {err}")));
     }
     match result.recv_timeout(limit) {
         Ok(sent) => sent,
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            Err(format!("timed out: the whole delivery took over {}", humantime::format_duration(limit)))
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(DeliveryError::Unavailable(format!(
+            "timed out: the whole delivery took over {}",
+            humantime::format_duration(limit)
+        ))),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(DeliveryError::Unavailable("the sending thread ended without an answer".into()))
         }
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err("the sending thread ended without an answer".into()),
     }
 }
 
@@ -81,16 +88,16 @@ fn within(limit: Duration, send: Box<dyn FnOnce() -> Result<(), String> + Send>)
 fn smtp_builder(
     server: &SmtpServer,
     ca: Option<&TrustedCa>,
-) -> Result<lettre::transport::smtp::SmtpTransportBuilder, String> {
+) -> Result<lettre::transport::smtp::SmtpTransportBuilder, DeliveryError> {
     let host = server.host.as_str();
     let builder = match (server.security, ca) {
-        (SmtpSecurity::StartTls, None) => SmtpTransport::starttls_relay(host).map_err(|e| e.to_string())?,
-        (SmtpSecurity::Tls, None) => SmtpTransport::relay(host).map_err(|e| e.to_string())?,
-        (SmtpSecurity::StartTls, Some(ca)) => SmtpTransport::starttls_relay(host)
-            .map_err(|e| e.to_string())?
-            .tls(Tls::Required(private_ca(host, ca)?)),
+        (SmtpSecurity::StartTls, None) => SmtpTransport::starttls_relay(host).map_err(unusable)?,
+        (SmtpSecurity::Tls, None) => SmtpTransport::relay(host).map_err(unusable)?,
+        (SmtpSecurity::StartTls, Some(ca)) => {
+            SmtpTransport::starttls_relay(host).map_err(unusable)?.tls(Tls::Required(private_ca(host, ca)?))
+        }
         (SmtpSecurity::Tls, Some(ca)) => {
-            SmtpTransport::relay(host).map_err(|e| e.to_string())?.tls(Tls::Wrapper(private_ca(host, ca)?))
+            SmtpTransport::relay(host).map_err(unusable)?.tls(Tls::Wrapper(private_ca(host, ca)?))
         }
         (SmtpSecurity::Plain, _) => SmtpTransport::builder_dangerous(host).port(25),
     };
@@ -101,17 +108,25 @@ fn smtp_builder(
 }
 
 /// TLS that trusts the certificates of `ca` and nothing else.
-fn private_ca(host: &str, ca: &TrustedCa) -> Result<TlsParameters, String> {
+fn private_ca(host: &str, ca: &TrustedCa) -> Result<TlsParameters, DeliveryError> {
     let mut tls = TlsParameters::builder(host.to_owned()).certificate_store(CertificateStore::None);
     for der in &ca.certs {
-        let cert = Certificate::from_der(der.clone())
-            .map_err(|e| format!("{}: unusable certificate: {e}", ca.path.display()))?;
+        let cert = Certificate::from_der(der.clone()).map_err(|e| {
+            DeliveryError::Unusable(format!("{}: unusable certificate: {e}", ca.path.display()))
+        })?;
         tls = tls.add_root_certificate(cert);
     }
-    tls.build_rustls().map_err(|e| e.to_string())
+    tls.build_rustls().map_err(unusable)
 }
 
-fn smtp_error(e: &lettre::transport::smtp::Error, timeout: std::time::Duration) -> String {
+/// A failed SMTP delivery, its text with every cause the error carries. Only a permanent
+/// (5xx) reply is final; a transient one, a timeout or a broken connection may pass.
+fn smtp_error(e: &lettre::transport::smtp::Error, timeout: Duration) -> DeliveryError {
+    let text = smtp_text(e, timeout);
+    if e.is_permanent() { DeliveryError::Refused(text) } else { DeliveryError::Unavailable(text) }
+}
+
+fn smtp_text(e: &lettre::transport::smtp::Error, timeout: Duration) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(inner) = source {
@@ -130,13 +145,19 @@ fn smtp_error(e: &lettre::transport::smtp::Error, timeout: std::time::Duration) 
     text
 }
 
-fn compose(channel: &Email, payload: &Payload) -> Result<Mail, String> {
+/// The channel's settings cannot make or send the message: a config matter, not the
+/// receiver's.
+fn unusable(e: impl ToString) -> DeliveryError {
+    DeliveryError::Unusable(e.to_string())
+}
+
+fn compose(channel: &Email, payload: &Payload) -> Result<Mail, DeliveryError> {
     let mut builder =
         Mail::builder().from(channel.from.clone()).subject(subject(payload)).header(ContentType::TEXT_PLAIN);
     for mailbox in &channel.to {
         builder = builder.to(mailbox.clone());
     }
-    builder.body(body(payload)).map_err(|e| e.to_string())
+    builder.body(body(payload)).map_err(unusable)
 }
 
 /// `[ftptrigger] FAILED acme/ACME_1.zip: process_failed (exit 14)`.

@@ -3,6 +3,7 @@
 //! channel is down or ftptrigger dies mid-send: `outbox flush` finishes the job later.
 
 pub mod email;
+mod error;
 pub mod webhook;
 
 use std::time::Duration;
@@ -13,6 +14,8 @@ use crate::config::{Channel, Config};
 use crate::journal::Journal;
 use crate::outcome::Outcome;
 use crate::report::{Event, PAYLOAD_VERSION, Report};
+
+pub use error::DeliveryError;
 
 /// One notification for one channel, as stored in the outbox.
 #[derive(Debug, Clone)]
@@ -56,27 +59,20 @@ impl<'a> Secrets<'a> {
     }
 
     /// The secret's value, or an error naming the variable (never the value).
-    pub fn get(&self, var: &str) -> Result<String, String> {
+    pub fn get(&self, var: &str) -> Result<String, DeliveryError> {
         self.config
             .secret(var, self.config.defaults.env_file.as_deref())
-            .ok_or_else(|| format!("secret variable {var} is not set (environment or [defaults] env_file)"))
+            .ok_or_else(|| DeliveryError::MissingSecret { var: var.to_owned() })
     }
 }
 
-/// What one attempt came to.
-pub(crate) enum Attempt {
-    Done,
-    Retry { error: String, after: Option<std::time::Duration> },
-    Final(String),
-}
-
 /// Delivers `message` through the channel called `name`, with that channel's retries.
-pub fn deliver(config: &Config, name: &str, message: &Message) -> Result<(), String> {
+pub fn deliver(config: &Config, name: &str, message: &Message) -> Result<(), DeliveryError> {
     let secrets = Secrets::new(config);
     match config.channels.get(name) {
         Some(Channel::Webhook(hook)) => webhook::deliver(hook, message, &secrets),
         Some(Channel::Email(mail)) => email::deliver(mail, message, &secrets),
-        None => Err(format!("channel {name} is not in the config any more")),
+        None => Err(DeliveryError::UnknownChannel(name.to_owned())),
     }
 }
 
@@ -139,7 +135,7 @@ pub fn worst_case(config: &Config, channel: &str) -> Duration {
     let margin = Duration::from_secs(60);
     match config.channels.get(channel) {
         Some(Channel::Webhook(hook)) => {
-            hook.timeout * (hook.retries + 1) + webhook::longest_pauses(hook.retries) + margin
+            hook.timeout * (hook.retries + 1) + webhook::backoff(hook).longest_pauses() + margin
         }
         Some(Channel::Email(mail)) => email::deadline(mail) + margin,
         None => margin,
@@ -162,7 +158,7 @@ pub fn send_all(
             Err(e) => return vec![(channel.clone(), Err(format!("not queued: {e}")))],
         }
     }
-    let results: Vec<(i64, String, Result<(), String>)> = std::thread::scope(|scope| {
+    let results: Vec<(i64, String, Result<(), DeliveryError>)> = std::thread::scope(|scope| {
         let sends: Vec<_> = queued
             .into_iter()
             .map(|(id, channel)| {
@@ -184,7 +180,7 @@ pub fn send_all(
             let recorded = journal.attempted(id, &result);
             let result = match (result, recorded) {
                 (Ok(()), Err(e)) => Err(format!("delivered, but not marked so: {e}")),
-                (result, _) => result,
+                (result, _) => result.map_err(|e| e.to_string()),
             };
             (channel, result)
         })
@@ -234,7 +230,7 @@ pub fn test_command(config: &Config, only: Option<&str>) -> Result<u8, crate::ou
         return Err(crate::outcome::Failure::new(Outcome::Usage, detail));
     }
     let message = Message::test();
-    let results: Vec<(&String, Result<(), String>)> = std::thread::scope(|scope| {
+    let results: Vec<(&String, Result<(), DeliveryError>)> = std::thread::scope(|scope| {
         let sends: Vec<_> =
             names.iter().map(|name| scope.spawn(|| (*name, deliver(config, name, &message)))).collect();
         sends.into_iter().filter_map(|s| s.join().ok()).collect()

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{Attempt, Message, Secrets};
+use super::{DeliveryError, Message, Secrets};
 use crate::config::Webhook;
+use crate::journal::retry::{Backoff, Failed, GaveUp};
 
 /// The longest `Retry-After` waited for; a receiver asking for more is left to the outbox
 /// rather than holding the run.
@@ -16,7 +17,7 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(30);
 const BACKOFF: Duration = Duration::from_millis(500);
 
 /// Sends `message` with up to `1 + retries` attempts.
-pub fn deliver(hook: &Webhook, message: &Message, secrets: &Secrets<'_>) -> Result<(), String> {
+pub fn deliver(hook: &Webhook, message: &Message, secrets: &Secrets<'_>) -> Result<(), DeliveryError> {
     let mut headers = vec![
         ("Content-Type".to_owned(), "application/json".to_owned()),
         ("X-Ftptrigger-Event".to_owned(), message.event.name().to_owned()),
@@ -47,64 +48,60 @@ pub fn deliver(hook: &Webhook, message: &Message, secrets: &Secrets<'_>) -> Resu
         config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
     }
     let agent: ureq::Agent = config.build().into();
-    let mut pause = BACKOFF;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match send(&agent, &hook.url, &headers, message.body.as_bytes()) {
-            Attempt::Done => return Ok(()),
-            Attempt::Final(error) => return Err(error),
-            Attempt::Retry { error, after } => {
-                if attempt > hook.retries {
-                    let attempts =
-                        if attempt == 1 { "1 attempt".to_owned() } else { format!("{attempt} attempts") };
-                    return Err(format!("{error} (after {attempts})"));
-                }
-                if let Some(after) = after.filter(|a| *a > RETRY_AFTER_CAP) {
-                    let secs = after.as_secs();
-                    return Err(format!(
-                        "{error}: the receiver asks to wait {secs}s, longer than a run waits"
-                    ));
-                }
-                let wait = after.unwrap_or(pause);
-                log::debug!("webhook attempt {attempt} failed: {error}; next in {wait:?}");
-                std::thread::sleep(wait);
-                pause *= 2;
-            }
+    let sent = backoff(hook).run(|attempt| {
+        let sent = send(&agent, &hook.url, &headers, message.body.as_bytes());
+        if let Err(Failed::Retry(error) | Failed::RetryAfter(error, _)) = &sent {
+            log::debug!("webhook attempt {attempt} failed: {error}");
         }
-    }
+        sent
+    });
+    sent.map_err(|gave_up| match gave_up {
+        GaveUp::Stopped(error) => error,
+        GaveUp::Exhausted { last, attempts } => {
+            let attempts =
+                if attempts == 1 { "1 attempt".to_owned() } else { format!("{attempts} attempts") };
+            DeliveryError::Unavailable(format!("{last} (after {attempts})"))
+        }
+        GaveUp::TooLong { last, asked } => DeliveryError::Unavailable(format!(
+            "{last}: the receiver asks to wait {}s, longer than a run waits",
+            asked.as_secs()
+        )),
+    })
 }
 
-/// The most a delivery can spend pausing between its attempts.
-pub fn longest_pauses(retries: u32) -> Duration {
-    (0..retries).map(|i| (BACKOFF * 2u32.saturating_pow(i)).max(RETRY_AFTER_CAP)).sum()
+/// The attempts a delivery through `hook` makes: `1 + retries`, pausing 500 ms, 1 s, 2 s...
+/// or what the receiver's `Retry-After` asks, up to [`RETRY_AFTER_CAP`].
+pub fn backoff(hook: &Webhook) -> Backoff {
+    Backoff::attempts(hook.retries.saturating_add(1)).pauses(BACKOFF, Duration::MAX).patience(RETRY_AFTER_CAP)
 }
 
-fn send(agent: &ureq::Agent, url: &str, headers: &[(String, String)], body: &[u8]) -> Attempt {
+fn send(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<(), Failed<DeliveryError>> {
     let mut request = agent.post(url);
     for (name, value) in headers {
         request = request.header(name, value);
     }
     let started = Instant::now();
     match request.send(body) {
-        Ok(response) => {
-            let status = response.status();
-            // The body is never read: a receiver that answers with an endless one cannot hold us.
-            let describe = format!("HTTP {}", status.as_u16());
-            match status.as_u16() {
-                200..=299 => Attempt::Done,
-                408 | 429 | 500..=599 => {
-                    Attempt::Retry { error: describe, after: retry_after(response.headers()) }
-                }
-                _ => Attempt::Final(format!("{describe} (not retried)")),
-            }
-        }
+        // The body is never read: a receiver that answers with an endless one cannot hold us.
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => match DeliveryError::of_status(response.status().as_u16()) {
+            busy if busy.retry_later() => match retry_after(response.headers()) {
+                Some(after) => Err(Failed::RetryAfter(busy, after)),
+                None => Err(Failed::Retry(busy)),
+            },
+            refused => Err(Failed::Stop(refused)),
+        },
         Err(err) => {
             let error = match err {
                 ureq::Error::Timeout(_) => format!("timed out after {:.1}s", started.elapsed().as_secs_f64()),
                 other => other.to_string(),
             };
-            Attempt::Retry { error, after: None }
+            Err(Failed::Retry(DeliveryError::Unavailable(error)))
         }
     }
 }
