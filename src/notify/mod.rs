@@ -1,6 +1,6 @@
-//! Telling people: which channels hear about a run, and delivering to each, with retries.
-//! Every delivery goes through the outbox in the journal first, so nothing is lost when a
-//! channel is down or ftptrigger dies mid-send: `outbox flush` finishes the job later.
+//! Telling people: which channels hear about a run, and delivering one message to one
+//! channel (email, webhook) with that channel's retries. Keeping messages until they are
+//! delivered is the outbox's business (`crate::outbox`).
 
 pub mod email;
 mod error;
@@ -11,14 +11,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Channel, Config};
-use crate::journal::Journal;
 use crate::outcome::Outcome;
 use crate::report::{Event, PAYLOAD_VERSION, Report};
 
 pub use error::DeliveryError;
+// Runs and `scan` still ask for this here; it sends through the outbox, which owns it.
+pub use crate::outbox::after_run;
 
 /// One notification for one channel, as stored in the outbox.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Message {
     pub event: Event,
     /// Same for every attempt of a delivery, so receivers can drop repeats.
@@ -28,6 +29,7 @@ pub struct Message {
     pub filename: Option<String>,
     /// The JSON payload, exactly as it is sent: the webhook's body, and what the email is
     /// written from.
+    #[serde(skip)]
     pub body: String,
 }
 
@@ -76,21 +78,17 @@ pub fn deliver(config: &Config, name: &str, message: &Message) -> Result<(), Del
     }
 }
 
-/// The channels to tell about a run that ended with `outcome`, by the rule that matched (or
-/// `[defaults]` when none did).
-pub fn channels_for<'c>(
-    config: &'c Config,
-    rule: Option<&str>,
-    outcome_ok: bool,
-    skipped: bool,
-) -> &'c [String] {
-    if skipped {
+/// The channels to tell how `report`'s run ended: none for an outcome nobody hears about,
+/// else those of the rule that matched (or of `[defaults]` when none did), for failures or
+/// for successes.
+pub fn channels_for<'c>(config: &'c Config, report: &Report) -> &'c [String] {
+    if !report.outcome.notifies() {
         return &[];
     }
-    let settings = rule
+    let settings = (report.rule.as_deref())
         .and_then(|r| config.rules.iter().find(|x| x.name == r))
         .map_or(&config.defaults, |r| &r.settings);
-    if outcome_ok { &settings.notify_success } else { &settings.notify }
+    if report.outcome.is_ok() { &settings.notify_success } else { &settings.notify }
 }
 
 impl Message {
@@ -142,80 +140,6 @@ pub fn worst_case(config: &Config, channel: &str) -> Duration {
     }
 }
 
-/// Writes one delivery per channel to the outbox, then tries them all at once. Returns what
-/// each came to; failures stay in the outbox for `outbox flush`.
-pub fn send_all(
-    journal: &mut Journal,
-    config: &Config,
-    run_id: Option<i64>,
-    channels: &[String],
-    message: &Message,
-) -> Vec<(String, Result<(), String>)> {
-    let mut queued = Vec::new();
-    for channel in channels {
-        match journal.enqueue(run_id, channel, message, worst_case(config, channel)) {
-            Ok(id) => queued.push((id, channel.clone())),
-            Err(e) => return vec![(channel.clone(), Err(format!("not queued: {e}")))],
-        }
-    }
-    let results: Vec<(i64, String, Result<(), DeliveryError>)> = std::thread::scope(|scope| {
-        let sends: Vec<_> = queued
-            .into_iter()
-            .map(|(id, channel)| {
-                scope.spawn(move || {
-                    let result = deliver(config, &channel, message);
-                    (id, channel, result)
-                })
-            })
-            .collect();
-        sends.into_iter().filter_map(|s| s.join().ok()).collect()
-    });
-    results
-        .into_iter()
-        .map(|(id, channel, result)| {
-            match &result {
-                Ok(()) => log::info!("notified {channel} ({})", message.event.name()),
-                Err(e) => log::info!("could not notify {channel}: {e}"),
-            }
-            let recorded = journal.attempted(id, &result);
-            let result = match (result, recorded) {
-                (Ok(()), Err(e)) => Err(format!("delivered, but not marked so: {e}")),
-                (result, _) => result.map_err(|e| e.to_string()),
-            };
-            (channel, result)
-        })
-        .collect()
-}
-
-/// Notifies the channels that should hear about `report`, then about the runs found
-/// interrupted on the way (their reports in `reaped`). Returns a line per failed delivery.
-pub fn after_run(journal: &mut Journal, config: &Config, report: &Report, reaped: &[Report]) -> Vec<String> {
-    let mut notices = notify(journal, config, report);
-    notices.extend(notify_reaped(journal, config, reaped));
-    notices
-}
-
-/// Notifies the channels of each run found interrupted (the rule's, else `[defaults]`).
-pub fn notify_reaped(journal: &mut Journal, config: &Config, reaped: &[Report]) -> Vec<String> {
-    reaped.iter().flat_map(|report| notify(journal, config, report)).collect()
-}
-
-/// Tells the channels that should hear about how `report`'s run ended, if its outcome is one
-/// they hear about; a line per failed delivery.
-fn notify(journal: &mut Journal, config: &Config, report: &Report) -> Vec<String> {
-    if !report.outcome.notifies() {
-        return Vec::new();
-    }
-    let channels = channels_for(config, report.rule.as_deref(), report.outcome.is_ok(), false);
-    failures(send_all(journal, config, report.run_id, channels, &Message::from_report(report))).collect()
-}
-
-fn failures(results: Vec<(String, Result<(), String>)>) -> impl Iterator<Item = String> {
-    results.into_iter().filter_map(|(channel, result)| {
-        result.err().map(|e| format!("notification to {channel} failed: {e}; it waits in the outbox"))
-    })
-}
-
 /// `notify-test`: an `event: "test"` message through each channel (or the one named), a line
 /// each; exit 0 only if all went through.
 pub fn test_command(config: &Config, only: Option<&str>) -> Result<u8, crate::outcome::Failure> {
@@ -244,37 +168,4 @@ pub fn test_command(config: &Config, only: Option<&str>) -> Result<u8, crate::ou
     }
     crate::output::print_out(&text);
     Ok(if results.iter().all(|(_, r)| r.is_ok()) { 0 } else { Outcome::InternalError.code() })
-}
-
-/// What `outbox flush` did.
-#[derive(Debug, Default)]
-pub struct Flushed {
-    pub delivered: usize,
-    pub failed: Vec<String>,
-    pub given_up: usize,
-    pub remaining: usize,
-    /// Trouble notifying runs found interrupted.
-    pub notices: Vec<String>,
-}
-
-/// Retries every pending delivery, oldest first, each claimed so that a concurrent flush or
-/// a live run never sends it too.
-pub fn flush(journal: &mut Journal, config: &Config) -> Result<Flushed, crate::journal::JournalError> {
-    // A run killed outright is otherwise found only by the next upload; cron finds it here.
-    let reaped = journal.reap_interrupted()?;
-    let notices = notify_reaped(journal, config, &reaped);
-    let mut done = Flushed { given_up: journal.give_up_old()?, notices, ..Flushed::default() };
-    for pending in journal.undelivered(false)? {
-        if !journal.claim(pending.id, worst_case(config, &pending.channel))? {
-            continue;
-        }
-        let result = deliver(config, &pending.channel, &pending.message());
-        journal.attempted(pending.id, &result)?;
-        match result {
-            Ok(()) => done.delivered += 1,
-            Err(e) => done.failed.push(format!("{} (delivery {}): {e}", pending.channel, pending.id)),
-        }
-    }
-    done.remaining = journal.undelivered(false)?.len();
-    Ok(done)
 }

@@ -1,0 +1,120 @@
+//! Sending through the outbox: each delivery is written before its first attempt and marked
+//! when done, so a channel that is down, or a crash mid-send, loses nothing; `outbox flush`
+//! retries what is left, claiming each row so two senders never send one twice.
+
+use crate::config::Config;
+use crate::journal::{Journal, JournalError};
+use crate::notify::{self, DeliveryError, Message};
+use crate::report::Report;
+
+use super::store::{Attempted, Outbox};
+
+/// What `result` comes to in the outbox: a failure stays pending for another try.
+fn verdict(result: &Result<(), DeliveryError>) -> Attempted<'_> {
+    match result {
+        Ok(()) => Attempted::Delivered,
+        Err(e) => Attempted::Kept(e),
+    }
+}
+
+/// Notifies the channels that should hear about `report`, then about the runs found
+/// interrupted on the way (their reports in `reaped`). Returns a line per failed delivery.
+pub fn after_run(journal: &mut Journal, config: &Config, report: &Report, reaped: &[Report]) -> Vec<String> {
+    let mut notices = notify(journal, config, report);
+    notices.extend(notify_reaped(journal, config, reaped));
+    notices
+}
+
+/// Notifies the channels of each run found interrupted (the rule's, else `[defaults]`).
+fn notify_reaped(journal: &Journal, config: &Config, reaped: &[Report]) -> Vec<String> {
+    reaped.iter().flat_map(|report| notify(journal, config, report)).collect()
+}
+
+/// Tells the channels that should hear how `report`'s run ended; a line per failed delivery.
+fn notify(journal: &Journal, config: &Config, report: &Report) -> Vec<String> {
+    let channels = notify::channels_for(config, report);
+    if channels.is_empty() {
+        return Vec::new();
+    }
+    send_all(&Outbox::of(journal), config, report.run_id, channels, &Message::from_report(report))
+}
+
+/// Writes one delivery per channel to the outbox, then tries them all at once. Returns a
+/// line per delivery that failed; those stay in the outbox for `outbox flush`.
+fn send_all(
+    outbox: &Outbox<'_>,
+    config: &Config,
+    run_id: Option<i64>,
+    channels: &[String],
+    message: &Message,
+) -> Vec<String> {
+    let failed = |channel: &str, error: &dyn std::fmt::Display| {
+        format!("notification to {channel} failed: {error}; it waits in the outbox")
+    };
+    let mut queued = Vec::new();
+    for channel in channels {
+        match outbox.enqueue(run_id, channel, message, notify::worst_case(config, channel)) {
+            Ok(id) => queued.push((id, channel)),
+            Err(e) => return vec![failed(channel, &format!("not queued: {e}"))],
+        }
+    }
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let sends: Vec<_> = queued
+            .into_iter()
+            .map(|(id, channel)| {
+                scope.spawn(move || (id, channel, notify::deliver(config, channel, message)))
+            })
+            .collect();
+        sends.into_iter().filter_map(|s| s.join().ok()).collect()
+    });
+    let mut lines = Vec::new();
+    for (id, channel, result) in results {
+        match &result {
+            Ok(()) => log::info!("notified {channel} ({})", message.event.name()),
+            Err(e) => log::info!("could not notify {channel}: {e}"),
+        }
+        let recorded = outbox.attempted(id, verdict(&result));
+        match (result, recorded) {
+            (Ok(()), Ok(())) => {}
+            (Ok(()), Err(e)) => lines.push(failed(channel, &format!("delivered, but not marked so: {e}"))),
+            (Err(e), _) => lines.push(failed(channel, &e)),
+        }
+    }
+    lines
+}
+
+/// What `outbox flush` did.
+#[derive(Debug, Default)]
+pub struct Flushed {
+    pub delivered: usize,
+    /// A line per delivery that failed again.
+    pub failed: Vec<String>,
+    /// Deliveries given up on because they were pending too long.
+    pub expired: usize,
+    pub remaining: usize,
+    /// Trouble notifying runs found interrupted.
+    pub notices: Vec<String>,
+}
+
+/// Retries every pending delivery, oldest first, each claimed so that a concurrent flush or
+/// a live run never sends it too.
+pub fn flush(journal: &mut Journal, config: &Config) -> Result<Flushed, JournalError> {
+    // A run killed outright is otherwise found only by the next upload; cron finds it here.
+    let reaped = journal.reap_interrupted()?;
+    let notices = notify_reaped(journal, config, &reaped);
+    let outbox = Outbox::of(journal);
+    let mut done = Flushed { expired: outbox.give_up_old()?, notices, ..Flushed::default() };
+    for pending in outbox.undelivered(false)? {
+        if !outbox.claim(pending.id, notify::worst_case(config, &pending.channel))? {
+            continue;
+        }
+        let result = notify::deliver(config, &pending.channel, &pending.message);
+        outbox.attempted(pending.id, verdict(&result))?;
+        match result {
+            Ok(()) => done.delivered += 1,
+            Err(e) => done.failed.push(format!("{} (delivery {}): {e}", pending.channel, pending.id)),
+        }
+    }
+    done.remaining = outbox.undelivered(false)?.len();
+    Ok(done)
+}

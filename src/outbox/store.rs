@@ -1,0 +1,192 @@
+//! The outbox's rows in the journal: writing a delivery, claiming it, recording each attempt,
+//! and reading back what is left. Every query of the `outbox` table is here.
+
+use std::time::Duration;
+
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::journal::{Journal, JournalError, now_ms};
+use crate::notify::{DeliveryError, Message};
+
+/// Deliveries still pending after this long are given up and marked dead.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(7 * 86400);
+
+/// Where a delivery stands (the `state` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Not delivered yet: a run or `outbox flush` will try it.
+    Pending,
+    Delivered,
+    /// Given up on: pending for too long. Listed, never sent.
+    Dead,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Delivered => "delivered",
+            State::Dead => "dead",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<State> {
+        [State::Pending, State::Delivered, State::Dead].into_iter().find(|s| s.name() == name)
+    }
+}
+
+crate::named::by_name!(State, "a delivery state");
+
+/// One row of the outbox: a message for one channel and how its delivery stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub run_id: Option<i64>,
+    pub channel: String,
+    #[serde(flatten)]
+    pub message: Message,
+    pub state: State,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_ms: i64,
+    /// A sender holds it until then (a run or a flush is delivering it now).
+    pub claimed_until_ms: Option<i64>,
+}
+
+impl Delivery {
+    /// Reads a row of `SELECT *` by column name, so the query and the fields cannot fall out
+    /// of step.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+        let message = Message {
+            event: r.get("event")?,
+            event_id: r.get("event_id")?,
+            cid: r.get("cid")?,
+            filename: r.get("filename")?,
+            body: r.get("payload")?,
+        };
+        Ok(Delivery {
+            id: r.get("id")?,
+            run_id: r.get("run_id")?,
+            channel: r.get("channel")?,
+            message,
+            state: r.get("state")?,
+            attempts: r.get("attempts")?,
+            last_error: r.get("last_error")?,
+            created_ms: r.get("created_ms")?,
+            claimed_until_ms: r.get("claimed_until_ms")?,
+        })
+    }
+}
+
+/// What an attempt at a delivery came to, as the outbox records it.
+#[derive(Debug, Clone, Copy)]
+pub enum Attempted<'e> {
+    Delivered,
+    /// Failed; it stays pending for another try.
+    Kept(&'e DeliveryError),
+}
+
+/// The outbox table of a journal.
+pub struct Outbox<'j> {
+    journal: &'j Journal,
+}
+
+impl<'j> Outbox<'j> {
+    pub fn of(journal: &'j Journal) -> Outbox<'j> {
+        Outbox { journal }
+    }
+
+    /// Writes a delivery for `channel`, already claimed by the caller for `lease`, and returns
+    /// its id.
+    pub fn enqueue(
+        &self,
+        run_id: Option<i64>,
+        channel: &str,
+        message: &Message,
+        lease: Duration,
+    ) -> Result<i64, JournalError> {
+        let now = now_ms();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO outbox (run_id, channel, event, event_id, cid, filename, payload, state, attempts,
+                                     created_ms, claimed_until_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10)",
+                params![
+                    run_id,
+                    channel,
+                    message.event,
+                    message.event_id,
+                    message.cid,
+                    message.filename,
+                    message.body,
+                    State::Pending,
+                    now,
+                    now + lease.as_millis() as i64
+                ],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// Claims a pending delivery for `lease`; false when it is delivered, dead, or another
+    /// process holds an unexpired claim.
+    pub fn claim(&self, id: i64, lease: Duration) -> Result<bool, JournalError> {
+        let now = now_ms();
+        let claimed = self.write(|tx| {
+            tx.execute(
+                "UPDATE outbox SET claimed_until_ms = ?3
+                 WHERE id = ?1 AND state = ?4 AND (claimed_until_ms IS NULL OR claimed_until_ms < ?2)",
+                params![id, now, now + lease.as_millis() as i64, State::Pending],
+            )
+        });
+        claimed.map(|n| n == 1)
+    }
+
+    /// Records an attempt and releases the claim.
+    pub fn attempted(&self, id: i64, attempt: Attempted<'_>) -> Result<(), JournalError> {
+        let now = now_ms();
+        let (state, error, delivered_ms) = match attempt {
+            Attempted::Delivered => (State::Delivered, None, Some(now)),
+            Attempted::Kept(e) => (State::Pending, Some(e.to_string()), None),
+        };
+        let recorded = self.write(|tx| {
+            tx.execute(
+                "UPDATE outbox SET state = ?2, attempts = attempts + 1, last_error = ?3, delivered_ms = ?4,
+                                   claimed_until_ms = NULL
+                 WHERE id = ?1",
+                params![id, state, error, delivered_ms],
+            )
+        });
+        recorded.map(|_| ())
+    }
+
+    /// Deliveries not yet delivered, oldest first: pending ones, and dead ones when asked.
+    pub fn undelivered(&self, with_dead: bool) -> Result<Vec<Delivery>, JournalError> {
+        let also = if with_dead { State::Dead } else { State::Pending };
+        let read = |e| self.journal.write_error(e);
+        let mut stmt = (self.journal.conn())
+            .prepare("SELECT * FROM outbox WHERE state IN (?1, ?2) ORDER BY id")
+            .map_err(read)?;
+        let rows = stmt.query_map(params![State::Pending, also], Delivery::read).map_err(read)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(read)
+    }
+
+    /// Marks pending deliveries older than [`GIVE_UP_AFTER`] dead; returns how many.
+    pub fn give_up_old(&self) -> Result<usize, JournalError> {
+        let cutoff = now_ms() - GIVE_UP_AFTER.as_millis() as i64;
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE outbox SET state = ?2 WHERE state = ?3 AND created_ms < ?1",
+                params![cutoff, State::Dead, State::Pending],
+            )
+        })
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        self.journal.immediate(f).map_err(|e| self.journal.write_error(e))
+    }
+}
