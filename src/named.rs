@@ -4,7 +4,28 @@
 /// Implements `Serialize`, `Deserialize`, `ToSql` and `FromSql` for `$type` by its `name()`
 /// (out) and `from_name()` (back). `$what` says what it is in the error for a name it does not
 /// know: "an outcome".
+///
+/// For an enum whose variants hold nothing, a list `{ Variant => "name", ... }` after `$what`
+/// also declares `name()` and `from_name()`, so each name is written once.
 macro_rules! by_name {
+    ($type:ident, $what:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $type {
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($type::$variant => $name,)+
+                }
+            }
+
+            pub fn from_name(name: &str) -> Option<$type> {
+                match name {
+                    $($name => Some($type::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        $crate::named::by_name!($type, $what);
+    };
     ($type:ty, $what:literal) => {
         impl serde::Serialize for $type {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

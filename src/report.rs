@@ -60,22 +60,14 @@ impl Event {
     pub fn of(outcome: Outcome) -> Event {
         if outcome.is_ok() { Event::RunSucceeded } else { Event::RunFailed }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Event::RunSucceeded => "run.succeeded",
-            Event::RunFailed => "run.failed",
-            Event::Test => "test",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Event> {
-        [Event::RunSucceeded, Event::RunFailed, Event::Test].into_iter().find(|e| e.name() == name)
-    }
 }
 
-// In the payload and the outbox's `event` column, by name.
-crate::named::by_name!(Event, "an event");
+// In the payload, the `X-Ftptrigger-Event` header and the outbox's `event` column, by name.
+crate::named::by_name!(Event, "an event", {
+    RunSucceeded => "run.succeeded",
+    RunFailed => "run.failed",
+    Test => "test",
+});
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Md5Pair {

@@ -22,21 +22,11 @@ pub enum State {
     Dead,
 }
 
-impl State {
-    pub fn name(self) -> &'static str {
-        match self {
-            State::Pending => "pending",
-            State::Delivered => "delivered",
-            State::Dead => "dead",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<State> {
-        [State::Pending, State::Delivered, State::Dead].into_iter().find(|s| s.name() == name)
-    }
-}
-
-crate::named::by_name!(State, "a delivery state");
+crate::named::by_name!(State, "a delivery state", {
+    Pending => "pending",
+    Delivered => "delivered",
+    Dead => "dead",
+});
 
 /// One row of the outbox: a message for one channel and how its delivery stands.
 #[derive(Debug, Clone, Serialize)]
