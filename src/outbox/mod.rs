@@ -46,7 +46,7 @@ pub fn command(config: &Config, flush: bool, say: Verbosity) -> Result<u8, Failu
         if !say.quiet && !say.json {
             notice(&format!("delivered {}, still pending {}", done.delivered, done.remaining));
         }
-        given_up = done.expired;
+        given_up = done.expired + done.refused;
     }
     let rows = Outbox::of(&journal).undelivered(true).map_err(crate::journal::failure)?;
     if say.json {

@@ -9,11 +9,23 @@ use crate::report::Report;
 
 use super::store::{Attempted, Outbox};
 
-/// What `result` comes to in the outbox: a failure stays pending for another try.
-fn verdict(result: &Result<(), DeliveryError>) -> Attempted<'_> {
-    match result {
-        Ok(()) => Attempted::Delivered,
-        Err(e) => Attempted::Kept(e),
+/// Which failed deliveries stay pending for another try.
+#[derive(Debug, Clone, Copy)]
+enum Keep {
+    /// Every one: after a run, whose operator has just been told that the message waits in
+    /// the outbox and may yet mend the channel (a URL, a secret) before the next flush.
+    Every,
+    /// Those a later try may deliver unchanged; a flush that meets a refusal again gives up.
+    Retryable,
+}
+
+impl Keep {
+    fn verdict(self, result: &Result<(), DeliveryError>) -> Attempted<'_> {
+        match (result, self) {
+            (Ok(()), _) => Attempted::Delivered,
+            (Err(e), Keep::Retryable) if !e.retry_later() => Attempted::GivenUp(e),
+            (Err(e), _) => Attempted::Kept(e),
+        }
     }
 }
 
@@ -73,7 +85,7 @@ fn send_all(
             Ok(()) => log::info!("notified {channel} ({})", message.event.name()),
             Err(e) => log::info!("could not notify {channel}: {e}"),
         }
-        let recorded = outbox.attempted(id, verdict(&result));
+        let recorded = outbox.attempted(id, Keep::Every.verdict(&result));
         match (result, recorded) {
             (Ok(()), Ok(())) => {}
             (Ok(()), Err(e)) => lines.push(failed(channel, &format!("delivered, but not marked so: {e}"))),
@@ -87,8 +99,10 @@ fn send_all(
 #[derive(Debug, Default)]
 pub struct Flushed {
     pub delivered: usize,
-    /// A line per delivery that failed again.
+    /// A line per delivery that failed again, given up on or not.
     pub failed: Vec<String>,
+    /// Deliveries given up on because a retry cannot mend what refused them.
+    pub refused: usize,
     /// Deliveries given up on because they were pending too long.
     pub expired: usize,
     pub remaining: usize,
@@ -97,7 +111,7 @@ pub struct Flushed {
 }
 
 /// Retries every pending delivery, oldest first, each claimed so that a concurrent flush or
-/// a live run never sends it too.
+/// a live run never sends it too. One whose channel refuses it for good is given up on.
 pub fn flush(journal: &mut Journal, config: &Config) -> Result<Flushed, JournalError> {
     // A run killed outright is otherwise found only by the next upload; cron finds it here.
     let reaped = journal.reap_interrupted()?;
@@ -109,11 +123,18 @@ pub fn flush(journal: &mut Journal, config: &Config) -> Result<Flushed, JournalE
             continue;
         }
         let result = notify::deliver(config, &pending.channel, &pending.message);
-        outbox.attempted(pending.id, verdict(&result))?;
-        match result {
-            Ok(()) => done.delivered += 1,
-            Err(e) => done.failed.push(format!("{} (delivery {}): {e}", pending.channel, pending.id)),
+        let verdict = Keep::Retryable.verdict(&result);
+        outbox.attempted(pending.id, verdict)?;
+        let Err(e) = &result else {
+            done.delivered += 1;
+            continue;
+        };
+        let mut line = format!("{} (delivery {}): {e}", pending.channel, pending.id);
+        if let Attempted::GivenUp(_) = verdict {
+            line.push_str("; retrying cannot help, so it is dead");
+            done.refused += 1;
         }
+        done.failed.push(line);
     }
     done.remaining = outbox.undelivered(false)?.len();
     Ok(done)

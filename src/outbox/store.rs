@@ -18,7 +18,8 @@ pub enum State {
     /// Not delivered yet: a run or `outbox flush` will try it.
     Pending,
     Delivered,
-    /// Given up on: pending for too long. Listed, never sent.
+    /// Given up on: pending for too long, or refused in a way no later try can mend. Listed,
+    /// never sent.
     Dead,
 }
 
@@ -75,6 +76,8 @@ pub enum Attempted<'e> {
     Delivered,
     /// Failed; it stays pending for another try.
     Kept(&'e DeliveryError),
+    /// Failed in a way no later try can mend: it is dead.
+    GivenUp(&'e DeliveryError),
 }
 
 /// The outbox table of a journal.
@@ -139,6 +142,7 @@ impl<'j> Outbox<'j> {
         let (state, error, delivered_ms) = match attempt {
             Attempted::Delivered => (State::Delivered, None, Some(now)),
             Attempted::Kept(e) => (State::Pending, Some(e.to_string()), None),
+            Attempted::GivenUp(e) => (State::Dead, Some(e.to_string()), None),
         };
         let recorded = self.write(|tx| {
             tx.execute(

@@ -564,6 +564,76 @@ fn deliveries_pending_for_over_7_days_are_given_up_and_listed_dead() {
     assert_eq!(hook.count(), 1, "a dead delivery is never sent");
 }
 
+/// A run keeps every failed delivery (its operator was told it waits in the outbox); a flush
+/// that is refused again gives up on it, and keeps retrying one whose receiver is only down.
+#[test]
+fn flush_gives_up_on_a_refused_delivery_and_keeps_retrying_a_failing_one() {
+    let refusing = HttpReceiver::scripted(vec![Reply::status(400)]);
+    let failing = HttpReceiver::scripted(vec![Reply::status(503)]);
+    let channels = webhook("refusing", &refusing.url(), "retries = 0")
+        + &webhook("failing", &failing.url(), "retries = 0");
+    let w = world(&config("notify = [\"refusing\", \"failing\"]", "", &channels));
+    failed_run(&w, 1);
+    let states = |w: &World| -> Vec<(String, String, i64)> {
+        let mut rows: Vec<_> = outbox_json(w)
+            .iter()
+            .map(|d| {
+                (
+                    d["channel"].as_str().unwrap().into(),
+                    d["state"].as_str().unwrap().into(),
+                    d["attempts"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let row = |channel: &str, state: &str, attempts| (channel.to_owned(), state.to_owned(), attempts);
+    assert_eq!(states(&w), [row("failing", "pending", 1), row("refusing", "pending", 1)]);
+
+    w.cmd()
+        .args(["outbox", "flush"])
+        .run()
+        .code(1)
+        .stderr_has("refusing (delivery ")
+        .stderr_has("HTTP 400 (not retried); retrying cannot help, so it is dead")
+        .stderr_has("failing (delivery ")
+        .stderr_has("HTTP 503 (after 1 attempt)");
+    assert_eq!(states(&w), [row("failing", "pending", 2), row("refusing", "dead", 2)]);
+    let listed = outbox_json(&w);
+    let refused = listed.iter().find(|d| d["channel"] == "refusing").unwrap();
+    assert_eq!(refused["last_error"], "HTTP 400 (not retried)");
+
+    w.cmd().args(["outbox", "flush"]).run().code(1).stderr_lacks("refusing");
+    assert_eq!((refusing.count(), failing.count()), (2, 3), "the refused one is not sent again");
+    assert_eq!(states(&w), [row("failing", "pending", 3), row("refusing", "dead", 2)]);
+}
+
+/// The same for email: a mailbox over quota (452) is worth another try, one that does not
+/// exist (550) is not; each recipient is a channel of its own here.
+#[test]
+fn flush_gives_up_on_a_permanent_smtp_reply_and_keeps_a_transient_one() {
+    let smtp = SmtpServer::start();
+    let channels = email("full", &plain_smtp(&smtp), &["full@example.com"], "")
+        + &email("gone", &plain_smtp(&smtp), &["gone@example.com"], "");
+    let w = world(&config("notify = [\"full\", \"gone\"]", "", &channels));
+    failed_run(&w, 1).stderr_has("notification to full failed").stderr_has("notification to gone failed");
+    assert!(outbox_json(&w).iter().all(|d| d["state"] == "pending"), "{:?}", outbox_json(&w));
+
+    w.cmd().args(["outbox", "flush"]).run().code(1).stderr_has("so it is dead");
+    let listed = outbox_json(&w);
+    let field =
+        |channel: &str, name: &str| listed.iter().find(|d| d["channel"] == channel).unwrap()[name].clone();
+    assert_eq!(
+        (field("full", "state"), field("gone", "state")),
+        ("pending".into(), "dead".into()),
+        "{listed:?}"
+    );
+    assert!(field("full", "last_error").as_str().unwrap().contains("452"), "{listed:?}");
+    assert!(field("gone", "last_error").as_str().unwrap().contains("550"), "{listed:?}");
+    assert!(smtp.mails().is_empty());
+}
+
 #[test]
 fn a_crash_while_sending_loses_nothing() {
     let silent = Tarpit::silent();

@@ -682,7 +682,14 @@ impl mailin::Handler for Recorder {
         mailin::response::OK
     }
 
+    /// `full@…` is refused for now (452, a mailbox over quota), `gone@…` for good (550, no such
+    /// mailbox); every other recipient is accepted.
     fn rcpt(&mut self, to: &str) -> mailin::Response {
+        match to.split('@').next() {
+            Some("full") => return mailin::response::OUT_OF_SPACE,
+            Some("gone") => return mailin::response::NO_MAILBOX,
+            _ => {}
+        }
         self.mail.to.push(to.to_owned());
         mailin::response::OK
     }
