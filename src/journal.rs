@@ -329,6 +329,10 @@ impl Journal {
         JournalError::Write { path: self.path.clone(), reason: e.to_string() }
     }
 
+    pub(crate) fn read_error(&self, e: impl ToString) -> JournalError {
+        JournalError::Read { path: self.path.clone(), reason: e.to_string() }
+    }
+
     /// Inserts the `running` row for a run that is starting and returns its id.
     pub fn begin(&mut self, report: &Report) -> Result<i64, JournalError> {
         let pid = std::process::id();

@@ -157,12 +157,17 @@ impl<'j> Outbox<'j> {
 
     /// Deliveries not yet delivered, oldest first: pending ones, and dead ones when asked.
     pub fn undelivered(&self, with_dead: bool) -> Result<Vec<Delivery>, JournalError> {
-        let also = if with_dead { State::Dead } else { State::Pending };
-        let read = |e| self.journal.write_error(e);
-        let mut stmt = (self.journal.conn())
-            .prepare("SELECT * FROM outbox WHERE state IN (?1, ?2) ORDER BY id")
-            .map_err(read)?;
-        let rows = stmt.query_map(params![State::Pending, also], Delivery::read).map_err(read)?;
+        // `state = ?1` alone, not a list, lets SQLite use the partial index of pending rows:
+        // delivered ones are never removed, so a flush would otherwise read them all.
+        let (sql, dead) = if with_dead {
+            ("SELECT * FROM outbox WHERE state IN (?1, ?2) ORDER BY id", Some(State::Dead))
+        } else {
+            ("SELECT * FROM outbox WHERE state = ?1 ORDER BY id", None)
+        };
+        let read = |e| self.journal.read_error(e);
+        let mut stmt = self.journal.conn().prepare(sql).map_err(read)?;
+        let states = [Some(State::Pending), dead].into_iter().flatten();
+        let rows = stmt.query_map(rusqlite::params_from_iter(states), Delivery::read).map_err(read)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(read)
     }
 
