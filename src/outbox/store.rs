@@ -189,3 +189,39 @@ impl<'j> Outbox<'j> {
         self.journal.immediate(f).map_err(|e| self.journal.write_error(e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Event;
+
+    /// `outbox --json` shows a delivery with the message's fields in line and in place, and
+    /// without the payload (the run's report, which `history` shows).
+    #[test]
+    fn a_delivery_is_listed_with_its_message_in_line_and_no_payload() {
+        let message = Message {
+            event: Event::RunFailed,
+            event_id: "e-1".into(),
+            cid: Some("acme".into()),
+            filename: Some("a.zip".into()),
+            body: "{\"secret\":\"payload\"}".into(),
+        };
+        let delivery = Delivery {
+            id: 3,
+            run_id: Some(7),
+            channel: "hook".into(),
+            message,
+            state: State::Pending,
+            attempts: 1,
+            last_error: Some("HTTP 503 (after 4 attempts)".into()),
+            created_ms: 1000,
+            claimed_until_ms: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&delivery).expect("serializes"),
+            "{\"id\":3,\"run_id\":7,\"channel\":\"hook\",\"event\":\"run.failed\",\"event_id\":\"e-1\",\
+             \"cid\":\"acme\",\"filename\":\"a.zip\",\"state\":\"pending\",\"attempts\":1,\
+             \"last_error\":\"HTTP 503 (after 4 attempts)\",\"created_ms\":1000,\"claimed_until_ms\":null}"
+        );
+    }
+}
