@@ -37,7 +37,7 @@ pub fn deliver(channel: &Email, message: &Message, secrets: &Secrets<'_>) -> Res
                 crate::exec::find_program(OsStr::new("sendmail"), std::env::var_os("PATH").as_deref())
                     .unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail"));
             Box::new(move || {
-                // Whatever the local MTA says, it is the one to fix it: later is worth a try.
+                // Handing over to the local MTA fails when it is down or full, which passes.
                 SendmailTransport::new_with_command(sendmail)
                     .send(&mail)
                     .map(|_| ())
