@@ -12,7 +12,6 @@ use crate::config::Duplicates;
 use crate::display::escape;
 use crate::journal::{self, Journal};
 use crate::outcome::{Failure, Outcome};
-use crate::trigger;
 
 /// What a file comes to when it is looked at.
 pub(super) enum Verdict {
@@ -90,7 +89,7 @@ fn judge_upload(
             human(settle)
         )));
     }
-    let entries = match trigger::read_sidecar(&sidecar) {
+    let entries = match crate::sidecar::read(&sidecar) {
         Ok(entries) => entries,
         Err(why) => {
             let detail = format!("MD5 sidecar {} cannot be used: {why}", escape(sidecar.as_os_str()));
