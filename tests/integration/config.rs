@@ -413,7 +413,8 @@ fn a_table_of_a_rule_after_other_sections_stays_with_its_rule() {
     ));
     // The first runs parse the whole file (the second keeps the index), the last ones read it.
     for n in 0..4 {
-        let (cid, name) = if n % 2 == 0 { ("acme", format!("{n}.zip")) } else { ("other", format!("{n}.txt")) };
+        let (cid, name) =
+            if n % 2 == 0 { ("acme", format!("{n}.zip")) } else { ("other", format!("{n}.txt")) };
         let file = w.upload(&name, name.as_bytes());
         w.cmd().arg(cid).arg(file).args(["--md5", &md5_hex(name.as_bytes())]).run().code(0);
         let env = w.recorded("env");
