@@ -10,6 +10,11 @@ use signal_hook::iterator::{Handle, Signals};
 
 type Listener = Box<dyn Fn(i32) + Send>;
 
+/// `SIGTERM` for 15, as signal-hook knows them; `signal` for one it does not.
+pub fn signal_name(signal: i32) -> &'static str {
+    signal_hook::low_level::signal_name(signal).unwrap_or("signal")
+}
+
 #[derive(Default)]
 struct Shared {
     /// The first signal received, 0 for none.

@@ -15,12 +15,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::outcome::Outcome;
 use crate::report::Report;
-use retry::{Backoff, Failed, GaveUp};
+use crate::retry::{Backoff, Failed, GaveUp};
 
 // Shared by the lock, the journal and webhook deliveries, so it belongs in the crate root's
 // module list; until that list is free to change it is declared here, in the lowest of them.
-#[path = "retry.rs"]
-pub mod retry;
 
 /// A run as the journal shows it: its report, whose outcome is the row's state (`running` for
 /// a run under way).

@@ -23,6 +23,7 @@ pub mod output;
 pub mod plan;
 pub mod regular_file;
 pub mod report;
+pub mod retry;
 pub mod rules;
 pub mod scan;
 pub mod sidecar;

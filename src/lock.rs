@@ -9,10 +9,10 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use md5::{Digest, Md5};
+use crate::md5block::Md5;
 
 use crate::interrupt::Interrupt;
-use crate::journal::retry::{Backoff, Failed, GaveUp};
+use crate::retry::{Backoff, Failed, GaveUp};
 
 /// Held for the duration of a run; released on drop (or process death).
 #[derive(Debug)]
@@ -65,7 +65,7 @@ pub fn dir(journal: &Path) -> PathBuf {
 fn file_for(dir: &Path, cid: &str, path: &Path) -> PathBuf {
     let mut h = Md5::new();
     h.update(cid.as_bytes());
-    h.update([0]);
+    h.update(&[0]);
     h.update(path.as_os_str().as_bytes());
     dir.join(format!("{}.lock", hex::encode(h.finalize())))
 }

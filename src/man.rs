@@ -56,30 +56,29 @@ fn extra_sections() -> Roff {
         roff.text([roman(row.meaning)]);
     }
     roff.control("SH", ["FILES"]);
-    for (path, what) in [
-        (
-            "/etc/ftptrigger/ftpscanner.cfg",
-            "the config, when neither --config nor FTPTRIGGER_CONFIG names one. The working directory is never \
+    terms(
+        &mut roff,
+        &[
+            (
+                "/etc/ftptrigger/ftpscanner.cfg",
+                "the config, when neither --config nor FTPTRIGGER_CONFIG names one. The working directory is never \
              searched: an FTP server runs its hooks inside the customer's upload directory",
-        ),
-        (
-            "$XDG_STATE_HOME/ftptrigger/journal.db",
-            "the journal (SQLite, WAL) unless [journal] path says otherwise; ~/.local/state/ftptrigger/journal.db \
+            ),
+            (
+                "$XDG_STATE_HOME/ftptrigger/journal.db",
+                "the journal (SQLite, WAL) unless [journal] path says otherwise; ~/.local/state/ftptrigger/journal.db \
              when XDG_STATE_HOME is unset. One row per run; history reads it. Runs older than [journal] retention \
              are pruned. A journal inside a root of the config's rules is refused (exit 10): customers can write \
              there",
-        ),
-        (
-            "locks/ beside the journal",
-            "one lock file per CID and file, held with flock for the length of a run; a second run of the same \
+            ),
+            (
+                "locks/ beside the journal",
+                "one lock file per CID and file, held with flock for the length of a run; a second run of the same \
              file waits up to lock_wait (--no-wait: not at all) and then exits 16. The job inherits the locked \
              descriptor (FTPTRIGGER_LOCK_FD), so the lock outlives a SIGKILLed ftptrigger until the job ends",
-        ),
-    ] {
-        roff.control("TP", []);
-        roff.text([bold(path)]);
-        roff.text([roman(what)]);
-    }
+            ),
+        ],
+    );
     roff.control("PP", []);
     roff.text([roman(
         "The config must not be writable by group or others, and must be owned by root or the user running ftptrigger. Relative paths inside it resolve against its directory. \
@@ -106,29 +105,42 @@ fn extra_sections() -> Roff {
          outbox flush delivers it. Notification trouble never changes the exit code.",
     )]);
     roff.control("SH", ["ENVIRONMENT"]);
-    roff.control("TP", []);
-    roff.text([bold("FTPTRIGGER_CONFIG")]);
-    roff.text([roman(
-        "the config file, when --config is not given; must be an absolute path (exit 10 otherwise)",
-    )]);
-    roff.control("TP", []);
-    roff.text([bold("XDG_STATE_HOME, HOME")]);
-    roff.text([roman("where the journal goes when the config does not name it; a value that is not an absolute path is ignored")]);
-    roff.control("TP", []);
-    roff.text([bold("PATH")]);
-    roff.text([roman(
-        "where a command named without a slash (command = [\"gzip\", ...]) and the sendmail transport's sendmail \
+    terms(
+        &mut roff,
+        &[
+            (
+                "FTPTRIGGER_CONFIG",
+                "the config file, when --config is not given; must be an absolute path (exit 10 otherwise)",
+            ),
+            (
+                "XDG_STATE_HOME, HOME",
+                "where the journal goes when the config does not name it; a value that is not an absolute path is ignored",
+            ),
+            (
+                "PATH",
+                "where a command named without a slash (command = [\"gzip\", ...]) and the sendmail transport's sendmail \
          are found. Only absolute entries are searched: an empty or relative entry would name the working directory",
-    )]);
-    roff.control("TP", []);
-    roff.text([bold("FTPTRIGGER_CID, FTPTRIGGER_FILE, FTPTRIGGER_FILENAME, FTPTRIGGER_MD5, FTPTRIGGER_SIZE, FTPTRIGGER_RULE, FTPTRIGGER_RUN_ID")]);
-    roff.text([roman("set for the command, besides the placeholders {cid} {file} {filename} {stem} {ext} {dir} {md5} {size} {rule} {run_id} in its arguments")]);
-    roff.control("TP", []);
-    roff.text([bold("FTPTRIGGER_FILE_FD, FTPTRIGGER_LOCK_FD")]);
-    roff.text([roman(
-        "descriptors the command inherits: the file, read-only and at its start, opened once and verified through; \
+            ),
+            (
+                "FTPTRIGGER_CID, FTPTRIGGER_FILE, FTPTRIGGER_FILENAME, FTPTRIGGER_MD5, FTPTRIGGER_SIZE, FTPTRIGGER_RULE, FTPTRIGGER_RUN_ID",
+                "set for the command, besides the placeholders {cid} {file} {filename} {stem} {ext} {dir} {md5} {size} {rule} {run_id} in its arguments",
+            ),
+            (
+                "FTPTRIGGER_FILE_FD, FTPTRIGGER_LOCK_FD",
+                "descriptors the command inherits: the file, read-only and at its start, opened once and verified through; \
          and the lock. Reading /dev/fd/$FTPTRIGGER_FILE_FD reads the verified file even if the path is swapped \
          once the command runs. No other descriptor reaches the command, not even one ftptrigger inherited",
-    )]);
+            ),
+        ],
+    );
     roff
+}
+
+/// A list of terms and what each means (`.TP`), as FILES and ENVIRONMENT are.
+fn terms(roff: &mut Roff, entries: &[(&str, &str)]) {
+    for (term, meaning) in entries {
+        roff.control("TP", []);
+        roff.text([bold(*term)]);
+        roff.text([roman(*meaning)]);
+    }
 }

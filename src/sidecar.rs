@@ -6,6 +6,24 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+
+use crate::regular_file::{self, Links, ReadError};
+
+/// Sidecars are a line or a listing; anything bigger is not a sidecar.
+const SIDECAR_MAX: u64 = 1 << 20;
+
+/// Every entry of the sidecar at `path`, or why it cannot be read as one. A symlink is not
+/// followed: a sidecar comes from the customer, and one who can make symlinks (SFTP) must not
+/// get another file's digests reported as theirs.
+pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
+    let (bytes, _) = regular_file::read(path, Links::Refuse, SIDECAR_MAX).map_err(|err| match err {
+        ReadError::Symlink => "a symlink; only a regular file is read as a sidecar".to_owned(),
+        ReadError::TooLarge { len, .. } => format!("too large for an MD5 sidecar ({len} bytes)"),
+        err => err.to_string(),
+    })?;
+    parse(&bytes).map_err(|e| e.to_string())
+}
 
 /// An MD5 digest as 32 lowercase hex digits.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use crate::config::{Config, Duplicates, Rule};
 use crate::display::{escape, escape_str};
 use crate::exec::{self, Finished, Job, Output};
-use crate::interrupt::Interrupt;
+use crate::interrupt::{self, Interrupt};
 use crate::journal::Journal;
 use crate::lock::{self, FileLock, LockError};
 use crate::outcome::{Failure, Outcome};
 use crate::plan::{self, Facts};
-use crate::regular_file::{self, Links, ReadError};
+
 use crate::report::{Md5Pair, Process, Report};
 use crate::rules::Captures;
 use crate::sidecar::{self, Md5Hex};
@@ -62,9 +62,6 @@ fn progress_bar(size: u64, name: &std::ffi::OsStr) -> indicatif::ProgressBar {
     bar
 }
 
-/// Sidecars are a line or a listing; anything bigger is not a sidecar.
-const SIDECAR_MAX: u64 = 1 << 20;
-
 /// What is left once a run's outcome is known and recorded: telling the channels, and
 /// retention. Kept apart so the caller can report the outcome first.
 pub struct Aftermath {
@@ -77,7 +74,7 @@ impl Aftermath {
     /// Notifies the channels that should hear about `report` (and about runs found
     /// interrupted on the way), prunes, and returns a line per notification that failed.
     pub fn finish(mut self, report: &Report) -> Vec<String> {
-        let notices = crate::notify::after_run(&mut self.journal, &self.config, report, &self.reaped);
+        let notices = crate::outbox::after_run(&mut self.journal, &self.config, report, &self.reaped);
         prune(&mut self.journal, &self.config);
         notices
     }
@@ -391,7 +388,7 @@ impl<'c> Context<'_, 'c> {
 fn interrupted(signal: i32, when: &str) -> Failure {
     Failure::new(
         Outcome::Interrupted(signal),
-        format!("ftptrigger got {} {when}; nothing ran", signal_name(signal)),
+        format!("ftptrigger got {} {when}; nothing ran", interrupt::signal_name(signal)),
     )
 }
 
@@ -402,21 +399,9 @@ fn claimed_md5(expected: &Expected) -> Result<Vec<sidecar::Entry>, Failure> {
         Expected::Given(md5) => return Ok(vec![sidecar::Entry { md5: md5.clone(), name: None }]),
         Expected::Sidecar(path) => path,
     };
-    read_sidecar(path).map_err(|why| {
+    sidecar::read(path).map_err(|why| {
         Failure::new(Outcome::Usage, format!("--md5-file {}: {why}", escape(path.as_os_str())))
     })
-}
-
-/// Every entry of the sidecar at `path`, or why it cannot be read as one. A symlink is not
-/// followed: a sidecar comes from the customer, and one who can make symlinks (SFTP) must not
-/// get another file's digests reported as theirs.
-pub fn read_sidecar(path: &std::path::Path) -> Result<Vec<sidecar::Entry>, String> {
-    let (bytes, _) = regular_file::read(path, Links::Refuse, SIDECAR_MAX).map_err(|err| match err {
-        ReadError::Symlink => "a symlink; only a regular file is read as a sidecar".to_owned(),
-        ReadError::TooLarge { len, .. } => format!("too large for an MD5 sidecar ({len} bytes)"),
-        err => err.to_string(),
-    })?;
-    sidecar::parse(&bytes).map_err(|e| e.to_string())
 }
 
 /// The claimed MD5 for this file. A sidecar naming another file is a mismatch: it was meant
@@ -441,7 +426,7 @@ fn judge(job: &Job, finished: &Finished) -> Result<String, Failure> {
     if let Some(signal) = finished.interrupted {
         let detail = format!(
             "ftptrigger got {} while command {program} ran; it was passed on to the command's process group",
-            signal_name(signal)
+            interrupt::signal_name(signal)
         );
         return Err(Failure::new(Outcome::Interrupted(signal), detail));
     }
@@ -464,34 +449,15 @@ fn judge(job: &Job, finished: &Finished) -> Result<String, Failure> {
             format!("command {program} exited with status {status}"),
         )),
         (None, Some(signal)) => {
-            let detail = format!("command {program} was killed by signal {signal} ({})", signal_name(signal));
+            let detail = format!(
+                "command {program} was killed by signal {signal} ({})",
+                interrupt::signal_name(signal)
+            );
             Err(Failure::new(Outcome::ProcessFailed, detail))
         }
         (None, None) => {
             Err(Failure::new(Outcome::ProcessFailed, format!("command {program} ended without a status")))
         }
-    }
-}
-
-pub fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        10 => "SIGUSR1",
-        11 => "SIGSEGV",
-        12 => "SIGUSR2",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        24 => "SIGXCPU",
-        25 => "SIGXFSZ",
-        _ => "signal",
     }
 }
 

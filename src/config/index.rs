@@ -39,6 +39,8 @@ struct Region {
     owner: Option<String>,
     /// The rule this region is, by its position among all `[[rule]]` tables.
     rule: Option<usize>,
+    /// A table of that rule (`[rule.env]`) after other tables, not its `[[rule]]` header.
+    more: bool,
     start: usize,
     end: usize,
     /// 1-based line of `start`.
@@ -83,39 +85,42 @@ impl Index {
     /// whole config is then read by every run, which is slower but never wrong.
     pub fn build(text: &str, doc: &DeTable<'_>) -> Option<Index> {
         let cids = rule_cids(doc)?;
-        let mut regions = vec![Region { owner: None, rule: None, start: 0, end: text.len(), line: 1 }];
+        let common = Region { owner: None, rule: None, more: false, start: 0, end: text.len(), line: 1 };
+        let mut regions = vec![common];
         let mut rules = 0;
         for header in headers(text)? {
             let last = regions.last_mut()?;
-            let (owner, rule) = match header.kind {
+            let (owner, rule, more) = match header.kind {
                 HeaderKind::Rule => {
                     rules += 1;
-                    (cids.get(rules - 1)?.clone(), Some(rules - 1))
+                    (cids.get(rules - 1)?.clone(), Some(rules - 1), false)
                 }
-                // `[rule.env]` and the like belong to the rule above them.
-                HeaderKind::InsideRule if last.rule.is_some() => continue,
+                // `[rule.env]` belongs to the last `[[rule]]` so far, whatever came between.
+                HeaderKind::InsideRule if rules > 0 => {
+                    if last.rule == Some(rules - 1) {
+                        continue;
+                    }
+                    (cids[rules - 1].clone(), Some(rules - 1), true)
+                }
                 _ if last.rule.is_none() => continue,
-                _ => (None, None),
+                _ => (None, None, false),
             };
             last.end = header.line_start;
-            regions.push(Region {
-                owner,
-                rule,
-                start: header.line_start,
-                end: text.len(),
-                line: header.line,
-            });
+            let (start, end, line) = (header.line_start, text.len(), header.line);
+            regions.push(Region { owner, rule, more, start, end, line });
         }
         (rules == cids.len()).then_some(Index { regions })
     }
 
     /// The index file's text: its key, then one line per region, `OWNER RULE START END LINE`,
-    /// where OWNER is the CID in hex or `-`, and RULE the rule's number or `-`.
+    /// where OWNER is the CID in hex or `-`, and RULE the rule's number (`+N` for more of rule
+    /// N after other tables) or `-`.
     pub fn render(&self, key: Key) -> String {
         let mut out = format!("{MAGIC}\n{}\n", key.line());
         for r in &self.regions {
             let owner = r.owner.as_deref().map_or_else(|| "-".to_owned(), hex::encode);
-            let rule = r.rule.map_or_else(|| "-".to_owned(), |i| i.to_string());
+            let rule =
+                r.rule.map_or_else(|| "-".to_owned(), |i| format!("{}{i}", if r.more { "+" } else { "" }));
             out.push_str(&format!("{owner} {rule} {} {} {}\n", r.start, r.end, r.line));
         }
         out
@@ -159,7 +164,7 @@ pub fn select(stored: &str, text: &str, cid: &str) -> Option<Selection> {
         lines.push((at_line, line));
         out.push_str(region);
         (at_line, file_line) = (at_line + newlines, line + newlines);
-        if rule != "-" {
+        if rule != "-" && !rule.starts_with('+') {
             rules.push(rule.parse().ok()?);
         }
     }

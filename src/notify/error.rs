@@ -32,10 +32,15 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
-    /// Whether the same message, to the same channel, may go through on a later try. The
-    /// others need someone to change the receiver, the config or the environment first.
+    /// Whether the same message, to the same channel, may go through on a later try: the
+    /// receiver may come back, and what is wrong on our side (an unset secret, a CA file that
+    /// holds nothing usable) is the operator's to fix, after which the message must still go.
+    /// Only a receiver's refusal and a message that cannot be read are given up.
     pub fn retry_later(&self) -> bool {
-        matches!(self, DeliveryError::Unavailable(_))
+        matches!(
+            self,
+            DeliveryError::Unavailable(_) | DeliveryError::MissingSecret { .. } | DeliveryError::Unusable(_)
+        )
     }
 
     /// The status of an HTTP answer that is no delivery: 408, 429 and 5xx say the
@@ -66,7 +71,7 @@ mod tests {
             assert_eq!(e.to_string(), format!("HTTP {status} (not retried)"));
         }
         let secret = DeliveryError::MissingSecret { var: "HOOK_SECRET".into() };
-        assert!(!secret.retry_later());
+        assert!(secret.retry_later(), "the operator may still set it");
         assert_eq!(
             secret.to_string(),
             "secret variable HOOK_SECRET is not set (environment or [defaults] env_file)"

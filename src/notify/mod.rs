@@ -16,7 +16,6 @@ use crate::report::{Event, PAYLOAD_VERSION, Report};
 
 pub use error::DeliveryError;
 // Runs and `scan` still ask for this here; it sends through the outbox, which owns it.
-pub use crate::outbox::after_run;
 
 /// One notification for one channel, as stored in the outbox.
 #[derive(Debug, Clone, Serialize)]

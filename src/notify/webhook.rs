@@ -7,7 +7,7 @@ use sha2::Sha256;
 
 use super::{DeliveryError, Message, Secrets};
 use crate::config::Webhook;
-use crate::journal::retry::{Backoff, Failed, GaveUp};
+use crate::retry::{Backoff, Failed, GaveUp};
 
 /// The longest `Retry-After` waited for; a receiver asking for more is left to the outbox
 /// rather than holding the run.

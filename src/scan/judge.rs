@@ -12,7 +12,6 @@ use crate::config::Duplicates;
 use crate::display::escape;
 use crate::journal::{self, Journal};
 use crate::outcome::{Failure, Outcome};
-use crate::trigger;
 
 /// What a file comes to when it is looked at.
 pub(super) enum Verdict {
@@ -71,14 +70,8 @@ fn judge_upload(
     let Some(sidecar_changed) = sidecar_changed else {
         let waited = age(changed, now);
         if waited > rule.settings.sidecar_wait {
-            let detail = format!(
-                "file {} has had no MD5 sidecar {} for {} (sidecar_wait is {}); upload the sidecar, or remove the file",
-                escape(file.path.as_os_str()),
-                escape(sidecar.as_os_str()),
-                human(waited),
-                human(rule.settings.sidecar_wait)
-            );
-            return Ok(Verdict::Report(Failure::new(Outcome::BadFile, detail)));
+            let (this, partner) = (("file", "file", &*file.path), ("MD5 sidecar", "sidecar", &*sidecar));
+            return Ok(overdue(this, partner, waited, rule.settings.sidecar_wait));
         }
         return Ok(Verdict::Waiting(format!("no MD5 sidecar {} yet", escape(sidecar.as_os_str()))));
     };
@@ -90,7 +83,7 @@ fn judge_upload(
             human(settle)
         )));
     }
-    let entries = match trigger::read_sidecar(&sidecar) {
+    let entries = match crate::sidecar::read(&sidecar) {
         Ok(entries) => entries,
         Err(why) => {
             let detail = format!("MD5 sidecar {} cannot be used: {why}", escape(sidecar.as_os_str()));
@@ -133,14 +126,8 @@ fn judge_orphan(
     }
     let waited = age(changed, now);
     if waited > rule.settings.sidecar_wait {
-        let detail = format!(
-            "MD5 sidecar {} has had no file {} for {} (sidecar_wait is {}); upload the file, or remove the sidecar",
-            escape(file.path.as_os_str()),
-            escape(upload.as_os_str()),
-            human(waited),
-            human(rule.settings.sidecar_wait)
-        );
-        return Ok(Verdict::Report(Failure::new(Outcome::BadFile, detail)));
+        let (this, partner) = (("MD5 sidecar", "sidecar", &*file.path), ("file", "file", upload));
+        return Ok(overdue(this, partner, waited, rule.settings.sidecar_wait));
     }
     Ok(Verdict::Waiting(format!("its file {} has not come yet", escape(upload.as_os_str()))))
 }
@@ -166,4 +153,26 @@ fn age(then: SystemTime, now: SystemTime) -> Duration {
 /// A duration to the second: `1day 2h 3m 4s`.
 fn human(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+/// An upload or a sidecar (`this`) whose partner has not come within `sidecar_wait`: each is
+/// (its name in the message, its name in the advice, its path).
+fn overdue(
+    this: (&str, &str, &Path),
+    partner: (&str, &str, &Path),
+    waited: Duration,
+    wait: Duration,
+) -> Verdict {
+    let detail = format!(
+        "{} {} has had no {} {} for {} (sidecar_wait is {}); upload the {}, or remove the {}",
+        this.0,
+        escape(this.2.as_os_str()),
+        partner.0,
+        escape(partner.2.as_os_str()),
+        human(waited),
+        human(wait),
+        partner.1,
+        this.1
+    );
+    Verdict::Report(Failure::new(Outcome::BadFile, detail))
 }

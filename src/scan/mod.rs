@@ -33,7 +33,6 @@ use crate::journal::{self, Journal};
 use crate::outcome::{Failure, Outcome};
 use crate::output::notice;
 use crate::rules::Captures;
-use crate::trigger;
 
 /// What `scan` was asked to do.
 #[derive(Debug, Clone)]
@@ -77,7 +76,7 @@ pub fn command(config: Arc<Config>, options: &Options, interrupt: &Interrupt) ->
     tally.add(run_all(&config, &due, options, interrupt, &out)?);
     out.summary(&tally);
     if let Some(signal) = interrupt.raised() {
-        let signal_name = trigger::signal_name(signal);
+        let signal_name = crate::interrupt::signal_name(signal);
         notice(&format!("stopped by {signal_name}; what did not start is left for the next scan"));
         return Ok(Outcome::Interrupted(signal).code());
     }

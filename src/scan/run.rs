@@ -41,7 +41,7 @@ pub(super) fn report_once(
         return Tally { failed: 1, ..Tally::default() };
     }
     out.result(&file.shown, &report);
-    out.notices(&crate::notify::after_run(journal, config, &report, &[]), false);
+    out.notices(&crate::outbox::after_run(journal, config, &report, &[]), false);
     Tally { failed: 1, ..Tally::default() }
 }
 

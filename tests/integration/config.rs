@@ -402,6 +402,27 @@ fn a_syntax_error_in_any_rule_stops_every_run() {
     }
 }
 
+/// `[rule.env]` belongs to the last `[[rule]]` above it, even with other tables between them:
+/// found by fuzzing, when the index left such a table to every customer's runs.
+#[test]
+fn a_table_of_a_rule_after_other_sections_stays_with_its_rule() {
+    let w = World::new();
+    w.config(&format!(
+        "[[rule]]\ncid = \"other\"\npattern = \"*\"\nroot = \"ftp/acme\"\ncommand = [\"./job.sh\"]\n\n\
+         [channel.hook]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n\n[rule.env]\nQUEUE = \"other's\"\n{BASIC_CONFIG}"
+    ));
+    // The first runs parse the whole file (the second keeps the index), the last ones read it.
+    for n in 0..4 {
+        let (cid, name) =
+            if n % 2 == 0 { ("acme", format!("{n}.zip")) } else { ("other", format!("{n}.txt")) };
+        let file = w.upload(&name, name.as_bytes());
+        w.cmd().arg(cid).arg(file).args(["--md5", &md5_hex(name.as_bytes())]).run().code(0);
+        let env = w.recorded("env");
+        assert_eq!(env.contains("QUEUE=other's\n"), cid == "other", "run {n} of {cid}: {env}");
+    }
+    assert_eq!(index_files(&w).len(), 1);
+}
+
 /// The index is only a shortcut: one that is damaged, or left by another config, is not used,
 /// and the next run makes it again.
 #[test]

@@ -18,6 +18,7 @@ mod journal;
 mod limits;
 mod md5;
 mod notify;
+mod outputs;
 mod properties;
 mod scan;
 mod servers;

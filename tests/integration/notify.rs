@@ -441,6 +441,28 @@ fn a_400_is_final_and_the_delivery_waits_in_the_outbox() {
     assert_eq!(pending[0]["attempts"], 1);
 }
 
+/// A secret that is not set is the operator's to fix: the delivery waits for it, however many
+/// flushes come first, and goes once it is set.
+#[test]
+fn a_delivery_waiting_for_an_unset_secret_is_kept_until_it_is_set() {
+    let hook = HttpReceiver::ok();
+    let w = world(&config(
+        "notify = [\"hook\"]",
+        "",
+        &webhook("hook", &hook.url(), "bearer_token_env = \"HOOK_TOKEN\""),
+    ));
+    failed_run(&w, 1).stderr_has("HOOK_TOKEN is not set");
+    for _ in 0..2 {
+        w.cmd().args(["outbox", "flush"]).run().code(1).stderr_has("HOOK_TOKEN is not set");
+        let pending = outbox_json(&w);
+        assert_eq!(pending[0]["state"], "pending", "{pending:?}");
+    }
+    assert_eq!(hook.count(), 0);
+    w.cmd().args(["outbox", "flush"]).env("HOOK_TOKEN", "t0ken").run().code(0);
+    let got = hook.wait_for(1, Duration::from_secs(10));
+    assert_eq!(got[0].header("authorization"), Some("Bearer t0ken"));
+}
+
 #[test]
 fn a_redirect_is_not_followed_and_counts_as_a_failure() {
     let elsewhere = HttpReceiver::ok();
