@@ -76,22 +76,54 @@ fn candidates<'c>(
     })
 }
 
-/// `Some(captures)` when the rule's regex matches the whole base name.
+/// `Some(captures)` when the rule's regex matches the whole base name, byte for byte.
+///
+/// A name need not be UTF-8 (SECURITY.md: any bytes but `/` and NUL), but in the regex's
+/// Unicode mode `.`, `[^…]` or `\S` match only whole UTF-8 characters, so `.*` would never take
+/// `ACME_\xff.zip`. Such a name is tried again with each byte that is not part of a UTF-8
+/// character read as U+FFFD, one character that only what matches any character matches; the
+/// captures are still the name's own bytes. Patterns that spell out raw bytes (`(?-u:\xff)`)
+/// match the name as it is, on the first try.
 fn regex_captures(rule: &Rule, name: &OsStr) -> Option<Captures> {
-    match &rule.matcher {
-        Matcher::Glob { .. } => None,
-        Matcher::Regex { regex, .. } => {
-            let caps = regex.captures(name.as_bytes())?;
-            let named = regex
-                .capture_names()
-                .flatten()
-                .filter_map(|n| {
-                    caps.name(n).map(|m| (n.to_owned(), OsStr::from_bytes(m.as_bytes()).to_owned()))
-                })
-                .collect();
-            Some(named)
+    let Matcher::Regex { regex, .. } = &rule.matcher else { return None };
+    let name = name.as_bytes();
+    let named = |caps: regex::bytes::Captures<'_>, original: &dyn Fn(std::ops::Range<usize>) -> OsString| {
+        regex
+            .capture_names()
+            .flatten()
+            .filter_map(|n| caps.name(n).map(|m| (n.to_owned(), original(m.range()))))
+            .collect()
+    };
+    if let Some(caps) = regex.captures(name) {
+        return Some(named(caps, &|range| OsStr::from_bytes(&name[range]).to_owned()));
+    }
+    let (text, offsets) = replaced_invalid_bytes(name)?;
+    let caps = regex.captures(text.as_bytes())?;
+    Some(named(caps, &|range| OsStr::from_bytes(&name[offsets[range.start]..offsets[range.end]]).to_owned()))
+}
+
+/// `name` with each byte that is not part of a UTF-8 character replaced by U+FFFD, and where
+/// each byte offset of that text (and its end) lies in `name`; `None` for a UTF-8 name.
+fn replaced_invalid_bytes(name: &[u8]) -> Option<(String, Vec<usize>)> {
+    if std::str::from_utf8(name).is_ok() {
+        return None;
+    }
+    let mut text = String::with_capacity(name.len() + 8);
+    let mut offsets = Vec::with_capacity(name.len() + 9);
+    let mut at = 0;
+    for chunk in name.utf8_chunks() {
+        text.push_str(chunk.valid());
+        offsets.extend(at..at + chunk.valid().len());
+        at += chunk.valid().len();
+        for _ in chunk.invalid() {
+            text.push(char::REPLACEMENT_CHARACTER);
+            // A match can only start or end inside the replacement with `(?-u)`: it maps to the byte.
+            offsets.extend([at; 3]);
+            at += 1;
         }
     }
+    offsets.push(at);
+    Some((text, offsets))
 }
 
 #[cfg(test)]
@@ -152,6 +184,45 @@ command = ["/bin/true"]
         let c = config(RULES);
         assert!(find(&c, "acme", OsStr::from_bytes(b"ACME_\xff x\n_stmt.zip")).is_some());
         assert!(find(&c, "acme", OsStr::new("ACME_a/b_stmt.zip")).is_none());
+    }
+
+    #[test]
+    fn a_regex_matches_a_name_that_is_not_utf8_and_captures_its_bytes() {
+        let c = config(
+            r#"
+[[rule]]
+name = "any"
+cid = "acme"
+regex = '(?P<head>.*)_(?P<tail>[^_]+)\.zip'
+root = "/srv/ftp/acme"
+command = ["/bin/true", "{head}", "{tail}"]
+
+[[rule]]
+name = "words"
+cid = "beta"
+regex = '\w+'
+root = "/srv/ftp/beta"
+command = ["/bin/true"]
+
+[[rule]]
+name = "raw"
+cid = "beta"
+regex = '(?-u:\xff)(?P<rest>.)'
+root = "/srv/ftp/beta"
+command = ["/bin/true", "{rest}"]
+"#,
+        );
+        let (rule, caps) = find(&c, "acme", OsStr::from_bytes(b"\xffA\xe2\x82_caf\xc3\xa9\xfe.zip")).unwrap();
+        assert_eq!(rule.name, "any");
+        let want = |s: &[u8]| OsStr::from_bytes(s).to_owned();
+        assert_eq!(
+            caps,
+            vec![("head".to_owned(), want(b"\xffA\xe2\x82")), ("tail".to_owned(), want(b"caf\xc3\xa9\xfe"))]
+        );
+        // A byte that is no character is not a word character either; raw bytes match as written.
+        assert!(find(&c, "beta", OsStr::from_bytes(b"ab\xffc")).is_none());
+        let (rule, caps) = find(&c, "beta", OsStr::from_bytes(b"\xffx")).unwrap();
+        assert_eq!((rule.name.as_str(), caps), ("raw", vec![("rest".to_owned(), OsString::from("x"))]));
     }
 
     #[test]
