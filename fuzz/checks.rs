@@ -76,10 +76,15 @@ fn summary(config: &Config) -> String {
 }
 
 /// The sidecar parser, on any bytes a customer can upload: it answers with entries or a
-/// refusal, never a panic, and what it accepts means what it says.
+/// refusal, never a panic, and what it accepts means what it says: a bare digest only alone;
+/// each entry found by its own name (unless another line gives that name another digest),
+/// and a name with a directory part never by its base name alone; and every name reads back
+/// the same written the way GNU md5sum writes an odd name.
 pub fn sidecar(bytes: &[u8]) {
     let Ok(entries) = sidecar::parse(bytes) else { return };
     assert!(!entries.is_empty(), "an accepted sidecar has at least one entry");
+    assert!(entries.len() == 1 || entries.iter().all(|e| e.name.is_some()), "a bare digest beside others");
+    let nowhere = |_: &OsStr| false;
     for entry in &entries {
         let hex = entry.md5.as_str();
         assert!(
@@ -87,10 +92,27 @@ pub fn sidecar(bytes: &[u8]) {
             "{hex:?}"
         );
         let Some(name) = &entry.name else { continue };
-        // The entry for a name is found by that name's last component.
-        let base = name.as_bytes().rsplit(|&b| b == b'/').next().unwrap();
-        if !base.is_empty() {
-            assert!(sidecar::select(&entries, OsStr::from_bytes(base)).is_ok());
+        assert!(!name.as_bytes().contains(&0), "a NUL in the name of {entry:?}");
+        // Found by its own name when it has no directory part, and by what it leads to when
+        // it has one: the same digest, or a refusal when another line for it disagrees.
+        let same_name = |e: &&sidecar::Entry| e.name.as_deref() == Some(name.as_os_str());
+        let agree = entries.iter().filter(same_name).all(|e| e.md5 == entry.md5);
+        let found = if name.as_bytes().contains(&b'/') {
+            let base = name.as_bytes().rsplit(|&b| b == b'/').next().unwrap();
+            let by_base = sidecar::select(&entries, OsStr::from_bytes(base), nowhere);
+            let by_base_named = entries.iter().any(|e| e.name.as_deref() == Some(OsStr::from_bytes(base)));
+            assert!(by_base_named || by_base.is_err(), "{name:?} was taken for {base:?}");
+            // Named by no entry (no name holds a NUL), so only what leads to the file counts.
+            sidecar::select(&entries, OsStr::new("\0"), |n: &OsStr| n == name.as_os_str())
+        } else {
+            sidecar::select(&entries, name, nowhere)
+        };
+        match found {
+            Ok(md5) => assert!(agree && md5 == entry.md5, "{name:?}: {md5} for {entry:?}"),
+            Err(sidecar::NoClaim::Conflict { .. }) => {
+                assert!(!agree, "{name:?}: a conflict of equal digests")
+            }
+            Err(other) => panic!("{name:?} not found: {other:?}"),
         }
         // Written back the way GNU md5sum writes an odd name, it reads as the same entry. A name
         // of only blanks is the one exception: such a line is a bare digest, by design.
@@ -106,14 +128,15 @@ pub fn sidecar(bytes: &[u8]) {
                 b => line.push(b),
             }
         }
+        let again =
+            sidecar::parse(&line).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(&line)));
         assert_eq!(
-            sidecar::parse(&line).as_deref(),
-            Ok(std::slice::from_ref(entry)),
+            (again.len(), &again[0].md5, &again[0].name),
+            (1, &entry.md5, &entry.name),
             "{:?}",
             String::from_utf8_lossy(&line)
         );
     }
-    let _ = sidecar::select(&entries, OsStr::from_bytes(bytes.get(..8).unwrap_or(bytes)));
 }
 
 /// Named regex groups a fuzzed template may also use.

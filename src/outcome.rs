@@ -101,7 +101,7 @@ outcomes! {
     InternalError => Code::Exit(1), "internal_error", failure: true, settles: false, notifies: false,
         "unexpected failure (an I/O error, a bug); the message says what";
     Usage => Code::Exit(2), "usage", failure: true, settles: false, notifies: false,
-        "bad arguments, or a malformed --md5 value or sidecar";
+        "bad arguments, or a malformed --md5 value";
     ScanFailed => Code::Exit(3), "scan_failed", failure: true, settles: false, notifies: false,
         "scan only: at least one file failed";
     ConfigError => Code::Exit(10), "config_error", failure: true, settles: false, notifies: false,
@@ -112,7 +112,8 @@ outcomes! {
         "the MD5 given does not match the file's MD5";
     BadFile => Code::Exit(13), "bad_file", failure: true, settles: true, notifies: true,
         "the file is missing, unreadable, not a regular file, a symlink, outside the CID's root, \
-         or changed while being verified";
+         or changed while being verified; or its MD5 sidecar is unreadable, malformed, or gives it \
+         two different digests";
     ProcessFailed => Code::Exit(14), "process_failed", failure: true, settles: true, notifies: true,
         "the command exited non-zero, was killed by a signal, or could not start";
     TimedOut => Code::Exit(15), "timed_out", failure: true, settles: true, notifies: true,

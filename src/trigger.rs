@@ -1,5 +1,5 @@
-//! One run, top to bottom: the sender's MD5, the config, the journal row, the rule, the file,
-//! the lock, the hash, the duplicate check, the job, the finished row.
+//! One run, top to bottom: the config, the journal row, the rule, the file, the lock, the
+//! sender's MD5, the hash, the duplicate check, the job, the finished row.
 //!
 //! Each step either hands the next what it needs or ends the run with a [`Failure`] whose
 //! outcome decides the exit code. Nothing runs unless every check before it passed, and
@@ -88,10 +88,8 @@ pub fn run(
 ) -> (Report, Option<Aftermath>) {
     let filename = req.file.file_name().unwrap_or_default();
     let mut started = Report::start(&req.cid, req.file.as_os_str(), filename);
-    let setup = claimed_md5(&req.expected)
-        .and_then(|claimed| Ok((claimed, load()?)))
-        .and_then(|(claimed, config)| Ok((claimed, crate::journal::open_for(&config)?, config)));
-    let (claimed, mut journal, config) = match setup {
+    let setup = load().and_then(|config| Ok((crate::journal::open_for(&config)?, config)));
+    let (mut journal, config) = match setup {
         Ok(setup) => setup,
         Err(failure) => return (ended(started, Err(failure)), None),
     };
@@ -103,7 +101,7 @@ pub fn run(
             Err(e) => return (ended(started, Err(internal(e))), None),
         }
     }
-    let ctx = Context { req, config: &config, journal: &journal, interrupt, claimed, started: &started };
+    let ctx = Context { req, config: &config, journal: &journal, interrupt, started: &started };
     let (progress, result) = ctx.execute();
     let mut report = ended(progress.report(&started), result);
     if req.dry_run {
@@ -190,7 +188,6 @@ struct Context<'r, 'c> {
     config: &'c Config,
     journal: &'r Journal,
     interrupt: &'r Interrupt,
-    claimed: Vec<sidecar::Entry>,
     /// The run as it started: its id and the exact bytes of the file name.
     started: &'r Report,
 }
@@ -208,7 +205,7 @@ impl<'c> Context<'_, 'c> {
         progress.file = Some((upload.path.clone(), upload.size()));
         progress.lock = stage!(progress, self.lock(found.rule, &upload));
 
-        let expected = stage!(progress, expected_for(&self.claimed, &req.expected, &found.name));
+        let expected = stage!(progress, self.expected(&upload));
         progress.md5.expected = Some(expected.to_string());
         let actual = stage!(progress, self.hash(&mut upload));
         progress.md5.actual = Some(actual.to_string());
@@ -257,6 +254,24 @@ impl<'c> Context<'_, 'c> {
         let lock = lock::acquire(&dir, &req.cid, &upload.path, wait, self.interrupt)
             .map_err(|e| self.lock_failure(e))?;
         Ok(Some(Arc::new(lock)))
+    }
+
+    /// The MD5 the sender claims for the file: `--md5`, or what its sidecar says of it. The
+    /// sidecar is read here, inside the run, so that one the sender got wrong is journaled and
+    /// notified like any other fault of theirs; and with the file open, so that a name in it
+    /// can be resolved to the very file that is hashed.
+    fn expected(&self, upload: &Upload) -> Result<Md5Hex, Failure> {
+        let path = match &self.req.expected {
+            Expected::Given(md5) => return Ok(md5.clone()),
+            Expected::Sidecar(path) => path,
+        };
+        let meta = upload
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|file| file.metadata())
+            .map_err(internal)?;
+        sidecar::claim(path, &sidecar::Target::new(&upload.name, &meta))
     }
 
     /// The file's MD5, with a progress bar for a big file when asked for one.
@@ -390,35 +405,6 @@ fn interrupted(signal: i32, when: &str) -> Failure {
         Outcome::Interrupted(signal),
         format!("ftptrigger got {} {when}; nothing ran", interrupt::signal_name(signal)),
     )
-}
-
-/// The MD5 from `--md5`, or every entry of the sidecar. A sidecar that cannot be read or
-/// parsed is a usage error: the caller pointed at something that is not a sidecar.
-fn claimed_md5(expected: &Expected) -> Result<Vec<sidecar::Entry>, Failure> {
-    let path = match expected {
-        Expected::Given(md5) => return Ok(vec![sidecar::Entry { md5: md5.clone(), name: None }]),
-        Expected::Sidecar(path) => path,
-    };
-    sidecar::read(path).map_err(|why| {
-        Failure::new(Outcome::Usage, format!("--md5-file {}: {why}", escape(path.as_os_str())))
-    })
-}
-
-/// The claimed MD5 for this file. A sidecar naming another file is a mismatch: it was meant
-/// for a different upload.
-fn expected_for(
-    claimed: &[sidecar::Entry],
-    source: &Expected,
-    name: &std::ffi::OsStr,
-) -> Result<Md5Hex, Failure> {
-    sidecar::select(claimed, name).map_err(|other| {
-        let sidecar = match source {
-            Expected::Sidecar(p) => escape(p.as_os_str()),
-            Expected::Given(_) => "--md5".to_owned(),
-        };
-        let detail = format!("MD5 sidecar {sidecar} is for {}, not {}", escape(&other), escape(name));
-        Failure::new(Outcome::Md5Mismatch, detail)
-    })
 }
 
 fn judge(job: &Job, finished: &Finished) -> Result<String, Failure> {

@@ -83,17 +83,17 @@ fn judge_upload(
             human(settle)
         )));
     }
-    let entries = match crate::sidecar::read(&sidecar) {
-        Ok(entries) => entries,
-        Err(why) => {
-            let detail = format!("MD5 sidecar {} cannot be used: {why}", escape(sidecar.as_os_str()));
-            return Ok(Verdict::Report(Failure::new(Outcome::BadFile, detail)));
-        }
+    let Ok(meta) = fs::symlink_metadata(&file.path) else {
+        return Ok(Verdict::Skipped("it is gone".into()));
     };
-    // A sidecar that names another file is left to the run, which reports the mismatch.
+    let md5 = match crate::sidecar::claim(&sidecar, &crate::sidecar::Target::new(&file.name, &meta)) {
+        Ok(md5) => md5,
+        Err(failure) if failure.outcome == Outcome::BadFile => return Ok(Verdict::Report(failure)),
+        // A sidecar that names other files is left to the run, which reports the mismatch.
+        Err(_) => return Ok(Verdict::Due { sidecar }),
+    };
     if rule.settings.duplicates == Duplicates::Skip
         && let Some(journal) = journal
-        && let Ok(md5) = crate::sidecar::select(&entries, &file.name)
         && let Some(previous) = journal
             .previous_success(&rule.cid, file.name.as_bytes(), md5.as_str())
             .map_err(journal::failure)?

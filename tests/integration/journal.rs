@@ -129,8 +129,8 @@ fn config_and_usage_errors_write_no_row() {
     let w = world();
     upload(&w, "acme", "ACME_1.zip", "one");
     trigger(&w, "acme", "ACME_1.zip").run().code(0);
-    // Exit 2: the sidecar is not there.
-    w.cmd().arg("acme").arg(w.path("ftp/acme/ACME_1.zip")).args(["--md5-file", "nope.md5"]).run().code(2);
+    // Exit 2: the --md5 given is not an MD5.
+    w.cmd().arg("acme").arg(w.path("ftp/acme/ACME_1.zip")).args(["--md5", "nope"]).run().code(2);
     // Exit 10: the config is invalid.
     w.config("[[rule]]\nname = 3\n");
     trigger(&w, "acme", "ACME_1.zip").run().code(10);

@@ -22,4 +22,5 @@ mod outputs;
 mod properties;
 mod scan;
 mod servers;
+mod sidecar_forms;
 mod upload_dir;

@@ -56,12 +56,17 @@ fn one_rule(matcher: &str, command: &[&str]) -> String {
 
 /// A file name as a sender's tool would write it unescaped: no newline, no backslash (those
 /// make GNU md5sum switch to its escaped form), no CR (indistinguishable from a Windows line
-/// ending), and not made only of whitespace (see `whitespace_only_name_...` below).
+/// ending), no NUL (no file name holds one), and not made only of whitespace (see
+/// `a_digest_with_trailing_blanks_is_a_bare_digest` below).
 fn plain_name() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(any::<u8>().prop_filter("no \\n \\r \\\\", |b| !b"\n\r\\".contains(b)), 1..40)
-        .prop_filter("not only whitespace", |n| !n.iter().all(u8::is_ascii_whitespace))
+    proptest::collection::vec(
+        any::<u8>().prop_filter("no \\n \\r \\\\ NUL", |b| !b"\n\r\\\0".contains(b)),
+        1..40,
+    )
+    .prop_filter("not only whitespace", |n| !n.iter().all(u8::is_ascii_whitespace))
 }
 
+/// GNU md5sum's escaping of a name in a line that starts with `\`.
 fn gnu_escape(name: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for &b in name {
@@ -82,15 +87,21 @@ fn only(bytes: &[u8]) -> sidecar::Entry {
     entries.into_iter().next().unwrap()
 }
 
+/// No name with a directory part leads to the file.
+fn nowhere(_: &OsStr) -> bool {
+    false
+}
+
 proptest! {
     #![proptest_config(cases())]
 
     /// Whatever the customer uploads as a sidecar, the parser answers; it never panics, and a
-    /// success has at least one entry with a well-formed digest.
+    /// success has at least one entry with a well-formed digest, and a bare digest only alone.
     #[test]
     fn sidecar_any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         if let Ok(entries) = sidecar::parse(&bytes) {
             prop_assert!(!entries.is_empty());
+            prop_assert!(entries.len() == 1 || entries.iter().all(|e| e.name.is_some()));
             for e in &entries {
                 prop_assert_eq!(e.md5.as_str().len(), 32);
                 prop_assert!(e.md5.as_str().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
@@ -98,17 +109,22 @@ proptest! {
         }
     }
 
-    /// Lines that look almost right (a digest, separators, names, CRs, BOMs) hit the parser's
-    /// branches far more often than random bytes do.
+    /// Lines that look almost right (a digest, separators, names, CRs, BOMs, comments, tags)
+    /// hit the parser's branches far more often than random bytes do.
     #[test]
     fn sidecar_near_misses_never_panic(
         parts in proptest::collection::vec(
             prop_oneof![
                 Just(b"d41d8cd98f00b204e9800998ecf8427e".to_vec()),
                 Just(b"MD5 (".to_vec()),
+                Just(b"MD5(".to_vec()),
                 Just(b") = ".to_vec()),
+                Just(b")=".to_vec()),
                 Just(b"  ".to_vec()),
                 Just(b" *".to_vec()),
+                Just(b" ".to_vec()),
+                Just(b"\t".to_vec()),
+                Just(b"#".to_vec()),
                 Just(b"\\".to_vec()),
                 Just(b"\\n".to_vec()),
                 Just(b"\r\n".to_vec()),
@@ -120,51 +136,102 @@ proptest! {
         )
     ) {
         let bytes = parts.concat();
-        let _ = sidecar::parse(&bytes);
+        if let Ok(entries) = sidecar::parse(&bytes) {
+            let _ = sidecar::select(&entries, OsStr::new("f"), |_| true);
+        }
     }
 
-    /// The three formats senders use give back the digest and the name that were written.
+    /// Every form senders use gives back the digest and the name that were written, after any
+    /// indentation and with either line ending.
     #[test]
-    fn sidecar_formats_round_trip(digest in any::<[u8; 16]>(), name in plain_name(), upper in any::<bool>(), crlf in any::<bool>()) {
+    fn sidecar_formats_round_trip(
+        digest in any::<[u8; 16]>(),
+        name in plain_name(),
+        upper in any::<bool>(),
+        crlf in any::<bool>(),
+        indent in prop::sample::select(vec!["", " ", "\t", " \t "]),
+    ) {
         let hex = if upper { hex::encode_upper(digest) } else { hex::encode(digest) };
         let want = Md5Hex::from_digest(&digest);
         let eol: &[u8] = if crlf { b"\r\n" } else { b"\n" };
         let want_name = Some(OsString::from_vec(name.clone()));
+        let indent = indent.as_bytes();
 
-        let gnu = [hex.as_bytes(), b"  ", &name, eol].concat();
-        let e = only(&gnu);
-        prop_assert_eq!(&e.md5, &want);
-        prop_assert_eq!(&e.name, &want_name);
+        let mut forms = vec![
+            ("GNU text", [indent, hex.as_bytes(), b"  ", &name, eol].concat()),
+            ("GNU binary", [indent, hex.as_bytes(), b" *", &name, eol].concat()),
+            ("--tag", [indent, b"MD5 (", &name[..], b") = ", hex.as_bytes(), eol].concat()),
+            ("OpenSSL", [indent, b"MD5(", &name[..], b")= ", hex.as_bytes(), eol].concat()),
+        ];
+        // `md5 -r` writes `<hex> <name>`; a name that starts with a blank or `*` would read as
+        // GNU's form, as md5sum reads it.
+        if !matches!(name[..], [b' ' | b'*', _, ..]) {
+            forms.push(("md5 -r", [indent, hex.as_bytes(), b" ", &name, eol].concat()));
+        }
+        for (form, line) in &forms {
+            let e = only(line);
+            prop_assert_eq!(&e.md5, &want, "{}", form);
+            prop_assert_eq!(&e.name, &want_name, "{}", form);
+        }
 
-        let binary = [hex.as_bytes(), b" *", &name, eol].concat();
-        let e = only(&binary);
-        prop_assert_eq!(&e.md5, &want);
-        prop_assert_eq!(&e.name, &want_name);
-
-        let bsd = [b"MD5 (", &name[..], b") = ", hex.as_bytes(), eol].concat();
-        let e = only(&bsd);
-        prop_assert_eq!(&e.md5, &want);
-        prop_assert_eq!(&e.name, &want_name);
-
-        let bare = [hex.as_bytes(), eol].concat();
+        let bare = [indent, hex.as_bytes(), eol].concat();
         let e = only(&bare);
         prop_assert_eq!(&e.md5, &want);
         prop_assert_eq!(&e.name, &None);
 
-        // And the file it names is the one `select` finds (by base name).
-        let entries = sidecar::parse(&gnu).unwrap();
-        let base = name.rsplit(|&b| b == b'/').next().unwrap();
-        prop_assert_eq!(sidecar::select(&entries, OsStr::from_bytes(base)), Ok(want));
+        // The entry is the file's whose base name it is when it has no directory part, or
+        // when it leads to that file; a name with one that leads elsewhere is another file's.
+        let entries = sidecar::parse(&forms[0].1).unwrap();
+        let base = OsStr::from_bytes(name.rsplit(|&b| b == b'/').next().unwrap());
+        prop_assert_eq!(sidecar::select(&entries, base, |n: &OsStr| n.as_bytes() == name), Ok(want));
+        if name.contains(&b'/') {
+            prop_assert!(sidecar::select(&entries, base, nowhere).is_err());
+        }
     }
 
-    /// GNU's escaped form (`\<hex>  <name with \\ \n \r>`) gives back any name at all.
+    /// GNU's escaped form (`\<hex>  <name>` and `\MD5 (<name>) = <hex>`, with `\\`, `\n`
+    /// and `\r`) gives back any name at all.
     #[test]
-    fn sidecar_gnu_escaped_names_round_trip(digest in any::<[u8; 16]>(), name in proptest::collection::vec(any::<u8>(), 1..40)) {
-        let line = [b"\\", hex::encode(digest).as_bytes(), b"  ", &gnu_escape(&name), b"\n"].concat();
+    fn sidecar_gnu_escaped_names_round_trip(
+        digest in any::<[u8; 16]>(),
+        name in proptest::collection::vec(any::<u8>().prop_filter("no NUL", |&b| b != 0), 1..40),
+    ) {
         prop_assume!(!name.iter().all(u8::is_ascii_whitespace));
-        let e = only(&line);
-        prop_assert_eq!(e.md5, Md5Hex::from_digest(&digest));
-        prop_assert_eq!(e.name, Some(OsString::from_vec(name)));
+        let hex = hex::encode(digest);
+        let untagged = [b"\\", hex.as_bytes(), b"  ", &gnu_escape(&name), b"\n"].concat();
+        let tagged = [b"\\MD5 (", &gnu_escape(&name)[..], b") = ", hex.as_bytes(), b"\n"].concat();
+        for line in [untagged, tagged] {
+            let e = only(&line);
+            prop_assert_eq!(e.md5, Md5Hex::from_digest(&digest));
+            prop_assert_eq!(e.name, Some(OsString::from_vec(name.clone())));
+        }
+    }
+
+    /// In a listing that names each file twice, as `x/<name>` (another file, with another
+    /// digest) and then as `<name>`, each file is found by its own line; and were `x/<name>`
+    /// the file itself, the two digests would be refused rather than one picked.
+    #[test]
+    fn sidecar_listing_finds_each_files_own_line(
+        files in proptest::collection::btree_map(
+            plain_name().prop_filter("a base name", |n| !n.contains(&b'/')),
+            any::<[u8; 16]>(),
+            1..6,
+        ),
+    ) {
+        let other = |digest: &[u8; 16]| digest.map(|b| !b);
+        let mut listing = Vec::new();
+        for (name, digest) in &files {
+            listing.extend([hex::encode(other(digest)).as_bytes(), b"  x/", name, b"\n"].concat());
+            listing.extend([hex::encode(digest).as_bytes(), b"  ", name, b"\n"].concat());
+        }
+        let entries = sidecar::parse(&listing).unwrap();
+        for (name, digest) in &files {
+            let name = OsStr::from_bytes(name);
+            prop_assert_eq!(sidecar::select(&entries, name, nowhere), Ok(Md5Hex::from_digest(digest)));
+            let inside = |n: &OsStr| n.as_bytes() == [b"x/", name.as_bytes()].concat();
+            let refused = sidecar::select(&entries, name, inside);
+            prop_assert!(matches!(refused, Err(sidecar::NoClaim::Conflict { .. })), "{:?}", refused);
+        }
     }
 }
 
