@@ -187,21 +187,25 @@ pub fn open_for(config: &crate::config::Config) -> Result<Journal, crate::outcom
 
 /// The config's journal if it exists: commands that only look must not create one.
 pub fn open_existing(config: &crate::config::Config) -> Result<Option<Journal>, crate::outcome::Failure> {
-    let path = checked_path(config)?;
+    open_existing_at(&checked_path(config)?)
+}
+
+/// The journal at `path` (from [`checked_path`]) if it exists.
+pub fn open_existing_at(path: &Path) -> Result<Option<Journal>, crate::outcome::Failure> {
     let exists = path
         .try_exists()
-        .map_err(|e| failure(JournalError::Open { path: path.clone(), reason: e.to_string() }))?;
+        .map_err(|e| failure(JournalError::Open { path: path.to_owned(), reason: e.to_string() }))?;
     if !exists {
         return Ok(None);
     }
-    Journal::open(&path).map(Some).map_err(failure)
+    Journal::open(path).map(Some).map_err(failure)
 }
 
 /// The journal's path, refused (exit 10) when it lies inside the root of one of the config's
 /// rules. Customers write there: one who could plant a journal could forge a success (the
 /// duplicate check would then skip their file), or delete it and every record with it. The
 /// default location comes from `HOME`, which for an FTP account is often its upload tree.
-fn checked_path(config: &crate::config::Config) -> Result<PathBuf, crate::outcome::Failure> {
+pub fn checked_path(config: &crate::config::Config) -> Result<PathBuf, crate::outcome::Failure> {
     let path = path_for(config).map_err(failure)?;
     let real = real_path(&path);
     match config.rules.iter().find(|rule| real.starts_with(real_path(&rule.root))) {

@@ -89,8 +89,9 @@ where
                 failed,
                 count,
             };
+            let style = history::Style { json: global.json, quiet: global.quiet };
             load_config(&global)
-                .and_then(|config| history::command(&config, &filter, global.json))
+                .and_then(|config| history::command(&config, &filter, style))
                 .unwrap_or_else(|f| fail(&f))
         }
         Some(Command::Outbox { action }) => {
