@@ -90,7 +90,7 @@ where
                 count,
             };
             let style = history::Style { json: global.json, quiet: global.quiet };
-            load_config(&global)
+            load_for_reading(&global)
                 .and_then(|config| history::command(&config, &filter, style))
                 .unwrap_or_else(|f| fail(&f))
         }
@@ -98,9 +98,10 @@ where
             let action = action.unwrap_or(cli::OutboxAction::List);
             let flush = action == cli::OutboxAction::Flush;
             let verbosity = outbox::Verbosity { quiet: global.quiet, json: global.json };
-            load_config(&global)
-                .and_then(|config| outbox::command(&config, flush, verbosity))
-                .unwrap_or_else(|f| fail(&f))
+            // A flush sends, and tells the rules' channels of runs found interrupted; a list
+            // only reads.
+            let config = if flush { load_config(&global) } else { load_for_reading(&global) };
+            config.and_then(|config| outbox::command(&config, flush, verbosity)).unwrap_or_else(|f| fail(&f))
         }
         Some(Command::Scan { cid, jobs, settle, dry_run }) => {
             let options = scan::Options {
@@ -230,16 +231,57 @@ fn load_config(global: &Global) -> Result<Config, Failure> {
 
 fn load_config_scoped(global: &Global, scope: config::Scope<'_>) -> Result<Config, Failure> {
     let path = locate(global)?;
-    config::load_scoped(&path, scope).map_err(|err| {
-        if let ConfigError::Invalid { problems, .. } = &err {
-            for p in problems {
-                eprintln!("{p}");
-            }
-        }
-        config_failure(err)
-    })
+    config::load_scoped(&path, scope).map_err(refused)
 }
 
+/// The failure for a config that cannot be used, after printing every problem it has, one per
+/// line.
+fn refused(err: ConfigError) -> Failure {
+    if let ConfigError::Invalid { problems, .. } = &err {
+        for p in problems {
+            eprintln!("{p}");
+        }
+    }
+    config_failure(err)
+}
+
+/// Loads the config for a command that only reads the journal (`history`, `outbox list`).
+/// Those need nothing but `[journal]`, and an operator finding out why runs fail needs them
+/// most when the config has errors: then that section alone is read, and a line says the rest
+/// is broken. The whole config's problems are printed only when even that section fails.
+fn load_for_reading(global: &Global) -> Result<Config, Failure> {
+    let path = locate(global)?;
+    let err = match config::load(&path) {
+        Ok(config) => return Ok(config),
+        Err(err) => err,
+    };
+    let section = match &err {
+        ConfigError::Invalid { .. } => journal::section_of(&path),
+        _ => None,
+    };
+    match section {
+        Some(Ok(config)) => {
+            if !global.quiet {
+                let broken = config_failure(err).detail;
+                notice(&format!("{broken}: `ftptrigger check` lists them; reading the journal it names all the same"));
+            }
+            Ok(config)
+        }
+        Some(Err(failure)) => Err(failure),
+        None => Err(refused(err)),
+    }
+}
+
+/// A config that cannot be used ends the invocation with exit 10. An invalid one is counted
+/// by its errors: its warnings are printed with them, but do not stop anything.
 fn config_failure(err: ConfigError) -> Failure {
-    Failure::new(Outcome::ConfigError, err.to_string())
+    let detail = match &err {
+        ConfigError::Invalid { path, problems } => {
+            let errors = problems.iter().filter(|p| p.severity == config::Severity::Error).count();
+            let plural = if errors == 1 { "" } else { "s" };
+            format!("config {} is invalid ({errors} error{plural})", path.display())
+        }
+        _ => err.to_string(),
+    };
+    Failure::new(Outcome::ConfigError, detail)
 }

@@ -482,6 +482,61 @@ fn history_shows_local_time_with_its_offset_and_json_keeps_utc() {
     }
 }
 
+/// `history` and `outbox list` need only the journal, so a config whose rules have errors
+/// still serves them, with a line saying it is broken. A run needs its rules and is refused,
+/// its message counting the errors: the warnings printed with them stop nothing.
+#[test]
+fn history_and_outbox_list_read_the_journal_of_a_config_whose_rules_have_errors() {
+    let w = mixed_history();
+    let unset_secret = "[channel.hook]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\nsecret_env = \"FTPTRIGGER_TEST_UNSET\"\n";
+    w.config(&(config("", "", "timeout = \"soon\"\ncommand_typo = 1") + unset_secret));
+    let broken = format!(
+        "ftptrigger: config {} is invalid (2 errors): `ftptrigger check` lists them; reading the journal it names all \
+         the same\n",
+        w.config_path().display()
+    );
+    let run = w.cmd().arg("history").run().code(0);
+    assert_eq!(run.stderr(), format!("{broken}{}", whence(&w, 6)));
+    assert_eq!(run.stdout().lines().count(), 7, "{}", run.stdout());
+    assert_eq!(ids(&history_json(&w, &[])), [6, 5, 4, 3, 2, 1]);
+    w.cmd().args(["outbox", "list"]).run().code(0).stdout_is("outbox is empty\n").stderr_is(&broken);
+    w.cmd().args(["--quiet", "history"]).run().code(0).stderr_is("");
+
+    upload(&w, "acme", "C.zip", "c");
+    let refused = format!("ERROR[10]: config {} is invalid (2 errors)\n", w.config_path().display());
+    trigger(&w, "acme", "C.zip")
+        .run()
+        .code(10)
+        .stderr_has("secret_env: warning: FTPTRIGGER_TEST_UNSET is set neither")
+        .stderr_has(&refused);
+    assert_eq!(ids(&history_json(&w, &[])), [6, 5, 4, 3, 2, 1], "the refused run wrote no row");
+}
+
+/// What `history` needs of the config, `[journal]`, must itself be valid: if it is not, every
+/// problem of the config is printed, as for any command.
+#[test]
+fn history_of_a_config_whose_journal_section_has_errors_is_refused_with_every_problem() {
+    let w = world_with(r#"retention = "forever""#, "", r#"timeout = "soon""#);
+    w.cmd()
+        .arg("history")
+        .run()
+        .code(10)
+        .stderr_has("journal.retention: invalid duration")
+        .stderr_has("rule[1].timeout: invalid duration")
+        .stderr_has("is invalid (2 errors)");
+}
+
+/// The journal of a config with broken rules is still refused inside a rule's root, whose
+/// customers could have planted it: the roots are read as written.
+#[test]
+fn a_journal_inside_a_root_is_refused_even_when_the_rules_have_errors() {
+    let w = world_with(r#"path = "ftp/beta/journal.db""#, "", r#"timeout = "soon""#);
+    fs::create_dir_all(w.path("ftp/beta")).unwrap();
+    let inside = format!("the journal {} lies inside the root ", w.path("ftp/beta/journal.db").display());
+    w.cmd().arg("history").run().code(10).stderr_has(&inside).stderr_has("of rule beta");
+    w.cmd().args(["outbox", "list"]).run().code(10).stderr_has(&inside);
+}
+
 #[test]
 fn history_into_a_closed_pipe_is_not_a_panic() {
     let w = mixed_history();
