@@ -140,7 +140,7 @@ pub fn worst_case(config: &Config, channel: &str) -> Duration {
 }
 
 /// `notify-test`: an `event: "test"` message through each channel (or the one named), a line
-/// each; exit 0 only if all went through.
+/// each; exit 0 only if all went through, else `delivery_failed` (4).
 pub fn test_command(config: &Config, only: Option<&str>) -> Result<u8, crate::outcome::Failure> {
     let names: Vec<&String> =
         config.channels.keys().filter(|n| only.is_none_or(|o| o == n.as_str())).collect();
@@ -166,5 +166,5 @@ pub fn test_command(config: &Config, only: Option<&str>) -> Result<u8, crate::ou
         }
     }
     crate::output::print_out(&text);
-    Ok(if results.iter().all(|(_, r)| r.is_ok()) { 0 } else { Outcome::InternalError.code() })
+    Ok(if results.iter().all(|(_, r)| r.is_ok()) { 0 } else { Outcome::DeliveryFailed.code() })
 }

@@ -99,10 +99,8 @@ fn send_all(
 #[derive(Debug, Default)]
 pub struct Flushed {
     pub delivered: usize,
-    /// A line per delivery that failed again, given up on or not.
+    /// A line per delivery that failed again, given up on (as refused for good) or not.
     pub failed: Vec<String>,
-    /// Deliveries given up on because a retry cannot mend what refused them.
-    pub refused: usize,
     /// Deliveries given up on because they were pending too long.
     pub expired: usize,
     pub remaining: usize,
@@ -132,7 +130,6 @@ pub fn flush(journal: &mut Journal, config: &Config) -> Result<Flushed, JournalE
         let mut line = format!("{} (delivery {}): {e}", pending.channel, pending.id);
         if let Attempted::GivenUp(_) = verdict {
             line.push_str("; retrying cannot help, so it is dead");
-            done.refused += 1;
         }
         done.failed.push(line);
     }
