@@ -80,12 +80,13 @@ fn send_all(
         sends.into_iter().filter_map(|s| s.join().ok()).collect()
     });
     let mut lines = Vec::new();
-    for (id, channel, result) in results {
+    for (id, channel, tried) in results {
+        let notify::Tried { attempts, result } = tried;
         match &result {
             Ok(()) => log::info!("notified {channel} ({})", message.event.name()),
             Err(e) => log::info!("could not notify {channel}: {e}"),
         }
-        let recorded = outbox.attempted(id, Keep::Every.verdict(&result));
+        let recorded = outbox.attempted(id, Keep::Every.verdict(&result), attempts);
         match (result, recorded) {
             (Ok(()), Ok(())) => {}
             (Ok(()), Err(e)) => lines.push(failed(channel, &format!("delivered, but not marked so: {e}"))),
@@ -120,9 +121,9 @@ pub fn flush(journal: &mut Journal, config: &Config) -> Result<Flushed, JournalE
         if !outbox.claim(pending.id, notify::worst_case(config, &pending.channel))? {
             continue;
         }
-        let result = notify::deliver(config, &pending.channel, &pending.message);
+        let notify::Tried { attempts, result } = notify::deliver(config, &pending.channel, &pending.message);
         let verdict = Keep::Retryable.verdict(&result);
-        outbox.attempted(pending.id, verdict)?;
+        outbox.attempted(pending.id, verdict, attempts)?;
         let Err(e) = &result else {
             done.delivered += 1;
             continue;

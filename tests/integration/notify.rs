@@ -456,6 +456,7 @@ fn a_delivery_waiting_for_an_unset_secret_is_kept_until_it_is_set() {
         w.cmd().args(["outbox", "flush"]).run().code(4).stderr_has("HOOK_TOKEN is not set");
         let pending = outbox_json(&w);
         assert_eq!(pending[0]["state"], "pending", "{pending:?}");
+        assert_eq!(pending[0]["attempts"], 0, "no request was made: {pending:?}");
     }
     assert_eq!(hook.count(), 0);
     w.cmd().args(["outbox", "flush"]).env("HOOK_TOKEN", "t0ken").run().code(0);
@@ -494,6 +495,24 @@ fn outbox_list_exits_0_with_deliveries_pending_and_a_flush_that_fails_exits_4() 
     let hook = HttpReceiver::ok();
     w.config(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "retries = 0")));
     w.cmd().args(["outbox", "flush"]).run().code(0).stderr_has("delivered 1, still pending 0");
+}
+
+/// `ATTEMPTS` (`attempts` in JSON) counts what the last error counts: the requests made to the
+/// receiver, retries included, by the run's delivery and then by each flush's.
+#[test]
+fn outbox_attempts_count_every_request_as_the_last_error_does() {
+    let dead = format!("http://127.0.0.1:{}/hook", closed_port());
+    let w = world(&config("notify = [\"hook\"]", "", &webhook("hook", &dead, "retries = 1")));
+    failed_run(&w, 1).stderr_has("(after 2 attempts); it waits in the outbox");
+    let table = w.cmd().args(["outbox", "list"]).run().code(0).stdout();
+    assert!(table.lines().next().unwrap().contains(" ATTEMPTS "), "{table}");
+    let row: Vec<&str> = table.lines().nth(1).expect("one delivery").split_whitespace().collect();
+    assert_eq!(row[6], "2", "ATTEMPTS in {table}");
+    assert!(table.lines().nth(1).unwrap().ends_with("(after 2 attempts)"), "{table}");
+    w.cmd().args(["outbox", "flush"]).run().code(4).stderr_has("(after 2 attempts)");
+    let listed = outbox_json(&w);
+    assert_eq!(listed[0]["attempts"], 4, "two requests by the run, two by the flush: {listed:?}");
+    assert!(listed[0]["last_error"].as_str().unwrap().ends_with("(after 2 attempts)"), "{listed:?}");
 }
 
 #[test]
