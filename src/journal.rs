@@ -255,11 +255,17 @@ pub fn section_of(path: &Path) -> Option<Result<crate::config::Config, crate::ou
         .enumerate()
         .filter_map(|(i, rule)| {
             let root = rule.get("root")?.as_str()?;
-            let name = rule.get("name").and_then(toml::Value::as_str).map_or_else(|| format!("rule[{i}]"), str::to_owned);
+            let name = rule
+                .get("name")
+                .and_then(toml::Value::as_str)
+                .map_or_else(|| format!("rule[{i}]"), str::to_owned);
             Some((name, dir.join(root)))
         })
         .collect();
-    Some(outside_roots(&journal, roots.iter().map(|(name, root)| (name.as_str(), root.as_path()))).map(|()| config))
+    Some(
+        outside_roots(&journal, roots.iter().map(|(name, root)| (name.as_str(), root.as_path())))
+            .map(|()| config),
+    )
 }
 
 /// `path` with every symlink in its existing part resolved; what does not exist yet is

@@ -263,7 +263,9 @@ fn load_for_reading(global: &Global) -> Result<Config, Failure> {
         Some(Ok(config)) => {
             if !global.quiet {
                 let broken = config_failure(err).detail;
-                notice(&format!("{broken}: `ftptrigger check` lists them; reading the journal it names all the same"));
+                notice(&format!(
+                    "{broken}: `ftptrigger check` lists them; reading the journal it names all the same"
+                ));
             }
             Ok(config)
         }

@@ -85,7 +85,8 @@ pub fn deliver(config: &Config, name: &str, message: &Message) -> Tried {
         Some(Channel::Email(mail)) => {
             let result = email::deliver(mail, message, &secrets);
             // Only an answer from the server (or sendmail) means the hand-over was attempted.
-            let attempted = matches!(&result, Ok(()) | Err(DeliveryError::Unavailable(_) | DeliveryError::Refused(_)));
+            let attempted =
+                matches!(&result, Ok(()) | Err(DeliveryError::Unavailable(_) | DeliveryError::Refused(_)));
             Tried { attempts: u32::from(attempted), result }
         }
         None => Tried { attempts: 0, result: Err(DeliveryError::UnknownChannel(name.to_owned())) },
@@ -169,8 +170,10 @@ pub fn test_command(config: &Config, only: Option<&str>) -> Result<u8, crate::ou
     }
     let message = Message::test();
     let results: Vec<(&String, Result<(), DeliveryError>)> = std::thread::scope(|scope| {
-        let sends: Vec<_> =
-            names.iter().map(|name| scope.spawn(|| (*name, deliver(config, name, &message).result))).collect();
+        let sends: Vec<_> = names
+            .iter()
+            .map(|name| scope.spawn(|| (*name, deliver(config, name, &message).result)))
+            .collect();
         sends.into_iter().filter_map(|s| s.join().ok()).collect()
     });
     let mut text = String::new();

@@ -98,7 +98,8 @@ fn success_exits_0_with_job_output_on_stdout_and_our_messages_on_stderr() {
 }
 
 /// A job that writes to stdout and stderr by turns, `out 1`, `err 1`, `out 2`...
-const ALTERNATING: &str = "i=1\nwhile [ $i -le 200 ]; do echo \"out $i\"; echo \"err $i\" >&2; i=$((i+1)); done";
+const ALTERNATING: &str =
+    "i=1\nwhile [ $i -le 200 ]; do echo \"out $i\"; echo \"err $i\" >&2; i=$((i+1)); done";
 
 /// What [`ALTERNATING`] wrote, in the order it wrote it.
 fn alternated() -> String {

@@ -444,10 +444,16 @@ fn history_names_the_journal_it_read() {
 #[test]
 fn history_without_a_journal_says_where_it_looked_and_where_other_users_runs_are() {
     let w = world();
-    let run = w.cmd().arg("history").run().code(0).stdout_is("RUN  STARTED  CID  FILE  OUTCOME  EXIT  DURATION\n");
-    let looked = format!("ftptrigger: no journal at {}: nothing has been recorded there; ", w.journal_path().display());
+    let run =
+        w.cmd().arg("history").run().code(0).stdout_is("RUN  STARTED  CID  FILE  OUTCOME  EXIT  DURATION\n");
+    let looked = format!(
+        "ftptrigger: no journal at {}: nothing has been recorded there; ",
+        w.journal_path().display()
+    );
     assert!(run.stderr().starts_with(&looked), "{}", run.stderr());
-    for hint in ["journal is per user", "the FTP server's account", "that user's journal", "set [journal] path in "] {
+    for hint in
+        ["journal is per user", "the FTP server's account", "that user's journal", "set [journal] path in "]
+    {
         assert!(run.stderr().contains(hint), "{hint:?} in {}", run.stderr());
     }
     w.cmd().args(["history", "--json"]).run().code(0).stdout_is("").stderr_has(&looked);
@@ -458,7 +464,10 @@ fn history_without_a_journal_says_where_it_looked_and_where_other_users_runs_are
     w.cmd().args(["history", "--cid", "nobody"]).run().code(0).stderr_has(&none).stderr_has("per user");
 
     let w = world_with(r#"path = "var/journal.db""#, "", "");
-    let looked = format!("ftptrigger: no journal at {}: nothing has been recorded there\n", w.path("var/journal.db").display());
+    let looked = format!(
+        "ftptrigger: no journal at {}: nothing has been recorded there\n",
+        w.path("var/journal.db").display()
+    );
     w.cmd().arg("history").run().code(0).stderr_is(&looked);
 }
 
