@@ -179,10 +179,67 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
+/// Parses `args` (the program name first). A mistyped subcommand (`ftptrigger histroy`)
+/// would be taken for a CID and end with a complaint about `--md5`; when the only word is one
+/// edit from a subcommand's name, that is the likelier mistake, and the error says so.
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    Cli::try_parse_from(&args).map_err(|err| match mistyped_subcommand(&args[1.min(args.len())..]) {
+        Some((typed, meant)) if err.kind() == clap::error::ErrorKind::MissingRequiredArgument => {
+            command().error(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!("unrecognized subcommand '{typed}': did you mean '{meant}'? (a run needs <CID> <FILE> --md5 <HEX>)"),
+            )
+        }
+        _ => err,
+    })
+}
+
+/// The one word among `args` (options and their values left out) and the subcommand it is one
+/// edit (a letter added, dropped, changed, or two swapped) away from.
+fn mistyped_subcommand(args: &[std::ffi::OsString]) -> Option<(String, String)> {
+    let mut words = Vec::new();
+    let mut args = args.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        match arg.as_ref() {
+            "-c" | "--config" | "--md5" | "--md5-file" => {
+                args.next();
+            }
+            option if option.starts_with('-') => {}
+            word => words.push(word.to_owned()),
+        }
+    }
+    let [typed] = words.as_slice() else { return None };
+    let cmd = command();
+    let meant = cmd
+        .get_subcommands()
+        .map(clap::Command::get_name)
+        .find(|name| strsim::osa_distance(typed, name) == 1)?;
+    Some((typed.clone(), meant.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         super::command().debug_assert();
+    }
+
+    #[test]
+    fn a_word_one_edit_from_a_subcommand_is_suggested_only_alone() {
+        let args = |words: &[&str]| words.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        for (typed, meant) in
+            [("histroy", "history"), ("chek", "check"), ("scann", "scan"), ("explian", "explain")]
+        {
+            let found = super::mistyped_subcommand(&args(&["-c", "x.cfg", typed]));
+            assert_eq!(found, Some((typed.to_owned(), meant.to_owned())));
+        }
+        assert_eq!(super::mistyped_subcommand(&args(&["histroy", "file.zip"])), None, "a FILE follows");
+        assert_eq!(super::mistyped_subcommand(&args(&["acme"])), None);
+        assert_eq!(super::mistyped_subcommand(&args(&["--md5", "chek", "acme"])), None);
     }
 }

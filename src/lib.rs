@@ -33,9 +33,7 @@ pub mod verify;
 
 use std::ffi::OsString;
 
-use clap::Parser;
-
-use cli::{Cli, Command, Global, RunArgs};
+use cli::{Command, Global, RunArgs};
 use config::{Config, ConfigError};
 use outcome::{Failure, Outcome};
 use output::{fail, notice, print_out};
@@ -47,7 +45,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match cli::parse(args) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();

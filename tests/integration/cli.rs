@@ -53,3 +53,15 @@ fn man_page_is_up_to_date() {
         assert!(text.contains(&format!("\\fB{code}\\fR")), "man page documents exit code {code}");
     }
 }
+
+#[test]
+fn a_mistyped_subcommand_is_suggested_not_taken_for_a_cid() {
+    Trigger::bare()
+        .arg("histroy")
+        .run()
+        .code(2)
+        .stderr_has("unrecognized subcommand 'histroy': did you mean 'history'?");
+    Trigger::bare().args(["-q", "outbx"]).run().code(2).stderr_has("did you mean 'outbox'?");
+    // With a FILE after it, the word is a CID: the usual complaint about the missing MD5.
+    Trigger::bare().args(["histroy", "f.zip"]).run().code(2).stderr_lacks("did you mean").stderr_has("--md5");
+}
