@@ -233,6 +233,44 @@ fn a_rule_missing_required_keys_still_has_its_other_problems_reported() {
 }
 
 #[test]
+fn check_warns_of_a_missing_root_or_program_and_a_rule_that_can_never_match() {
+    let w = World::new();
+    let cfg = w.config(&format!(
+        "{BASIC_CONFIG}\n[[rule]]\nname = \"later\"\ncid = \"acme\"\npattern = \"*.zip\"\nroot = \"ftp/nowhere\"\n\
+         command = [\"./gone.sh\"]\n\n[[rule]]\nname = \"bare\"\ncid = \"beta\"\npattern = \"*\"\nroot = \"ftp/acme\"\n\
+         command = [\"no-such-tool-on-any-path\"]\n"
+    ));
+    let p = cfg.display();
+    let out = w.cmd().arg("check").run().code(0).stdout();
+    for want in [
+        format!(
+            "{p}:12:11: rule[1].pattern: warning: never matches: rule stmt (line 2) of the same CID comes first"
+        ),
+        format!("{p}:13:8: rule[1].root: warning: {} is not a directory", w.path("ftp/nowhere").display()),
+        format!("{p}:14:12: rule[1].command[0]: warning: {} does not exist", w.path("gone.sh").display()),
+        format!("{p}:21:12: rule[2].command[0]: warning: no-such-tool-on-any-path is not in PATH"),
+    ] {
+        assert!(out.contains(&want), "expected\n  {want}\nin\n{out}");
+    }
+    assert!(out.contains("ok: 3 rules, 0 channels, 4 warnings"), "{out}");
+}
+
+#[test]
+fn a_mistyped_key_gets_the_likely_one_suggested() {
+    let w = World::new();
+    w.config(&format!("{BASIC_CONFIG}timout = \"1m\"\n"));
+    w.cmd()
+        .arg("check")
+        .run()
+        .code(10)
+        .stdout_has("rule[0].timout: unknown field `timout`")
+        .stdout_has("did you mean `timeout`?");
+    w.config(&format!("{BASIC_CONFIG}colour = \"red\"\n"));
+    let out = w.cmd().arg("check").run().code(10).stdout();
+    assert!(out.contains("unknown field `colour`") && !out.contains("did you mean"), "{out}");
+}
+
+#[test]
 fn warnings_do_not_fail_check() {
     let w = World::new();
     w.config(&format!(
