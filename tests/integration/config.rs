@@ -492,3 +492,32 @@ fn webhook_headers_cannot_override_what_ftptrigger_sets() {
         .stdout_has("channel.hook.headers.authorization: set by ftptrigger itself")
         .stdout_has(": 2 errors");
 }
+
+/// The man page's CONFIGURATION section lists exactly the keys the loader takes, section by
+/// section: each section's unknown-key error names what it expects.
+#[test]
+fn the_man_pages_key_reference_is_the_schema() {
+    use std::collections::BTreeSet;
+    let w = World::new();
+    let email = "[channel.m]\ntype = \"email\"\ntransport = \"sendmail\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n";
+    let webhook = "[channel.h]\ntype = \"webhook\"\nurl = \"https://example.com/\"\n";
+    for (section, text, listed) in [
+        ("journal", "[journal]\nzz_unknown = 1\n".to_owned(), &["journal"][..]),
+        ("defaults", "[defaults]\nzz_unknown = 1\n".to_owned(), &["defaults, rule"][..]),
+        ("rule", format!("{BASIC_CONFIG}zz_unknown = 1\n"), &["rule", "defaults, rule"][..]),
+        ("email", format!("{email}zz_unknown = 1\n"), &["email", "channel.NAME"][..]),
+        ("webhook", format!("{webhook}zz_unknown = 1\n"), &["webhook", "channel.NAME"][..]),
+    ] {
+        w.config(&text);
+        let out = w.cmd().arg("check").run().code(10).stdout();
+        let expected =
+            out.split("`zz_unknown`, expected ").nth(1).unwrap_or_else(|| panic!("{section}: {out}"));
+        let schema: BTreeSet<&str> = expected.lines().next().unwrap().split('`').skip(1).step_by(2).collect();
+        let documented: BTreeSet<&str> = ftptrigger::man::keys::KEYS
+            .iter()
+            .filter(|k| listed.contains(&k.section))
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(documented, schema, "[{section}]");
+    }
+}
