@@ -46,7 +46,9 @@ fn subcommands() -> Roff {
             ]);
         }
         // Its own options; the global ones are under OPTIONS.
-        for arg in sub.get_opts().filter(|a| !a.is_global_set() && a.get_id() != "help") {
+        for arg in
+            sub.get_arguments().filter(|a| !a.is_positional() && !a.is_global_set() && a.get_id() != "help")
+        {
             let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
             let long = arg.get_long().map(|l| format!("--{l}")).unwrap_or_default();
             let value = arg.get_value_names().map(|v| format!(" <{}>", v.join(" "))).unwrap_or_default();
