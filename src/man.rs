@@ -51,7 +51,10 @@ fn subcommands() -> Roff {
         {
             let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
             let long = arg.get_long().map(|l| format!("--{l}")).unwrap_or_default();
-            let value = arg.get_value_names().map(|v| format!(" <{}>", v.join(" "))).unwrap_or_default();
+            let value = match arg.get_value_names() {
+                Some(names) if arg.get_action().takes_values() => format!(" <{}>", names.join(" ")),
+                _ => String::new(),
+            };
             roff.control("IP", []);
             roff.text([bold(long), italic(value), roman(format!("  {help}"))]);
         }
