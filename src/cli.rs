@@ -42,7 +42,7 @@ pub struct Global {
     #[arg(short, long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// Print nothing on success; on failure, the error and the command's output tail
+    /// Print nothing on success; on failure, the error (and for a run, the command's output tail)
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
@@ -50,7 +50,8 @@ pub struct Global {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Print one JSON object with the result on stdout (the command's output goes to stderr)
+    /// Print JSON on stdout: a run's result object (the command's output then goes to stderr),
+    /// check's report; history and outbox as one JSON object per line
     #[arg(long, global = true)]
     pub json: bool,
 }

@@ -62,7 +62,12 @@ where
         }
         Some(Command::Check) => match locate(&global) {
             Ok(path) => {
-                let (text, ok) = check::check(&path);
+                let format = match (global.json, global.quiet) {
+                    (true, _) => check::Format::Json,
+                    (false, true) => check::Format::Quiet,
+                    (false, false) => check::Format::Text,
+                };
+                let (text, ok) = check::check(&path, format);
                 print_out(&text);
                 if ok { 0 } else { Outcome::ConfigError.code() }
             }

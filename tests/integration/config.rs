@@ -521,3 +521,24 @@ fn the_man_pages_key_reference_is_the_schema() {
         assert_eq!(documented, schema, "[{section}]");
     }
 }
+
+#[test]
+fn check_speaks_json_and_keeps_quiet_on_success() {
+    let w = World::new();
+    let run = w.cmd().args(["check", "--json"]).run().code(0);
+    let v = run.json();
+    assert_eq!(
+        (v["ok"].as_bool(), v["rules"].as_u64(), v["problems"].as_array().map(Vec::len)),
+        (Some(true), Some(1), Some(0))
+    );
+    w.cmd().args(["check", "-q"]).run().code(0).stdout_is("");
+    w.config(&format!("{BASIC_CONFIG}timeout = \"soon\"\n"));
+    let v = w.cmd().args(["check", "--json"]).run().code(10).json();
+    assert_eq!(v["ok"], false);
+    let p = &v["problems"][0];
+    assert_eq!(
+        (p["line"].as_u64(), p["field"].as_str(), p["severity"].as_str()),
+        (Some(8), Some("rule[0].timeout"), Some("error"))
+    );
+    w.cmd().args(["check", "-q"]).run().code(10).stdout_has("rule[0].timeout: invalid duration");
+}
