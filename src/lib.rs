@@ -75,9 +75,15 @@ where
         },
         Some(Command::Explain { cid, file }) => match load_config(&global) {
             Ok(config) => {
-                let (text, verdict) = explain::explain(&config, &cid, &file);
-                print_out(&text);
-                verdict.map_or_else(|f| fail(&f), |()| 0)
+                // The explanation says how a run would end; its exit code says so too, without
+                // the run's ERROR line (which would point back at explain).
+                let (found, verdict) = explain::explain(&config, &cid, &file);
+                if global.json {
+                    print_out(&format!("{}\n", serde_json::to_string(&found).unwrap_or_default()));
+                } else {
+                    print_out(&found.to_text());
+                }
+                verdict.map_or_else(|f| f.outcome.code(), |()| 0)
             }
             Err(failure) => fail(&failure),
         },
