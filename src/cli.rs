@@ -5,8 +5,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::sidecar::Md5Hex;
-
 /// Verify an uploaded file's MD5 and run the job configured for its customer.
 ///
 /// Called once per file by an FTP server's post-upload hook, a cron job or an operator:
@@ -88,8 +86,9 @@ pub struct RunArgs {
 #[group(required = true, multiple = false)]
 pub struct Md5Source {
     /// The MD5 the sender gave: 32 hex digits, any case
-    #[arg(long, value_name = "HEX", value_parser = Md5Hex::parse)]
-    pub md5: Option<Md5Hex>,
+    // Checked by the run, not by clap, so that a bad one still gets a JSON result with --json.
+    #[arg(long, value_name = "HEX")]
+    pub md5: Option<String>,
 
     /// Read the MD5 from a sidecar: bare hex, `md5sum` output, or BSD `MD5 (name) = hex`
     #[arg(long, value_name = "PATH")]

@@ -130,8 +130,19 @@ where
 }
 
 fn run_file(global: &Global, args: RunArgs) -> u8 {
+    let named = (args.cid.clone().unwrap_or_default(), args.file.clone().unwrap_or_default());
     let req = match request(global, args) {
         Ok(req) => req,
+        // With --json, stdout carries a result object whatever happens.
+        Err(failure) if global.json => {
+            let (cid, file) = named;
+            let mut report =
+                report::Report::start(&cid, file.as_os_str(), file.file_name().unwrap_or_default());
+            let code = failure.outcome.code();
+            report.finish(Err(failure));
+            print_out(&format!("{}\n", report.to_json()));
+            return code;
+        }
         Err(failure) => return fail(&failure),
     };
     // Installed before anything slow, so a TERM while hashing is recorded, not fatal.
@@ -183,7 +194,10 @@ fn scan_files(global: &Global, options: &scan::Options) -> u8 {
 fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
     let missing = |what: &str| Failure::new(Outcome::Usage, format!("missing {what}"));
     let expected = match (args.md5.md5, args.md5.md5_file) {
-        (Some(md5), _) => Expected::Given(md5),
+        (Some(md5), _) => Expected::Given(
+            sidecar::Md5Hex::parse(&md5)
+                .map_err(|why| Failure::new(Outcome::Usage, format!("--md5: {why}")))?,
+        ),
         (None, Some(path)) => Expected::Sidecar(path),
         (None, None) => return Err(missing("--md5 or --md5-file")),
     };

@@ -104,3 +104,21 @@ fn make_install_installs_what_was_built_and_the_docs() {
     assert!(make(&["uninstall"]).status.success());
     assert!(!root.join("bin/ftptrigger").exists() && !root.join("share/doc/ftptrigger").exists());
 }
+
+/// With --json, stdout carries the result object even when the arguments are wrong.
+#[test]
+fn a_bad_md5_with_json_still_prints_the_result_object() {
+    let run = Trigger::bare().args(["--json", "acme", "x.zip", "--md5", "abc"]).run().code(2);
+    let v = run.json();
+    assert_eq!(
+        (v["outcome"].as_str(), v["exit_code"].as_u64(), v["cid"].as_str()),
+        (Some("usage"), Some(2), Some("acme"))
+    );
+    assert!(v["message"].as_str().unwrap().starts_with("ERROR[2]: --md5: expected 32 hex digits"), "{v}");
+    Trigger::bare()
+        .args(["acme", "x.zip", "--md5", "abc"])
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_has("ERROR[2]: --md5:");
+}
