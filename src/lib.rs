@@ -33,9 +33,7 @@ pub mod verify;
 
 use std::ffi::OsString;
 
-use clap::Parser;
-
-use cli::{Cli, Command, Global, RunArgs};
+use cli::{Command, Global, RunArgs};
 use config::{Config, ConfigError};
 use outcome::{Failure, Outcome};
 use output::{fail, notice, print_out};
@@ -47,7 +45,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match cli::parse(args) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
@@ -64,7 +62,12 @@ where
         }
         Some(Command::Check) => match locate(&global) {
             Ok(path) => {
-                let (text, ok) = check::check(&path);
+                let format = match (global.json, global.quiet) {
+                    (true, _) => check::Format::Json,
+                    (false, true) => check::Format::Quiet,
+                    (false, false) => check::Format::Text,
+                };
+                let (text, ok) = check::check(&path, format);
                 print_out(&text);
                 if ok { 0 } else { Outcome::ConfigError.code() }
             }
@@ -72,9 +75,15 @@ where
         },
         Some(Command::Explain { cid, file }) => match load_config(&global) {
             Ok(config) => {
-                let (text, verdict) = explain::explain(&config, &cid, &file);
-                print_out(&text);
-                verdict.map_or_else(|f| fail(&f), |()| 0)
+                // The explanation says how a run would end; its exit code says so too, without
+                // the run's ERROR line (which would point back at explain).
+                let (found, verdict) = explain::explain(&config, &cid, &file);
+                if global.json {
+                    print_out(&format!("{}\n", serde_json::to_string(&found).unwrap_or_default()));
+                } else {
+                    print_out(&found.to_text());
+                }
+                verdict.map_or_else(|f| f.outcome.code(), |()| 0)
             }
             Err(failure) => fail(&failure),
         },
@@ -123,8 +132,19 @@ where
 }
 
 fn run_file(global: &Global, args: RunArgs) -> u8 {
+    let named = (args.cid.clone().unwrap_or_default(), args.file.clone().unwrap_or_default());
     let req = match request(global, args) {
         Ok(req) => req,
+        // With --json, stdout carries a result object whatever happens.
+        Err(failure) if global.json => {
+            let (cid, file) = named;
+            let mut report =
+                report::Report::start(&cid, file.as_os_str(), file.file_name().unwrap_or_default());
+            let code = failure.outcome.code();
+            report.finish(Err(failure));
+            print_out(&format!("{}\n", report.to_json()));
+            return code;
+        }
         Err(failure) => return fail(&failure),
     };
     // Installed before anything slow, so a TERM while hashing is recorded, not fatal.
@@ -176,7 +196,10 @@ fn scan_files(global: &Global, options: &scan::Options) -> u8 {
 fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
     let missing = |what: &str| Failure::new(Outcome::Usage, format!("missing {what}"));
     let expected = match (args.md5.md5, args.md5.md5_file) {
-        (Some(md5), _) => Expected::Given(md5),
+        (Some(md5), _) => Expected::Given(
+            sidecar::Md5Hex::parse(&md5)
+                .map_err(|why| Failure::new(Outcome::Usage, format!("--md5: {why}")))?,
+        ),
         (None, Some(path)) => Expected::Sidecar(path),
         (None, None) => return Err(missing("--md5 or --md5-file")),
     };
