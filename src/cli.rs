@@ -148,7 +148,7 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<OutboxAction>,
     },
-    /// Send a test message through every channel, or the one named
+    /// Send a test message through every channel, or the one named; exit 4 when any failed
     NotifyTest {
         /// Only this channel
         channel: Option<String>,
@@ -165,7 +165,8 @@ pub enum OutboxAction {
     /// Show pending deliveries (and those given up as dead): channel, event, CID, file,
     /// attempts, last error, age
     List,
-    /// Retry pending deliveries now, oldest first; exit 0 when none is left
+    /// Retry pending deliveries now, oldest first; exit 0 when each one tried went through,
+    /// 4 (delivery_failed) when any failed again
     Flush,
 }
 
