@@ -216,11 +216,11 @@ pub fn run(
     let Supervised { status, timed_out, interrupted } = outcome;
     let status = status.map_err(ExecError::Wait)?;
     let duration = started.elapsed();
-    log::info!(
-        "the job ended after {duration:.0?}: status {:?}, signal {:?}",
-        status.code(),
-        status.signal()
-    );
+    match (status.code(), status.signal()) {
+        (Some(code), _) => log::info!("the job ended after {duration:.0?} with status {code}"),
+        (None, Some(signal)) => log::info!("the job was killed by signal {signal} after {duration:.0?}"),
+        (None, None) => log::info!("the job ended after {duration:.0?}"),
+    }
     // The leader is gone; whatever it left in its group (a background grandchild holding our
     // pipes open) is stopped too, so nothing of the job outlives the run.
     kill_leftovers(group, job.kill_grace);

@@ -101,9 +101,11 @@ fn row(run: &Run, zone: &TimeZone) -> [String; 7] {
     ]
 }
 
-/// `0.42s`, `5.1s`, `2m 5s`: precise where it is short, coarse where it is long.
+/// `4ms`, `0.42s`, `5.1s`, `2m 5s`: precise where it is short, coarse where it is long.
 fn short(ms: u64) -> String {
-    if ms < 60_000 {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
         format!("{:.2}s", ms as f64 / 1000.0).replace(".00s", "s")
     } else {
         humantime::format_duration(std::time::Duration::from_secs(ms / 1000)).to_string()
@@ -119,6 +121,14 @@ pub fn terminal_width() -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_under_a_second_are_in_milliseconds() {
+        assert_eq!(
+            [short(4), short(999), short(1000), short(5100), short(125_000)],
+            ["4ms", "999ms", "1s", "5.10s", "2m 5s"]
+        );
+    }
 
     #[test]
     fn cuts_the_file_name_to_fit() {

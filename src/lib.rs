@@ -33,7 +33,7 @@ pub mod verify;
 
 use std::ffi::OsString;
 
-use cli::{Command, Global, RunArgs};
+use cli::{Cli, Command, Global, RunArgs};
 use config::{Config, ConfigError};
 use outcome::{Failure, Outcome};
 use output::{fail, notice, print_out};
@@ -53,8 +53,16 @@ where
             return if err.use_stderr() { Outcome::Usage.code() } else { 0 };
         }
     };
+    init_logging(cli.global.verbose);
+    output::take_write_error();
+    let code = dispatch(cli);
+    // What the invocation was asked to print was lost (a full disk): that is no success.
+    if output::take_write_error() && code == 0 { Outcome::InternalError.code() } else { code }
+}
+
+/// Runs the subcommand (or the run) `cli` asks for.
+fn dispatch(cli: Cli) -> u8 {
     let global = cli.global;
-    init_logging(global.verbose);
     match cli.command {
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut cli::command(), "ftptrigger", &mut std::io::stdout());

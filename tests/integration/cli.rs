@@ -122,3 +122,19 @@ fn a_bad_md5_with_json_still_prints_the_result_object() {
         .stdout_is("")
         .stderr_has("ERROR[2]: --md5:");
 }
+
+/// A closed pipe is success (the reader had enough); a full disk is not: what was asked for is
+/// lost, so the exit is 1 and stderr says why.
+#[test]
+fn a_full_stdout_is_an_error_and_a_closed_pipe_is_not() {
+    let w = crate::support::World::new();
+    let mut t = w.cmd();
+    t.cmd.arg("check").stdout(std::fs::File::options().write(true).open("/dev/full").unwrap());
+    let out = t.cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write to stdout: No space left on device"));
+    let mut t = w.cmd();
+    let mut child = t.cmd.arg("check").stdout(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
