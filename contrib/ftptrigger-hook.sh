@@ -5,7 +5,7 @@
 # with the FTP login and the uploaded file's absolute path, it pairs each data file with its MD5
 # sidecar and, as soon as both are there (whichever arrived second), runs
 #
-#     ftptrigger -c CONFIG --quiet run --md5-file=FILE.md5 -- CID FILE
+#     ftptrigger -c CONFIG run --md5-file=FILE.md5 -- CID FILE
 #
 # An upload whose partner has not arrived yet, and anything that is neither a data file nor a
 # sidecar, ends here quietly: the partner's own upload calls this script again. Names are never
@@ -23,7 +23,8 @@
 #   FTPTRIGGER_CID_MAP          file of "LOGIN CID" lines (# comments); a login it does not list is
 #                               its own CID; a CID of "-" ignores that login's uploads  [login = CID]
 #   FTPTRIGGER_SIDECAR_SUFFIX   what a sidecar's name adds to its data file's name      [.md5]
-#   FTPTRIGGER_HOOK_LOG         append messages to this file instead of syslog
+#   FTPTRIGGER_HOOK_LOG         append messages to this file instead of syslog (without either a
+#                               file or a syslog socket at /dev/log, they go to stderr)
 #   FTPTRIGGER_HOOK_FACILITY    syslog facility                                         [ftp]
 #   FTPTRIGGER_HOOK_DEBUG=1     also log the uploads that start nothing, and why
 #   FTPTRIGGER_HOOK_BACKGROUND=1  start ftptrigger and return at once, for servers that wait for
@@ -53,8 +54,14 @@ log() {
         printf '%s\n' "$*" | while IFS= read -r line || [ -n "$line" ]; do
             printf '%s %s %s: %s\n' "$now" "$tag" "$prio" "$line"
         done >>"$logfile"
-    elif command -v logger >/dev/null 2>&1; then
+    elif [ -S /dev/log ] && command -v logger >/dev/null 2>&1; then
         printf '%s\n' "$*" | logger -t "$tag" -p "$facility.$prio" 2>/dev/null
+    else
+        # No syslog listening (logger would drop the line and still exit 0): stderr, which
+        # the server may log (ProFTPD's ExecLog, SFTPGo's log) or drop (pure-uploadscript).
+        printf '%s\n' "$*" | while IFS= read -r line || [ -n "$line" ]; do
+            printf '%s %s: %s\n' "$tag" "$prio" "$line"
+        done >&2
     fi
     return 0
 }
@@ -160,9 +167,13 @@ case $config in
 esac
 
 trigger() {
-    out=$("$bin" --config="$config" --quiet run --md5-file="$sidecar" -- "$cid" "$data" 2>&1 </dev/null)
+    out=$("$bin" --config="$config" run --md5-file="$sidecar" -- "$cid" "$data" 2>&1 </dev/null)
     rc=$?
-    if [ "$rc" -eq 0 ]; then
+    # ftptrigger's own line for a skipped duplicate names the run that processed the file.
+    earlier=$(printf '%s\n' "$out" | sed -n 's/^ftptrigger: .* already succeeded in run \([0-9][0-9]*\) at .*/\1/p' | tail -n 1)
+    if [ "$rc" -eq 0 ] && [ -n "$earlier" ]; then
+        log info "$(show "$cid"): $d: skipped, duplicate of run $earlier (ftptrigger exit 0)"
+    elif [ "$rc" -eq 0 ]; then
         log info "$(show "$cid"): $d: done (ftptrigger exit 0)"
     else
         log err "$(show "$cid"): $d: ftptrigger exit $rc

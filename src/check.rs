@@ -2,10 +2,53 @@
 
 use std::fmt::Write as _;
 
-use crate::config::{self, ConfigError, Severity};
+use serde::Serialize;
 
-/// The report and whether the config is usable.
-pub fn check(path: &std::path::Path) -> (String, bool) {
+use crate::config::{self, ConfigError, Diagnostic, Severity};
+
+/// How `check` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A line per problem and a summary.
+    Text,
+    /// Nothing when the config is usable (warnings included, as cron wants); else as `Text`.
+    Quiet,
+    /// One JSON object: the problems, and the counts when the config is usable.
+    Json,
+}
+
+/// `check --json`.
+#[derive(Serialize)]
+struct Report<'a> {
+    config: &'a std::path::Path,
+    ok: bool,
+    rules: Option<usize>,
+    channels: Option<usize>,
+    problems: &'a [Diagnostic],
+    /// Why the config could not be read at all, if so.
+    error: Option<String>,
+}
+
+/// The report in `format`, and whether the config is usable.
+pub fn check(path: &std::path::Path, format: Format) -> (String, bool) {
+    if format == Format::Json {
+        let (rules, channels, problems, error) = match config::load(path) {
+            Ok(config) => (Some(config.rules.len()), Some(config.channels.len()), config.warnings, None),
+            Err(ConfigError::Invalid { problems, .. }) => (None, None, problems, None),
+            Err(err) => (None, None, Vec::new(), Some(err.to_string())),
+        };
+        let ok = rules.is_some();
+        let report = Report { config: path, ok, rules, channels, problems: &problems, error };
+        return (format!("{}\n", serde_json::to_string(&report).unwrap_or_default()), ok);
+    }
+    let (text, ok) = check_text(path);
+    match (format, ok) {
+        (Format::Quiet, true) => (String::new(), true),
+        _ => (text, ok),
+    }
+}
+
+fn check_text(path: &std::path::Path) -> (String, bool) {
     let mut out = String::new();
     match config::load(path) {
         Ok(config) => {

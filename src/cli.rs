@@ -5,8 +5,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::sidecar::Md5Hex;
-
 /// Verify an uploaded file's MD5 and run the job configured for its customer.
 ///
 /// Called once per file by an FTP server's post-upload hook, a cron job or an operator:
@@ -42,7 +40,7 @@ pub struct Global {
     #[arg(short, long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// Print nothing on success; on failure, the error and the command's output tail
+    /// Print nothing on success; on failure, the error (and for a run, the command's output tail)
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
@@ -50,7 +48,8 @@ pub struct Global {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Print one JSON object with the result on stdout (the command's output goes to stderr)
+    /// Print JSON on stdout: a run's result object (the command's output then goes to stderr),
+    /// check's report; history and outbox as one JSON object per line
     #[arg(long, global = true)]
     pub json: bool,
 }
@@ -87,10 +86,12 @@ pub struct RunArgs {
 #[group(required = true, multiple = false)]
 pub struct Md5Source {
     /// The MD5 the sender gave: 32 hex digits, any case
-    #[arg(long, value_name = "HEX", value_parser = Md5Hex::parse)]
-    pub md5: Option<Md5Hex>,
+    // Checked by the run, not by clap, so that a bad one still gets a JSON result with --json.
+    #[arg(long, value_name = "HEX")]
+    pub md5: Option<String>,
 
-    /// Read the MD5 from a sidecar: bare hex, `md5sum` output, or BSD `MD5 (name) = hex`
+    /// Read the MD5 from a sidecar: any listing `md5sum -c` reads (GNU, `--tag`, OpenSSL,
+    /// `md5 -r`), or bare hex; at most 1 MiB. A bad sidecar is exit 13
     #[arg(long, value_name = "PATH")]
     pub md5_file: Option<PathBuf>,
 }
@@ -148,7 +149,7 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<OutboxAction>,
     },
-    /// Send a test message through every channel, or the one named
+    /// Send a test message through every channel, or the one named; exit 4 when any failed
     NotifyTest {
         /// Only this channel
         channel: Option<String>,
@@ -165,7 +166,8 @@ pub enum OutboxAction {
     /// Show pending deliveries (and those given up as dead): channel, event, CID, file,
     /// attempts, last error, age
     List,
-    /// Retry pending deliveries now, oldest first; exit 0 when none is left
+    /// Retry pending deliveries now, oldest first; exit 0 when each one tried went through,
+    /// 4 (delivery_failed) when any failed again
     Flush,
 }
 
@@ -179,10 +181,67 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
+/// Parses `args` (the program name first). A mistyped subcommand (`ftptrigger histroy`)
+/// would be taken for a CID and end with a complaint about `--md5`; when the only word is one
+/// edit from a subcommand's name, that is the likelier mistake, and the error says so.
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    Cli::try_parse_from(&args).map_err(|err| match mistyped_subcommand(&args[1.min(args.len())..]) {
+        Some((typed, meant)) if err.kind() == clap::error::ErrorKind::MissingRequiredArgument => {
+            command().error(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!("unrecognized subcommand '{typed}': did you mean '{meant}'? (a run needs <CID> <FILE> --md5 <HEX>)"),
+            )
+        }
+        _ => err,
+    })
+}
+
+/// The one word among `args` (options and their values left out) and the subcommand it is one
+/// edit (a letter added, dropped, changed, or two swapped) away from.
+fn mistyped_subcommand(args: &[std::ffi::OsString]) -> Option<(String, String)> {
+    let mut words = Vec::new();
+    let mut args = args.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        match arg.as_ref() {
+            "-c" | "--config" | "--md5" | "--md5-file" => {
+                args.next();
+            }
+            option if option.starts_with('-') => {}
+            word => words.push(word.to_owned()),
+        }
+    }
+    let [typed] = words.as_slice() else { return None };
+    let cmd = command();
+    let meant = cmd
+        .get_subcommands()
+        .map(clap::Command::get_name)
+        .find(|name| strsim::osa_distance(typed, name) == 1)?;
+    Some((typed.clone(), meant.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         super::command().debug_assert();
+    }
+
+    #[test]
+    fn a_word_one_edit_from_a_subcommand_is_suggested_only_alone() {
+        let args = |words: &[&str]| words.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        for (typed, meant) in
+            [("histroy", "history"), ("chek", "check"), ("scann", "scan"), ("explian", "explain")]
+        {
+            let found = super::mistyped_subcommand(&args(&["-c", "x.cfg", typed]));
+            assert_eq!(found, Some((typed.to_owned(), meant.to_owned())));
+        }
+        assert_eq!(super::mistyped_subcommand(&args(&["histroy", "file.zip"])), None, "a FILE follows");
+        assert_eq!(super::mistyped_subcommand(&args(&["acme"])), None);
+        assert_eq!(super::mistyped_subcommand(&args(&["--md5", "chek", "acme"])), None);
     }
 }

@@ -56,14 +56,16 @@ impl Job {
     }
 }
 
-/// Where the command's stdout goes. Its stderr goes to ours unless output is discarded.
+/// Where the command's output goes. Its stdout and stderr are one pipe, as with `2>&1`, so
+/// what it wrote comes out (and into the tail) in the order it wrote it; from two pipes, read
+/// by two threads, lines written a moment apart could come out swapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     /// Streamed live to our stdout.
     Stdout,
     /// To our stderr, because stdout is reserved for the JSON result.
     Stderr,
-    /// Only kept in the tail (`--quiet`).
+    /// Only kept in the tail (`--quiet`, `scan`).
     Discard,
 }
 
@@ -75,7 +77,7 @@ pub struct Finished {
     /// The signal that stopped ftptrigger while the job ran (it was passed on to the job).
     pub interrupted: Option<i32>,
     pub duration: Duration,
-    /// The last [`TAIL_BYTES`] of stdout and stderr together, as they arrived.
+    /// The last [`TAIL_BYTES`] of stdout and stderr together, in the order they were written.
     pub tail: String,
 }
 
@@ -164,6 +166,11 @@ pub fn run(
 ) -> Result<Finished, ExecError> {
     let program =
         job.resolved_program().map_err(|source| ExecError::Spawn { program: job.program.clone(), source })?;
+    // One pipe for both, as `2>&1` makes it. Both ends are close-on-exec, so only the job
+    // gets the writing end, as its descriptors 1 and 2.
+    let spawn_error = |source| ExecError::Spawn { program: job.program.clone(), source };
+    let (output_pipe, writer) = io::pipe().map_err(spawn_error)?;
+    let writer_too = writer.try_clone().map_err(spawn_error)?;
     let mut cmd = Command::new(program);
     for var in &job.env_remove {
         cmd.env_remove(var);
@@ -171,8 +178,8 @@ pub fn run(
     cmd.args(&job.args)
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(writer)
+        .stderr(writer_too)
         // Its own group, so a timeout or signal reaches everything it started.
         .process_group(0);
     if let Some(dir) = &job.workdir {
@@ -185,26 +192,20 @@ pub fn run(
     // we kill (some container inits never reap, and a zombie still counts as a group member).
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     let started = Instant::now();
-    let mut child = spawn(&mut cmd, inherit)
-        .map_err(|source| ExecError::Spawn { program: job.program.clone(), source })?;
+    let spawned = spawn(&mut cmd, inherit);
+    // The command holds our copies of the writing end: while they are open, the pipe never
+    // ends, whatever the job does.
+    drop(cmd);
+    let child = spawned.map_err(spawn_error)?;
     let group = Pid::from_child(&child);
     let tail = Arc::new(Mutex::new(Tail::default()));
-    let (stdout_to, stderr_to) = match output {
-        Output::Stdout => (Sink::Stdout, Sink::Stderr),
-        Output::Stderr => (Sink::Stderr, Sink::Stderr),
-        Output::Discard => (Sink::None, Sink::None),
+    let sink = match output {
+        Output::Stdout => Sink::Stdout,
+        Output::Stderr => Sink::Stderr,
+        Output::Discard => Sink::None,
     };
     let (drained_tx, drained) = mpsc::channel();
-    let mut pumps = 0;
-    for (pipe, sink) in [
-        (child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>), stdout_to),
-        (child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>), stderr_to),
-    ] {
-        if let Some(pipe) = pipe {
-            pump(pipe, sink, Arc::clone(&tail), drained_tx.clone());
-            pumps += 1;
-        }
-    }
+    pump(output_pipe, sink, Arc::clone(&tail), drained_tx);
     let (events_tx, events) = mpsc::channel();
     wait_in_background(child, events_tx.clone());
     let listening = interrupt.listen(move |signal| {
@@ -215,22 +216,17 @@ pub fn run(
     let Supervised { status, timed_out, interrupted } = outcome;
     let status = status.map_err(ExecError::Wait)?;
     let duration = started.elapsed();
-    log::info!(
-        "the job ended after {duration:.0?}: status {:?}, signal {:?}",
-        status.code(),
-        status.signal()
-    );
+    match (status.code(), status.signal()) {
+        (Some(code), _) => log::info!("the job ended after {duration:.0?} with status {code}"),
+        (None, Some(signal)) => log::info!("the job was killed by signal {signal} after {duration:.0?}"),
+        (None, None) => log::info!("the job ended after {duration:.0?}"),
+    }
     // The leader is gone; whatever it left in its group (a background grandchild holding our
     // pipes open) is stopped too, so nothing of the job outlives the run.
     kill_leftovers(group, job.kill_grace);
     // A process that left the group (setsid) may still hold our pipes; it is not the job's to
     // wait for, so the output is drained for a moment and then left behind.
-    let deadline = Instant::now() + PIPE_DRAIN;
-    for _ in 0..pumps {
-        if drained.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
-            break;
-        }
-    }
+    let _ = drained.recv_timeout(PIPE_DRAIN);
     let tail = tail.lock().map(|t| t.text()).unwrap_or_default();
     Ok(Finished { status: status.code(), signal: status.signal(), timed_out, interrupted, duration, tail })
 }
@@ -363,9 +359,9 @@ enum Sink {
     None,
 }
 
-/// Copies one pipe to its sink as data arrives, keeping the tail. A sink that fails (a closed
-/// pipe on our stdout) is dropped, but the pipe is still drained so the job never blocks.
-fn pump(mut from: Box<dyn Read + Send>, to: Sink, tail: Arc<Mutex<Tail>>, drained: mpsc::Sender<()>) {
+/// Copies the job's output to its sink as data arrives, keeping the tail. A sink that fails (a
+/// closed pipe on our stdout) is dropped, but the pipe is still drained so the job never blocks.
+fn pump(mut from: io::PipeReader, to: Sink, tail: Arc<Mutex<Tail>>, drained: mpsc::Sender<()>) {
     thread::spawn(move || {
         let mut buf = vec![0u8; PIPE_BYTES];
         let mut sink = Some(to);

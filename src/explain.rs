@@ -1,8 +1,11 @@
 //! `explain CID FILE`: which rule matches and why, and the exact command that would run.
 //! Reads the config and looks at the file's metadata; never opens, hashes or runs anything.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::display::{escape, escape_str};
@@ -11,47 +14,84 @@ use crate::plan::{self, Facts};
 use crate::rules::{self, Verdict};
 use crate::verify;
 
-/// The explanation as text, and how a run of the same file would end before hashing.
-pub fn explain(config: &Config, cid: &str, file: &Path) -> (String, Result<(), Failure>) {
-    let mut out = String::new();
-    let name = match verify::file_name(file) {
-        Ok(name) => name,
-        Err(err) => return (out, Err(Failure::new(Outcome::BadFile, err.to_string()))),
+/// What `explain` found, for people (`to_text`) or as JSON (`--json`).
+#[derive(Serialize)]
+pub struct Explanation {
+    pub cid: String,
+    /// The file's base name (lossy, for JSON; the text escapes the exact bytes).
+    pub filename: String,
+    pub config: std::path::PathBuf,
+    /// Every rule of the config, in order, with its verdict for this CID and name.
+    pub rules: Vec<Candidate>,
+    /// The command a run would execute, when a rule matches and the file lies inside its root.
+    pub command: Option<Command>,
+    /// How a run would end before hashing, when it would not get that far.
+    pub outcome: Option<Outcome>,
+    pub message: Option<String>,
+    #[serde(skip)]
+    text_name: String,
+    #[serde(skip)]
+    describe: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Candidate {
+    pub rule: String,
+    pub line: usize,
+    /// `chosen`, `shadowed` (matches, an earlier rule took the file), `other_cid`, `no_match`.
+    pub verdict: &'static str,
+    /// What the verdict is about: the rule's pattern, or its CID.
+    pub why: String,
+}
+
+#[derive(Serialize)]
+pub struct Command {
+    pub argv: Vec<String>,
+    pub workdir: Option<String>,
+    pub env: BTreeMap<String, String>,
+    pub timeout_s: u64,
+    pub kill_grace_s: u64,
+}
+
+/// The explanation, and how a run of the same file would end before hashing.
+pub fn explain(config: &Config, cid: &str, file: &Path) -> (Explanation, Result<(), Failure>) {
+    let name = verify::file_name(file).unwrap_or_default();
+    let mut found = Explanation {
+        cid: cid.to_owned(),
+        filename: name.to_string_lossy().into_owned(),
+        config: config.path.clone(),
+        rules: Vec::new(),
+        command: None,
+        outcome: None,
+        message: None,
+        text_name: escape(&name),
+        describe: None,
     };
-    let _ = writeln!(
-        out,
-        "CID {} and file name {} (config {}):",
-        escape_str(cid),
-        escape(&name),
-        config.path.display()
-    );
-    let verdicts = rules::explain(config, cid, &name);
-    if verdicts.is_empty() {
-        let _ = writeln!(out, "  the config has no rules");
+    let verdict = fill(&mut found, config, cid, file);
+    if let Err(failure) = &verdict {
+        found.outcome = Some(failure.outcome);
+        found.message = Some(failure.to_string());
     }
-    for (rule, verdict) in &verdicts {
-        let why = match verdict {
-            Verdict::Chosen => format!("{} matches: chosen", rule.matcher.describe()),
+    (found, verdict)
+}
+
+fn fill(found: &mut Explanation, config: &Config, cid: &str, file: &Path) -> Result<(), Failure> {
+    let name = verify::file_name(file).map_err(|err| Failure::new(Outcome::BadFile, err.to_string()))?;
+    for (rule, verdict) in rules::explain(config, cid, &name) {
+        let (verdict, why) = match verdict {
+            Verdict::Chosen => ("chosen", format!("{} matches: chosen", rule.matcher.describe())),
             Verdict::Shadowed => {
-                format!("{} matches, but an earlier rule was chosen", rule.matcher.describe())
+                ("shadowed", format!("{} matches, but an earlier rule was chosen", rule.matcher.describe()))
             }
-            Verdict::OtherCid => format!("for CID {}", escape_str(&rule.cid)),
-            Verdict::NoMatch => format!("{} does not match", rule.matcher.describe()),
+            Verdict::OtherCid => ("other_cid", format!("for CID {}", escape_str(&rule.cid))),
+            Verdict::NoMatch => ("no_match", format!("{} does not match", rule.matcher.describe())),
         };
-        let mark = if *verdict == Verdict::Chosen { "*" } else { "-" };
-        let _ = writeln!(out, "  {mark} rule {} (line {}): {why}", escape_str(&rule.name), rule.line);
+        found.rules.push(Candidate { rule: rule.name.clone(), line: rule.line, verdict, why });
     }
-    let Some((rule, captures)) = rules::find(config, cid, &name) else {
-        let _ = writeln!(out, "no rule matches: a run would exit {}", Outcome::NotConfigured.code());
-        return (out, Err(rules::not_configured(cid, &name)));
-    };
-    let resolved = match verify::resolve_in_root(file, &rule.root, &rule.name) {
-        Ok(path) => path,
-        Err(err) => {
-            let _ = writeln!(out, "the file cannot be processed: {err}");
-            return (out, Err(Failure::new(Outcome::BadFile, err.to_string())));
-        }
-    };
+    let (rule, captures) =
+        rules::find(config, cid, &name).ok_or_else(|| rules::not_configured(cid, &name))?;
+    let resolved = verify::resolve_in_root(file, &rule.root, &rule.name)
+        .map_err(|err| Failure::new(Outcome::BadFile, err.to_string()))?;
     let size = std::fs::symlink_metadata(&resolved).ok().filter(|m| m.is_file()).map(|m| m.len());
     let facts = Facts {
         cid,
@@ -63,7 +103,51 @@ pub fn explain(config: &Config, cid: &str, file: &Path) -> (String, Result<(), F
         keep_unknown: true,
     };
     let job = plan::job(rule, &facts);
-    let _ = writeln!(out, "a run would execute ({{md5}} and {{run_id}} are filled in at run time):");
-    out.push_str(&plan::describe(&job));
-    (out, Ok(()))
+    let lossy = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
+    found.command = Some(Command {
+        argv: job.argv().iter().map(|a| lossy(a)).collect(),
+        workdir: job.workdir.as_deref().map(|w| lossy(w.as_os_str())),
+        env: job.env.iter().map(|(k, v)| (lossy(k), lossy(v))).collect(),
+        timeout_s: job.timeout.as_secs(),
+        kill_grace_s: job.kill_grace.as_secs(),
+    });
+    found.describe = Some(plan::describe(&job));
+    Ok(())
+}
+
+impl Explanation {
+    /// For people: each rule's verdict, then the command or why there is none.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "CID {} and file name {} (config {}):",
+            escape_str(&self.cid),
+            self.text_name,
+            self.config.display()
+        );
+        if self.rules.is_empty() {
+            let _ = writeln!(out, "  the config has no rules");
+        }
+        for c in &self.rules {
+            let mark = if c.verdict == "chosen" { "*" } else { "-" };
+            let _ = writeln!(out, "  {mark} rule {} (line {}): {}", escape_str(&c.rule), c.line, c.why);
+        }
+        match (&self.describe, self.outcome) {
+            (Some(describe), _) => {
+                let _ =
+                    writeln!(out, "a run would execute ({{md5}} and {{run_id}} are filled in at run time):");
+                out.push_str(describe);
+            }
+            (None, Some(Outcome::NotConfigured)) => {
+                let _ = writeln!(out, "no rule matches: a run would exit {}", Outcome::NotConfigured.code());
+            }
+            (None, _) => {
+                let why = self.message.as_deref().unwrap_or_default();
+                let why = why.split_once("]: ").map_or(why, |(_, rest)| rest);
+                let _ = writeln!(out, "the file cannot be processed: {why}");
+            }
+        }
+        out
+    }
 }

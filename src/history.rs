@@ -1,24 +1,63 @@
 //! `history`: the journal's runs, newest first, as a table for people or JSON lines.
 
+use std::path::Path;
+
+use jiff::tz::TimeZone;
+
 use crate::config::Config;
 use crate::display::escape_str;
 use crate::journal::{self, Filter, Run};
 use crate::outcome::Failure;
-use crate::output::print_out;
+use crate::output::{notice, print_out};
 
-/// `history`: prints the runs `filter` selects, as a table or JSON lines.
-pub fn command(config: &Config, filter: &Filter, json: bool) -> Result<u8, Failure> {
+/// How `history` prints: JSON lines or a table, and whether it may say which journal it read.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+/// `history`: prints the runs `filter` selects, as a table or JSON lines, after a line on
+/// stderr naming the journal they came from (or saying there is none, and where else to look).
+pub fn command(config: &Config, filter: &Filter, style: Style) -> Result<u8, Failure> {
+    let path = journal::checked_path(config)?;
     // Looking must not create: no journal yet means no runs yet.
-    let runs = match journal::open_existing(config)? {
+    let found = journal::open_existing_at(&path)?;
+    let runs = match &found {
         Some(journal) => journal.history(filter).map_err(journal::failure)?,
         None => Vec::new(),
     };
-    if json {
+    if !style.quiet {
+        let default = config.journal.path.is_none();
+        notice(&whence(&path, found.is_some(), runs.len(), default, &config.path));
+    }
+    if style.json {
         print_out(&json_lines(&runs));
     } else {
-        print_out(&table(&runs, terminal_width()));
+        print_out(&table(&runs, &TimeZone::system(), terminal_width()));
     }
     Ok(0)
+}
+
+/// Which journal the runs came from. Runs not there are most often in another user's journal,
+/// since the default one is per user: the FTP server's hooks record theirs as its account.
+fn whence(path: &Path, found: bool, shown: usize, default: bool, config: &Path) -> String {
+    let path = path.display();
+    let mut text = match (found, shown) {
+        (false, _) => format!("no journal at {path}: nothing has been recorded there"),
+        (true, 0) => format!("no runs to show in journal {path}"),
+        (true, 1) => format!("1 run from journal {path}"),
+        (true, n) => format!("{n} runs from journal {path}"),
+    };
+    if default && shown == 0 {
+        text.push_str(&format!(
+            "; without [journal] path the journal is per user ($XDG_STATE_HOME, else ~/.local/state), so runs \
+             made as another user, such as the FTP server's account, are in that user's journal: run history \
+             as that user, or set [journal] path in {} to one journal for all",
+            config.display()
+        ));
+    }
+    text
 }
 
 /// The runs as JSON lines, one object per run, with the fields of the `--json` result.
@@ -26,15 +65,24 @@ pub fn json_lines(runs: &[Run]) -> String {
     runs.iter().map(|r| format!("{}\n", r.to_json())).collect()
 }
 
-/// The runs as a table no wider than `width` columns (when known): the file name column
-/// gives way first, since the run id finds the rest.
-pub fn table(runs: &[Run], width: Option<usize>) -> String {
+/// The runs as a table no wider than `width` columns (when known), times in `zone`: the file
+/// name column gives way first, since the run id finds the rest.
+pub fn table(runs: &[Run], zone: &TimeZone, width: Option<usize>) -> String {
     const HEADER: [&str; 7] = ["RUN", "STARTED", "CID", "FILE", "OUTCOME", "EXIT", "DURATION"];
-    let rows: Vec<[String; 7]> = runs.iter().map(row).collect();
+    let rows: Vec<[String; 7]> = runs.iter().map(|run| row(run, zone)).collect();
     crate::display::table(HEADER, &rows, 3, width)
 }
 
-fn row(run: &Run) -> [String; 7] {
+/// `2026-11-22 11:00:00 +01:00`: an RFC 3339 time from the journal in `zone`, with its offset,
+/// so a reader never has to guess which zone a time is in (messages and JSON keep UTC, `Z`).
+pub fn local_time(rfc3339: &str, zone: &TimeZone) -> String {
+    match rfc3339.parse::<jiff::Timestamp>() {
+        Ok(time) => time.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%d %H:%M:%S %:z").to_string(),
+        Err(_) => escape_str(rfc3339),
+    }
+}
+
+fn row(run: &Run, zone: &TimeZone) -> [String; 7] {
     let number = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
     // Only a command that ended has a duration worth showing.
     let duration = run
@@ -44,7 +92,7 @@ fn row(run: &Run) -> [String; 7] {
         .map_or_else(|| "-".to_owned(), |p| short(p.duration_ms));
     [
         number(run.run_id),
-        escape_str(&run.started_at).replace('T', " ").trim_end_matches('Z').to_owned(),
+        local_time(&run.started_at, zone),
         escape_str(&run.cid),
         escape_str(&run.filename),
         run.outcome.name().to_owned(),
@@ -53,9 +101,11 @@ fn row(run: &Run) -> [String; 7] {
     ]
 }
 
-/// `0.42s`, `5.1s`, `2m 5s`: precise where it is short, coarse where it is long.
+/// `4ms`, `0.42s`, `5.1s`, `2m 5s`: precise where it is short, coarse where it is long.
 fn short(ms: u64) -> String {
-    if ms < 60_000 {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
         format!("{:.2}s", ms as f64 / 1000.0).replace(".00s", "s")
     } else {
         humantime::format_duration(std::time::Duration::from_secs(ms / 1000)).to_string()
@@ -73,6 +123,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn durations_under_a_second_are_in_milliseconds() {
+        assert_eq!(
+            [short(4), short(999), short(1000), short(5100), short(125_000)],
+            ["4ms", "999ms", "1s", "5.10s", "2m 5s"]
+        );
+    }
+
+    #[test]
     fn cuts_the_file_name_to_fit() {
         let run = serde_json::from_str(
             r#"{
@@ -86,10 +144,19 @@ mod tests {
             }"#,
         )
         .expect("a run as the journal holds it");
-        let text = table(&[run], Some(70));
+        let text = table(&[run], &TimeZone::UTC, Some(80));
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines.iter().all(|l| l.chars().count() <= 70), "{text}");
-        assert!(lines[1].starts_with("7    2026-11-22 10:00:00  acme"), "{text}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 80), "{text}");
+        assert!(lines[1].starts_with("7    2026-11-22 10:00:00 +00:00  acme"), "{text}");
         assert!(lines[1].contains('…') && lines[1].contains("success  0     5.12s"), "{text}");
+    }
+
+    #[test]
+    fn times_are_shown_in_the_zone_with_its_offset() {
+        let zone = |hours| TimeZone::fixed(jiff::tz::offset(hours));
+        assert_eq!(local_time("2026-11-22T10:00:00Z", &zone(1)), "2026-11-22 11:00:00 +01:00");
+        assert_eq!(local_time("2026-11-22T01:30:00Z", &zone(-5)), "2026-11-21 20:30:00 -05:00");
+        assert_eq!(local_time("2026-11-22T10:00:00Z", &TimeZone::UTC), "2026-11-22 10:00:00 +00:00");
+        assert_eq!(local_time("not a time\n", &TimeZone::UTC), "not a time\\n");
     }
 }

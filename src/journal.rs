@@ -187,36 +187,85 @@ pub fn open_for(config: &crate::config::Config) -> Result<Journal, crate::outcom
 
 /// The config's journal if it exists: commands that only look must not create one.
 pub fn open_existing(config: &crate::config::Config) -> Result<Option<Journal>, crate::outcome::Failure> {
-    let path = checked_path(config)?;
+    open_existing_at(&checked_path(config)?)
+}
+
+/// The journal at `path` (from [`checked_path`]) if it exists.
+pub fn open_existing_at(path: &Path) -> Result<Option<Journal>, crate::outcome::Failure> {
     let exists = path
         .try_exists()
-        .map_err(|e| failure(JournalError::Open { path: path.clone(), reason: e.to_string() }))?;
+        .map_err(|e| failure(JournalError::Open { path: path.to_owned(), reason: e.to_string() }))?;
     if !exists {
         return Ok(None);
     }
-    Journal::open(&path).map(Some).map_err(failure)
+    Journal::open(path).map(Some).map_err(failure)
 }
 
 /// The journal's path, refused (exit 10) when it lies inside the root of one of the config's
 /// rules. Customers write there: one who could plant a journal could forge a success (the
 /// duplicate check would then skip their file), or delete it and every record with it. The
 /// default location comes from `HOME`, which for an FTP account is often its upload tree.
-fn checked_path(config: &crate::config::Config) -> Result<PathBuf, crate::outcome::Failure> {
+pub fn checked_path(config: &crate::config::Config) -> Result<PathBuf, crate::outcome::Failure> {
     let path = path_for(config).map_err(failure)?;
-    let real = real_path(&path);
-    match config.rules.iter().find(|rule| real.starts_with(real_path(&rule.root))) {
-        None => Ok(path),
-        Some(rule) => Err(crate::outcome::Failure::new(
+    outside_roots(&path, config.rules.iter().map(|rule| (rule.name.as_str(), rule.root.as_path())))?;
+    Ok(path)
+}
+
+/// Refuses (exit 10) a journal at `path` inside one of the `roots` (each with its rule's name).
+fn outside_roots<'r>(
+    path: &Path,
+    roots: impl IntoIterator<Item = (&'r str, &'r Path)>,
+) -> Result<(), crate::outcome::Failure> {
+    let real = real_path(path);
+    match roots.into_iter().find(|(_, root)| real.starts_with(real_path(root))) {
+        None => Ok(()),
+        Some((rule, root)) => Err(crate::outcome::Failure::new(
             crate::outcome::Outcome::ConfigError,
             format!(
                 "the journal {} lies inside the root {} of rule {}, where customers can write; set [journal] path \
                  to a directory only ftptrigger's user can write",
                 path.display(),
-                rule.root.display(),
-                crate::display::escape_str(&rule.name),
+                root.display(),
+                crate::display::escape_str(rule),
             ),
         )),
     }
+}
+
+/// The `[journal]` section of the config at `path`, as a config of its own (no rules, no
+/// channels): what `history` and `outbox list` read when the rest of the config has errors,
+/// since they need nothing else. `None` when that section itself cannot be read, or the file
+/// is not TOML at all. The rules' `root`s are taken as written, so a journal inside one is
+/// still refused.
+pub fn section_of(path: &Path) -> Option<Result<crate::config::Config, crate::outcome::Failure>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut doc: toml::Table = text.parse().ok()?;
+    let mut section = toml::Table::new();
+    section.extend(doc.remove("journal").map(|journal| ("journal".to_owned(), journal)));
+    let config = crate::config::parse(path, &toml::to_string(&section).ok()?).ok()?;
+    let journal = match path_for(&config) {
+        Ok(journal) => journal,
+        Err(e) => return Some(Err(failure(e))),
+    };
+    // Relative roots are anchored where the config's loader anchors them: its directory.
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let rules = doc.get("rule").and_then(toml::Value::as_array).map_or(&[][..], Vec::as_slice);
+    let roots: Vec<(String, PathBuf)> = rules
+        .iter()
+        .enumerate()
+        .filter_map(|(i, rule)| {
+            let root = rule.get("root")?.as_str()?;
+            let name = rule
+                .get("name")
+                .and_then(toml::Value::as_str)
+                .map_or_else(|| format!("rule[{i}]"), str::to_owned);
+            Some((name, dir.join(root)))
+        })
+        .collect();
+    Some(
+        outside_roots(&journal, roots.iter().map(|(name, root)| (name.as_str(), root.as_path())))
+            .map(|()| config),
+    )
 }
 
 /// `path` with every symlink in its existing part resolved; what does not exist yet is

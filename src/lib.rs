@@ -33,8 +33,6 @@ pub mod verify;
 
 use std::ffi::OsString;
 
-use clap::Parser;
-
 use cli::{Cli, Command, Global, RunArgs};
 use config::{Config, ConfigError};
 use outcome::{Failure, Outcome};
@@ -47,7 +45,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match cli::parse(args) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
@@ -55,8 +53,16 @@ where
             return if err.use_stderr() { Outcome::Usage.code() } else { 0 };
         }
     };
+    init_logging(cli.global.verbose);
+    output::take_write_error();
+    let code = dispatch(cli);
+    // What the invocation was asked to print was lost (a full disk): that is no success.
+    if output::take_write_error() && code == 0 { Outcome::InternalError.code() } else { code }
+}
+
+/// Runs the subcommand (or the run) `cli` asks for.
+fn dispatch(cli: Cli) -> u8 {
     let global = cli.global;
-    init_logging(global.verbose);
     match cli.command {
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut cli::command(), "ftptrigger", &mut std::io::stdout());
@@ -64,7 +70,12 @@ where
         }
         Some(Command::Check) => match locate(&global) {
             Ok(path) => {
-                let (text, ok) = check::check(&path);
+                let format = match (global.json, global.quiet) {
+                    (true, _) => check::Format::Json,
+                    (false, true) => check::Format::Quiet,
+                    (false, false) => check::Format::Text,
+                };
+                let (text, ok) = check::check(&path, format);
                 print_out(&text);
                 if ok { 0 } else { Outcome::ConfigError.code() }
             }
@@ -72,9 +83,15 @@ where
         },
         Some(Command::Explain { cid, file }) => match load_config(&global) {
             Ok(config) => {
-                let (text, verdict) = explain::explain(&config, &cid, &file);
-                print_out(&text);
-                verdict.map_or_else(|f| fail(&f), |()| 0)
+                // The explanation says how a run would end; its exit code says so too, without
+                // the run's ERROR line (which would point back at explain).
+                let (found, verdict) = explain::explain(&config, &cid, &file);
+                if global.json {
+                    print_out(&format!("{}\n", serde_json::to_string(&found).unwrap_or_default()));
+                } else {
+                    print_out(&found.to_text());
+                }
+                verdict.map_or_else(|f| f.outcome.code(), |()| 0)
             }
             Err(failure) => fail(&failure),
         },
@@ -89,17 +106,19 @@ where
                 failed,
                 count,
             };
-            load_config(&global)
-                .and_then(|config| history::command(&config, &filter, global.json))
+            let style = history::Style { json: global.json, quiet: global.quiet };
+            load_for_reading(&global)
+                .and_then(|config| history::command(&config, &filter, style))
                 .unwrap_or_else(|f| fail(&f))
         }
         Some(Command::Outbox { action }) => {
             let action = action.unwrap_or(cli::OutboxAction::List);
             let flush = action == cli::OutboxAction::Flush;
             let verbosity = outbox::Verbosity { quiet: global.quiet, json: global.json };
-            load_config(&global)
-                .and_then(|config| outbox::command(&config, flush, verbosity))
-                .unwrap_or_else(|f| fail(&f))
+            // A flush sends, and tells the rules' channels of runs found interrupted; a list
+            // only reads.
+            let config = if flush { load_config(&global) } else { load_for_reading(&global) };
+            config.and_then(|config| outbox::command(&config, flush, verbosity)).unwrap_or_else(|f| fail(&f))
         }
         Some(Command::Scan { cid, jobs, settle, dry_run }) => {
             let options = scan::Options {
@@ -121,8 +140,19 @@ where
 }
 
 fn run_file(global: &Global, args: RunArgs) -> u8 {
+    let named = (args.cid.clone().unwrap_or_default(), args.file.clone().unwrap_or_default());
     let req = match request(global, args) {
         Ok(req) => req,
+        // With --json, stdout carries a result object whatever happens.
+        Err(failure) if global.json => {
+            let (cid, file) = named;
+            let mut report =
+                report::Report::start(&cid, file.as_os_str(), file.file_name().unwrap_or_default());
+            let code = failure.outcome.code();
+            report.finish(Err(failure));
+            print_out(&format!("{}\n", report.to_json()));
+            return code;
+        }
         Err(failure) => return fail(&failure),
     };
     // Installed before anything slow, so a TERM while hashing is recorded, not fatal.
@@ -174,7 +204,10 @@ fn scan_files(global: &Global, options: &scan::Options) -> u8 {
 fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
     let missing = |what: &str| Failure::new(Outcome::Usage, format!("missing {what}"));
     let expected = match (args.md5.md5, args.md5.md5_file) {
-        (Some(md5), _) => Expected::Given(md5),
+        (Some(md5), _) => Expected::Given(
+            sidecar::Md5Hex::parse(&md5)
+                .map_err(|why| Failure::new(Outcome::Usage, format!("--md5: {why}")))?,
+        ),
         (None, Some(path)) => Expected::Sidecar(path),
         (None, None) => return Err(missing("--md5 or --md5-file")),
     };
@@ -229,16 +262,59 @@ fn load_config(global: &Global) -> Result<Config, Failure> {
 
 fn load_config_scoped(global: &Global, scope: config::Scope<'_>) -> Result<Config, Failure> {
     let path = locate(global)?;
-    config::load_scoped(&path, scope).map_err(|err| {
-        if let ConfigError::Invalid { problems, .. } = &err {
-            for p in problems {
-                eprintln!("{p}");
-            }
-        }
-        config_failure(err)
-    })
+    config::load_scoped(&path, scope).map_err(refused)
 }
 
+/// The failure for a config that cannot be used, after printing every problem it has, one per
+/// line.
+fn refused(err: ConfigError) -> Failure {
+    if let ConfigError::Invalid { problems, .. } = &err {
+        for p in problems {
+            eprintln!("{p}");
+        }
+    }
+    config_failure(err)
+}
+
+/// Loads the config for a command that only reads the journal (`history`, `outbox list`).
+/// Those need nothing but `[journal]`, and an operator finding out why runs fail needs them
+/// most when the config has errors: then that section alone is read, and a line says the rest
+/// is broken. The whole config's problems are printed only when even that section fails.
+fn load_for_reading(global: &Global) -> Result<Config, Failure> {
+    let path = locate(global)?;
+    let err = match config::load(&path) {
+        Ok(config) => return Ok(config),
+        Err(err) => err,
+    };
+    let section = match &err {
+        ConfigError::Invalid { .. } => journal::section_of(&path),
+        _ => None,
+    };
+    match section {
+        Some(Ok(config)) => {
+            if !global.quiet {
+                let broken = config_failure(err).detail;
+                notice(&format!(
+                    "{broken}: `ftptrigger check` lists them; reading the journal it names all the same"
+                ));
+            }
+            Ok(config)
+        }
+        Some(Err(failure)) => Err(failure),
+        None => Err(refused(err)),
+    }
+}
+
+/// A config that cannot be used ends the invocation with exit 10. An invalid one is counted
+/// by its errors: its warnings are printed with them, but do not stop anything.
 fn config_failure(err: ConfigError) -> Failure {
-    Failure::new(Outcome::ConfigError, err.to_string())
+    let detail = match &err {
+        ConfigError::Invalid { path, problems } => {
+            let errors = problems.iter().filter(|p| p.severity == config::Severity::Error).count();
+            let plural = if errors == 1 { "" } else { "s" };
+            format!("config {} is invalid ({errors} error{plural})", path.display())
+        }
+        _ => err.to_string(),
+    };
+    Failure::new(Outcome::ConfigError, detail)
 }

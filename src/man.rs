@@ -1,6 +1,8 @@
 //! The man page, generated from the clap definition plus the sections clap does not know
 //! (exit status, files, environment). `tests` compare it with `man/ftptrigger.1`.
 
+pub mod keys;
+
 use roff::{Roff, bold, italic, roman};
 
 use crate::outcome::TABLE;
@@ -16,6 +18,7 @@ pub fn render() -> Vec<u8> {
     let _ = man.render_description_section(&mut out);
     let _ = man.render_options_section(&mut out);
     let _ = subcommands().to_writer(&mut out);
+    let _ = configuration().to_writer(&mut out);
     let _ = extra_sections().to_writer(&mut out);
     let _ = man.render_version_section(&mut out);
     out
@@ -41,6 +44,51 @@ fn subcommands() -> Roff {
                 italic(format!("<{}>", arg.get_id().as_str().to_uppercase())),
                 roman(format!("  {help}")),
             ]);
+        }
+        // Its own options; the global ones are under OPTIONS.
+        for arg in
+            sub.get_arguments().filter(|a| !a.is_positional() && !a.is_global_set() && a.get_id() != "help")
+        {
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let long = arg.get_long().map(|l| format!("--{l}")).unwrap_or_default();
+            let value = match arg.get_value_names() {
+                Some(names) if arg.get_action().takes_values() => format!(" <{}>", names.join(" ")),
+                _ => String::new(),
+            };
+            roff.control("IP", []);
+            roff.text([bold(long), italic(value), roman(format!("  {help}"))]);
+        }
+    }
+    roff
+}
+
+/// Every key of the config file, section by section, with its type and default.
+fn configuration() -> Roff {
+    let mut roff = Roff::new();
+    roff.control("SH", ["CONFIGURATION"]);
+    roff.text([roman(
+        "The config is TOML. Durations are humane (90s, 10m, 1h30m); relative paths resolve against the \
+         config's directory; secrets are never inline, only named by *_env keys. Sections:",
+    )]);
+    let sections = [
+        ("[journal]", "journal"),
+        ("[defaults] (and each [[rule]], whose value wins)", "defaults, rule"),
+        ("[[rule]], one per CID and file pattern; the first that matches wins", "rule"),
+        ("[channel.NAME]", "channel.NAME"),
+        ("[channel.NAME] with type = \"email\"", "email"),
+        ("[channel.NAME] with type = \"webhook\"", "webhook"),
+    ];
+    for (title, section) in sections {
+        roff.control("SS", [title]);
+        for key in keys::KEYS.iter().filter(|k| k.section == section) {
+            roff.control("TP", []);
+            roff.text([
+                bold(key.name),
+                roman(" "),
+                italic(key.kind),
+                roman(format!(" (default: {})", key.default)),
+            ]);
+            roff.text([roman(key.meaning)]);
         }
     }
     roff
@@ -133,6 +181,11 @@ fn extra_sections() -> Roff {
             ),
         ],
     );
+    roff.control("SH", ["SEE ALSO"]);
+    roff.text([roman(
+        "md5sum(1), crontab(5), pure-ftpd(8), proftpd(8), sqlite3(1); README.md, SECURITY.md and contrib/README.md \
+         (the FTP server recipes), installed under share/doc/ftptrigger.",
+    )]);
     roff
 }
 

@@ -104,6 +104,11 @@ outcomes! {
         "bad arguments, or a malformed --md5 value";
     ScanFailed => Code::Exit(3), "scan_failed", failure: true, settles: false, notifies: false,
         "scan only: at least one file failed";
+    /// A notification that `notify-test` or `outbox flush` sent did not go through; never the
+    /// outcome of a run, whose exit code notification trouble does not change.
+    DeliveryFailed => Code::Exit(4), "delivery_failed", failure: true, settles: false, notifies: false,
+        "notify-test, outbox flush: a notification was not delivered (each failure is reported; \
+         outbox flush leaves it in the outbox, or gives it up as dead)";
     ConfigError => Code::Exit(10), "config_error", failure: true, settles: false, notifies: false,
         "the config is missing, unreadable, invalid, writable by others, or owned by another user";
     NotConfigured => Code::Exit(11), "not_configured", failure: true, settles: true, notifies: true,
@@ -224,6 +229,7 @@ mod tests {
             (Outcome::InternalError, 1, "internal_error"),
             (Outcome::Usage, 2, "usage"),
             (Outcome::ScanFailed, 3, "scan_failed"),
+            (Outcome::DeliveryFailed, 4, "delivery_failed"),
             (Outcome::ConfigError, 10, "config_error"),
             (Outcome::NotConfigured, 11, "not_configured"),
             (Outcome::Md5Mismatch, 12, "md5_mismatch"),
@@ -243,7 +249,7 @@ mod tests {
             }
         }
         let names: Vec<&str> = TABLE.iter().map(|row| row.name).collect();
-        let in_order: Vec<&str> = pinned[..13].iter().map(|(_, _, name)| *name).collect();
+        let in_order: Vec<&str> = pinned[..14].iter().map(|(_, _, name)| *name).collect();
         assert_eq!(names, in_order, "the table lists every outcome once, in the SPEC's order");
     }
 

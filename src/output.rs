@@ -15,8 +15,26 @@ pub fn notice(text: &str) {
     eprintln!("ftptrigger: {text}");
 }
 
-/// Writes to stdout, treating a closed pipe (`| head`) as success.
+thread_local! {
+    /// Set when stdout could not be written for a reason other than a closed pipe: the
+    /// invocation then exits 1 (see [`take_write_error`]).
+    static WRITE_FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Writes to stdout. A closed pipe (`| head`) is success: the reader had enough. Any other
+/// failure (`> /dev/full`) is said once on stderr and makes the invocation exit 1, since what
+/// it was asked to print is lost.
 pub fn print_out(text: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    if let Err(err) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && err.kind() != std::io::ErrorKind::BrokenPipe
+        && !WRITE_FAILED.replace(true)
+    {
+        eprintln!("ftptrigger: error: cannot write to stdout: {err}");
+    }
+}
+
+/// Whether writing to stdout failed since the last call; clears it.
+pub fn take_write_error() -> bool {
+    WRITE_FAILED.replace(false)
 }

@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 use toml::de::DeValue;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
     Warning,
 }
 
 /// One problem found in a config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
     pub path: PathBuf,
     pub line: usize,
@@ -101,12 +102,30 @@ impl<'a> Diagnostics<'a> {
     pub fn serde(&mut self, err: &toml::de::Error, name: &str, section: &Spanned<DeValue<'_>>) {
         let span = err.span().unwrap_or_else(|| section.span());
         let field = field_at(name, section, &span);
-        self.error(span, field, err.message().trim_end().replace('\n', " "));
+        let message = err.message().trim_end().replace('\n', " ");
+        let message = match did_you_mean(&message) {
+            Some(key) => format!("{message}; did you mean `{key}`?"),
+            None => message,
+        };
+        self.error(span, field, message);
     }
 
     pub fn has_errors(&self) -> bool {
         self.found.iter().any(|d| d.severity == Severity::Error)
     }
+}
+
+/// For serde's "unknown field `timout`, expected one of `a`, `timeout`, ...": the expected key
+/// closest to the unknown one, when it is close enough to be a typo.
+fn did_you_mean(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, expected) = rest.split_once("`, expected ")?;
+    let known = expected.split('`').skip(1).step_by(2);
+    known
+        .map(|key| (strsim::damerau_levenshtein(unknown, key), key))
+        .filter(|&(distance, key)| distance <= 2.max(key.len() / 4))
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, key)| key)
 }
 
 /// 1-based line and column (in characters) of a byte offset.

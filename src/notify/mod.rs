@@ -67,13 +67,29 @@ impl<'a> Secrets<'a> {
     }
 }
 
+/// How one delivery through a channel went.
+#[derive(Debug)]
+pub struct Tried {
+    /// The attempts it made to reach the receiver: each HTTP request, retries included, or the
+    /// hand-over of an email to the server or to sendmail. None when it failed before one
+    /// could start (an unset secret, an unusable CA file).
+    pub attempts: u32,
+    pub result: Result<(), DeliveryError>,
+}
+
 /// Delivers `message` through the channel called `name`, with that channel's retries.
-pub fn deliver(config: &Config, name: &str, message: &Message) -> Result<(), DeliveryError> {
+pub fn deliver(config: &Config, name: &str, message: &Message) -> Tried {
     let secrets = Secrets::new(config);
     match config.channels.get(name) {
         Some(Channel::Webhook(hook)) => webhook::deliver(hook, message, &secrets),
-        Some(Channel::Email(mail)) => email::deliver(mail, message, &secrets),
-        None => Err(DeliveryError::UnknownChannel(name.to_owned())),
+        Some(Channel::Email(mail)) => {
+            let result = email::deliver(mail, message, &secrets);
+            // Only an answer from the server (or sendmail) means the hand-over was attempted.
+            let attempted =
+                matches!(&result, Ok(()) | Err(DeliveryError::Unavailable(_) | DeliveryError::Refused(_)));
+            Tried { attempts: u32::from(attempted), result }
+        }
+        None => Tried { attempts: 0, result: Err(DeliveryError::UnknownChannel(name.to_owned())) },
     }
 }
 
@@ -140,7 +156,7 @@ pub fn worst_case(config: &Config, channel: &str) -> Duration {
 }
 
 /// `notify-test`: an `event: "test"` message through each channel (or the one named), a line
-/// each; exit 0 only if all went through.
+/// each; exit 0 only if all went through, else `delivery_failed` (4).
 pub fn test_command(config: &Config, only: Option<&str>) -> Result<u8, crate::outcome::Failure> {
     let names: Vec<&String> =
         config.channels.keys().filter(|n| only.is_none_or(|o| o == n.as_str())).collect();
@@ -154,8 +170,10 @@ pub fn test_command(config: &Config, only: Option<&str>) -> Result<u8, crate::ou
     }
     let message = Message::test();
     let results: Vec<(&String, Result<(), DeliveryError>)> = std::thread::scope(|scope| {
-        let sends: Vec<_> =
-            names.iter().map(|name| scope.spawn(|| (*name, deliver(config, name, &message)))).collect();
+        let sends: Vec<_> = names
+            .iter()
+            .map(|name| scope.spawn(|| (*name, deliver(config, name, &message).result)))
+            .collect();
         sends.into_iter().filter_map(|s| s.join().ok()).collect()
     });
     let mut text = String::new();
@@ -166,5 +184,5 @@ pub fn test_command(config: &Config, only: Option<&str>) -> Result<u8, crate::ou
         }
     }
     crate::output::print_out(&text);
-    Ok(if results.iter().all(|(_, r)| r.is_ok()) { 0 } else { Outcome::InternalError.code() })
+    Ok(if results.iter().all(|(_, r)| r.is_ok()) { 0 } else { Outcome::DeliveryFailed.code() })
 }

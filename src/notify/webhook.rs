@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{DeliveryError, Message, Secrets};
+use super::{DeliveryError, Message, Secrets, Tried};
 use crate::config::Webhook;
 use crate::retry::{Backoff, Failed, GaveUp};
 
@@ -16,8 +16,20 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(30);
 /// The first pause between attempts; it doubles each time.
 const BACKOFF: Duration = Duration::from_millis(500);
 
-/// Sends `message` with up to `1 + retries` attempts.
-pub fn deliver(hook: &Webhook, message: &Message, secrets: &Secrets<'_>) -> Result<(), DeliveryError> {
+/// Sends `message` with up to `1 + retries` attempts; says how many requests it made.
+pub fn deliver(hook: &Webhook, message: &Message, secrets: &Secrets<'_>) -> Tried {
+    let mut attempts = 0;
+    let result = post(hook, message, secrets, &mut attempts);
+    Tried { attempts, result }
+}
+
+/// [`deliver`], counting the requests made in `attempts`.
+fn post(
+    hook: &Webhook,
+    message: &Message,
+    secrets: &Secrets<'_>,
+    attempts: &mut u32,
+) -> Result<(), DeliveryError> {
     let mut headers = vec![
         ("Content-Type".to_owned(), "application/json".to_owned()),
         ("X-Ftptrigger-Event".to_owned(), message.event.name().to_owned()),
@@ -49,6 +61,7 @@ pub fn deliver(hook: &Webhook, message: &Message, secrets: &Secrets<'_>) -> Resu
     }
     let agent: ureq::Agent = config.build().into();
     let sent = backoff(hook).run(|attempt| {
+        *attempts = attempt;
         let sent = send(&agent, &hook.url, &headers, message.body.as_bytes());
         if let Err(Failed::Retry(error) | Failed::RetryAfter(error, _)) = &sent {
             log::debug!("webhook attempt {attempt} failed: {error}");

@@ -25,8 +25,11 @@ pub struct Verbosity {
     pub json: bool,
 }
 
-/// `outbox list` prints what waits; `outbox flush` first retries it (and notifies runs found
-/// interrupted). Exit 0 only when nothing is left pending and nothing was given up on.
+/// `outbox list` prints what waits, and exits 0 once it has: pending deliveries are what it
+/// lists, not a failure. `outbox flush` first retries them (and notifies runs found
+/// interrupted), and exits 0 when every delivery it tried went through; else
+/// `delivery_failed` (4), each failure said on stderr. What another flush or a live run is
+/// sending meanwhile is theirs to report.
 pub fn command(config: &Config, flush: bool, say: Verbosity) -> Result<u8, Failure> {
     let Some(mut journal) = crate::journal::open_existing(config)? else {
         if !say.json {
@@ -34,7 +37,7 @@ pub fn command(config: &Config, flush: bool, say: Verbosity) -> Result<u8, Failu
         }
         return Ok(0);
     };
-    let mut given_up = 0;
+    let mut failed = false;
     if flush {
         let done = send::flush(&mut journal, config).map_err(crate::journal::failure)?;
         for line in done.failed.iter().chain(&done.notices) {
@@ -46,7 +49,7 @@ pub fn command(config: &Config, flush: bool, say: Verbosity) -> Result<u8, Failu
         if !say.quiet && !say.json {
             notice(&format!("delivered {}, still pending {}", done.delivered, done.remaining));
         }
-        given_up = done.expired + done.refused;
+        failed = !done.failed.is_empty() || !done.notices.is_empty() || done.expired > 0;
     }
     let rows = Outbox::of(&journal).undelivered(true).map_err(crate::journal::failure)?;
     if say.json {
@@ -54,8 +57,7 @@ pub fn command(config: &Config, flush: bool, say: Verbosity) -> Result<u8, Failu
     } else if !flush || !rows.is_empty() {
         print_out(&table(&rows, crate::history::terminal_width()));
     }
-    let pending = rows.iter().any(|r| r.state == State::Pending);
-    Ok(if pending || given_up > 0 { Outcome::InternalError.code() } else { 0 })
+    Ok(if failed { Outcome::DeliveryFailed.code() } else { 0 })
 }
 
 /// Deliveries as JSON lines, with their age in seconds.

@@ -80,12 +80,13 @@ fn send_all(
         sends.into_iter().filter_map(|s| s.join().ok()).collect()
     });
     let mut lines = Vec::new();
-    for (id, channel, result) in results {
+    for (id, channel, tried) in results {
+        let notify::Tried { attempts, result } = tried;
         match &result {
             Ok(()) => log::info!("notified {channel} ({})", message.event.name()),
             Err(e) => log::info!("could not notify {channel}: {e}"),
         }
-        let recorded = outbox.attempted(id, Keep::Every.verdict(&result));
+        let recorded = outbox.attempted(id, Keep::Every.verdict(&result), attempts);
         match (result, recorded) {
             (Ok(()), Ok(())) => {}
             (Ok(()), Err(e)) => lines.push(failed(channel, &format!("delivered, but not marked so: {e}"))),
@@ -99,10 +100,8 @@ fn send_all(
 #[derive(Debug, Default)]
 pub struct Flushed {
     pub delivered: usize,
-    /// A line per delivery that failed again, given up on or not.
+    /// A line per delivery that failed again, given up on (as refused for good) or not.
     pub failed: Vec<String>,
-    /// Deliveries given up on because a retry cannot mend what refused them.
-    pub refused: usize,
     /// Deliveries given up on because they were pending too long.
     pub expired: usize,
     pub remaining: usize,
@@ -122,9 +121,9 @@ pub fn flush(journal: &mut Journal, config: &Config) -> Result<Flushed, JournalE
         if !outbox.claim(pending.id, notify::worst_case(config, &pending.channel))? {
             continue;
         }
-        let result = notify::deliver(config, &pending.channel, &pending.message);
+        let notify::Tried { attempts, result } = notify::deliver(config, &pending.channel, &pending.message);
         let verdict = Keep::Retryable.verdict(&result);
-        outbox.attempted(pending.id, verdict)?;
+        outbox.attempted(pending.id, verdict, attempts)?;
         let Err(e) = &result else {
             done.delivered += 1;
             continue;
@@ -132,7 +131,6 @@ pub fn flush(journal: &mut Journal, config: &Config) -> Result<Flushed, JournalE
         let mut line = format!("{} (delivery {}): {e}", pending.channel, pending.id);
         if let Attempted::GivenUp(_) = verdict {
             line.push_str("; retrying cannot help, so it is dead");
-            done.refused += 1;
         }
         done.failed.push(line);
     }

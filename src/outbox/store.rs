@@ -38,6 +38,8 @@ pub struct Delivery {
     #[serde(flatten)]
     pub message: Message,
     pub state: State,
+    /// Every attempt to reach the receiver over all its deliveries (see [`crate::notify::Tried`]):
+    /// a run's, then each flush's.
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_ms: i64,
@@ -136,8 +138,8 @@ impl<'j> Outbox<'j> {
         claimed.map(|n| n == 1)
     }
 
-    /// Records an attempt and releases the claim.
-    pub fn attempted(&self, id: i64, attempt: Attempted<'_>) -> Result<(), JournalError> {
+    /// Records a delivery that made `attempts` attempts, and releases the claim.
+    pub fn attempted(&self, id: i64, attempt: Attempted<'_>, attempts: u32) -> Result<(), JournalError> {
         let now = now_ms();
         let (state, error, delivered_ms) = match attempt {
             Attempted::Delivered => (State::Delivered, None, Some(now)),
@@ -146,10 +148,10 @@ impl<'j> Outbox<'j> {
         };
         let recorded = self.write(|tx| {
             tx.execute(
-                "UPDATE outbox SET state = ?2, attempts = attempts + 1, last_error = ?3, delivered_ms = ?4,
+                "UPDATE outbox SET state = ?2, attempts = attempts + ?5, last_error = ?3, delivered_ms = ?4,
                                    claimed_until_ms = NULL
                  WHERE id = ?1",
-                params![id, state, error, delivered_ms],
+                params![id, state, error, delivered_ms, attempts],
             )
         });
         recorded.map(|_| ())
@@ -212,7 +214,7 @@ mod tests {
             channel: "hook".into(),
             message,
             state: State::Pending,
-            attempts: 1,
+            attempts: 4,
             last_error: Some("HTTP 503 (after 4 attempts)".into()),
             created_ms: 1000,
             claimed_until_ms: None,
@@ -220,7 +222,7 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&delivery).expect("serializes"),
             "{\"id\":3,\"run_id\":7,\"channel\":\"hook\",\"event\":\"run.failed\",\"event_id\":\"e-1\",\
-             \"cid\":\"acme\",\"filename\":\"a.zip\",\"state\":\"pending\",\"attempts\":1,\
+             \"cid\":\"acme\",\"filename\":\"a.zip\",\"state\":\"pending\",\"attempts\":4,\
              \"last_error\":\"HTTP 503 (after 4 attempts)\",\"created_ms\":1000,\"claimed_until_ms\":null}"
         );
     }

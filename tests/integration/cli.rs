@@ -53,3 +53,88 @@ fn man_page_is_up_to_date() {
         assert!(text.contains(&format!("\\fB{code}\\fR")), "man page documents exit code {code}");
     }
 }
+
+#[test]
+fn a_mistyped_subcommand_is_suggested_not_taken_for_a_cid() {
+    Trigger::bare()
+        .arg("histroy")
+        .run()
+        .code(2)
+        .stderr_has("unrecognized subcommand 'histroy': did you mean 'history'?");
+    Trigger::bare().args(["-q", "outbx"]).run().code(2).stderr_has("did you mean 'outbox'?");
+    // With a FILE after it, the word is a CID: the usual complaint about the missing MD5.
+    Trigger::bare().args(["histroy", "f.zip"]).run().code(2).stderr_lacks("did you mean").stderr_has("--md5");
+}
+
+/// `make install` installs the binary it is given (what `make` built, by default), never
+/// building as root, with the man page, completions, the example config and contrib/.
+#[test]
+fn make_install_installs_what_was_built_and_the_docs() {
+    if std::process::Command::new("make").arg("--version").output().is_err() {
+        eprintln!("skipped: no make");
+        return;
+    }
+    let dest = tempfile::tempdir().unwrap();
+    let make = |args: &[&str]| {
+        std::process::Command::new("make")
+            .arg("-s")
+            .arg("-C")
+            .arg(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .arg(format!("DESTDIR={}", dest.path().display()))
+            .output()
+            .unwrap()
+    };
+    let missing = make(&["install", "BIN=/nonexistent/ftptrigger"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("is not built: run 'make' first"));
+    let done = make(&["install", &format!("BIN={}", env!("CARGO_BIN_EXE_ftptrigger"))]);
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let root = dest.path().join("usr/local");
+    for file in [
+        "bin/ftptrigger",
+        "share/man/man1/ftptrigger.1",
+        "share/bash-completion/completions/ftptrigger",
+        "share/doc/ftptrigger/ftpscanner.cfg.example",
+        "share/doc/ftptrigger/contrib/ftptrigger-hook.sh",
+        "share/doc/ftptrigger/contrib/proftpd/ftptrigger.conf",
+    ] {
+        assert!(root.join(file).is_file(), "{file} was not installed");
+    }
+    assert!(make(&["uninstall"]).status.success());
+    assert!(!root.join("bin/ftptrigger").exists() && !root.join("share/doc/ftptrigger").exists());
+}
+
+/// With --json, stdout carries the result object even when the arguments are wrong.
+#[test]
+fn a_bad_md5_with_json_still_prints_the_result_object() {
+    let run = Trigger::bare().args(["--json", "acme", "x.zip", "--md5", "abc"]).run().code(2);
+    let v = run.json();
+    assert_eq!(
+        (v["outcome"].as_str(), v["exit_code"].as_u64(), v["cid"].as_str()),
+        (Some("usage"), Some(2), Some("acme"))
+    );
+    assert!(v["message"].as_str().unwrap().starts_with("ERROR[2]: --md5: expected 32 hex digits"), "{v}");
+    Trigger::bare()
+        .args(["acme", "x.zip", "--md5", "abc"])
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_has("ERROR[2]: --md5:");
+}
+
+/// A closed pipe is success (the reader had enough); a full disk is not: what was asked for is
+/// lost, so the exit is 1 and stderr says why.
+#[test]
+fn a_full_stdout_is_an_error_and_a_closed_pipe_is_not() {
+    let w = crate::support::World::new();
+    let mut t = w.cmd();
+    t.cmd.arg("check").stdout(std::fs::File::options().write(true).open("/dev/full").unwrap());
+    let out = t.cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write to stdout: No space left on device"));
+    let mut t = w.cmd();
+    let mut child = t.cmd.arg("check").stdout(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

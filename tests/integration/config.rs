@@ -233,6 +233,44 @@ fn a_rule_missing_required_keys_still_has_its_other_problems_reported() {
 }
 
 #[test]
+fn check_warns_of_a_missing_root_or_program_and_a_rule_that_can_never_match() {
+    let w = World::new();
+    let cfg = w.config(&format!(
+        "{BASIC_CONFIG}\n[[rule]]\nname = \"later\"\ncid = \"acme\"\npattern = \"*.zip\"\nroot = \"ftp/nowhere\"\n\
+         command = [\"./gone.sh\"]\n\n[[rule]]\nname = \"bare\"\ncid = \"beta\"\npattern = \"*\"\nroot = \"ftp/acme\"\n\
+         command = [\"no-such-tool-on-any-path\"]\n"
+    ));
+    let p = cfg.display();
+    let out = w.cmd().arg("check").run().code(0).stdout();
+    for want in [
+        format!(
+            "{p}:12:11: rule[1].pattern: warning: never matches: rule stmt (line 2) of the same CID comes first"
+        ),
+        format!("{p}:13:8: rule[1].root: warning: {} is not a directory", w.path("ftp/nowhere").display()),
+        format!("{p}:14:12: rule[1].command[0]: warning: {} does not exist", w.path("gone.sh").display()),
+        format!("{p}:21:12: rule[2].command[0]: warning: no-such-tool-on-any-path is not in PATH"),
+    ] {
+        assert!(out.contains(&want), "expected\n  {want}\nin\n{out}");
+    }
+    assert!(out.contains("ok: 3 rules, 0 channels, 4 warnings"), "{out}");
+}
+
+#[test]
+fn a_mistyped_key_gets_the_likely_one_suggested() {
+    let w = World::new();
+    w.config(&format!("{BASIC_CONFIG}timout = \"1m\"\n"));
+    w.cmd()
+        .arg("check")
+        .run()
+        .code(10)
+        .stdout_has("rule[0].timout: unknown field `timout`")
+        .stdout_has("did you mean `timeout`?");
+    w.config(&format!("{BASIC_CONFIG}colour = \"red\"\n"));
+    let out = w.cmd().arg("check").run().code(10).stdout();
+    assert!(out.contains("unknown field `colour`") && !out.contains("did you mean"), "{out}");
+}
+
+#[test]
 fn warnings_do_not_fail_check() {
     let w = World::new();
     w.config(&format!(
@@ -453,4 +491,54 @@ fn webhook_headers_cannot_override_what_ftptrigger_sets() {
         .stdout_has("channel.hook.headers.X-Ftptrigger-Event: set by ftptrigger itself")
         .stdout_has("channel.hook.headers.authorization: set by ftptrigger itself")
         .stdout_has(": 2 errors");
+}
+
+/// The man page's CONFIGURATION section lists exactly the keys the loader takes, section by
+/// section: each section's unknown-key error names what it expects.
+#[test]
+fn the_man_pages_key_reference_is_the_schema() {
+    use std::collections::BTreeSet;
+    let w = World::new();
+    let email = "[channel.m]\ntype = \"email\"\ntransport = \"sendmail\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n";
+    let webhook = "[channel.h]\ntype = \"webhook\"\nurl = \"https://example.com/\"\n";
+    for (section, text, listed) in [
+        ("journal", "[journal]\nzz_unknown = 1\n".to_owned(), &["journal"][..]),
+        ("defaults", "[defaults]\nzz_unknown = 1\n".to_owned(), &["defaults, rule"][..]),
+        ("rule", format!("{BASIC_CONFIG}zz_unknown = 1\n"), &["rule", "defaults, rule"][..]),
+        ("email", format!("{email}zz_unknown = 1\n"), &["email", "channel.NAME"][..]),
+        ("webhook", format!("{webhook}zz_unknown = 1\n"), &["webhook", "channel.NAME"][..]),
+    ] {
+        w.config(&text);
+        let out = w.cmd().arg("check").run().code(10).stdout();
+        let expected =
+            out.split("`zz_unknown`, expected ").nth(1).unwrap_or_else(|| panic!("{section}: {out}"));
+        let schema: BTreeSet<&str> = expected.lines().next().unwrap().split('`').skip(1).step_by(2).collect();
+        let documented: BTreeSet<&str> = ftptrigger::man::keys::KEYS
+            .iter()
+            .filter(|k| listed.contains(&k.section))
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(documented, schema, "[{section}]");
+    }
+}
+
+#[test]
+fn check_speaks_json_and_keeps_quiet_on_success() {
+    let w = World::new();
+    let run = w.cmd().args(["check", "--json"]).run().code(0);
+    let v = run.json();
+    assert_eq!(
+        (v["ok"].as_bool(), v["rules"].as_u64(), v["problems"].as_array().map(Vec::len)),
+        (Some(true), Some(1), Some(0))
+    );
+    w.cmd().args(["check", "-q"]).run().code(0).stdout_is("");
+    w.config(&format!("{BASIC_CONFIG}timeout = \"soon\"\n"));
+    let v = w.cmd().args(["check", "--json"]).run().code(10).json();
+    assert_eq!(v["ok"], false);
+    let p = &v["problems"][0];
+    assert_eq!(
+        (p["line"].as_u64(), p["field"].as_str(), p["severity"].as_str()),
+        (Some(8), Some("rule[0].timeout"), Some("error"))
+    );
+    w.cmd().args(["check", "-q"]).run().code(10).stdout_has("rule[0].timeout: invalid duration");
 }

@@ -86,15 +86,39 @@ fn finish(mut child: Child, limit: Duration) -> (ExitStatus, String, String) {
 // --- success, and what the job gets ---------------------------------------------------------
 
 #[test]
-fn success_exits_0_with_job_stdout_on_stdout_and_our_messages_on_stderr() {
+fn success_exits_0_with_job_output_on_stdout_and_our_messages_on_stderr() {
     let (w, file) = job_world("echo out-line\necho err-line >&2", "");
     trigger(&w, &file)
         .run()
         .code(0)
-        .stdout_is("out-line\n")
-        .stderr_has("err-line\n")
+        .stdout_is("out-line\nerr-line\n")
+        .stderr_lacks("-line")
         .stderr_has("ftptrigger: command ")
         .stderr_has("succeeded");
+}
+
+/// A job that writes to stdout and stderr by turns, `out 1`, `err 1`, `out 2`...
+const ALTERNATING: &str =
+    "i=1\nwhile [ $i -le 200 ]; do echo \"out $i\"; echo \"err $i\" >&2; i=$((i+1)); done";
+
+/// What [`ALTERNATING`] wrote, in the order it wrote it.
+fn alternated() -> String {
+    (1..=200).map(|i| format!("out {i}\nerr {i}\n")).collect()
+}
+
+/// The job's stdout and stderr share one pipe, as `2>&1` makes them, so its output comes out
+/// in the order it was written: live on our stdout (on stderr with `--json`, whose stdout is
+/// the result alone), and in the output tail.
+#[test]
+fn stdout_and_stderr_of_the_job_keep_the_order_they_were_written_in() {
+    let (w, file) = job_world(&format!("{ALTERNATING}\nexit 3"), "");
+    trigger(&w, &file).run().code(14).stdout_is(&alternated());
+    let run = trigger(&w, &file).arg("--json").run().code(14);
+    assert!(run.stderr().starts_with(&alternated()), "{}", run.stderr());
+    assert_eq!(run.json()["process"]["output_tail"], alternated());
+    let quiet = trigger(&w, &file).arg("--quiet").run().code(14).stdout_is("");
+    let tail = format!("--- output tail ---\n{}\n", alternated().trim_end());
+    assert!(quiet.stderr().ends_with(&tail), "{}", quiet.stderr());
 }
 
 #[test]

@@ -71,7 +71,22 @@ fn no_matching_rule_exits_11() {
         .run()
         .code(11)
         .stdout_has("no rule matches: a run would exit 11")
-        .stderr_has("ERROR[11]: CID acme and file name notes.txt are not set up for processing");
+        // The run's ERROR line would only point back at explain.
+        .stderr_is("");
+}
+
+#[test]
+fn explain_speaks_json() {
+    let w = world();
+    let v = w.cmd().args(["explain", "--json", "acme", "ftp/acme/ACME_20261122.zip"]).run().code(0).json();
+    let verdicts: Vec<&str> =
+        v["rules"].as_array().unwrap().iter().map(|r| r["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["no_match", "chosen", "shadowed", "other_cid"]);
+    assert_eq!(v["command"]["argv"][1], "--cycle=20261122");
+    assert_eq!(v["command"]["env"]["QUEUE"], "q1");
+    assert!(v["outcome"].is_null());
+    let v = w.cmd().args(["explain", "--json", "acme", "ftp/acme/notes.txt"]).run().code(11).json();
+    assert_eq!((v["outcome"].as_str(), v["command"].is_null()), (Some("not_configured"), true));
 }
 
 #[test]
@@ -82,6 +97,6 @@ fn file_outside_the_root_exits_13() {
         .args(["explain", "acme", "ACME_20261122.zip"])
         .run()
         .code(13)
-        .stdout_has("the file cannot be processed")
-        .stderr_has("outside the root");
+        .stdout_has("the file cannot be processed: file ACME_20261122.zip resolves to")
+        .stdout_has("outside the root");
 }

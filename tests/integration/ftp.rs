@@ -646,9 +646,15 @@ command = ["./job.sh", "--", "{file}"]
     fs::rename(world.path("sidecar.tmp"), &sidecar).expect("the sidecar arrives");
     assert_eq!(run_hook(&world, "acme", &sidecar, bin), Some(0));
     assert_eq!(jobs(), format!("acme|{hostile}\n"), "{}", log());
-    // Called again for the same pair (both hooks saw both files): a skipped duplicate.
+    // Called again for the same pair (both hooks saw both files): a skipped duplicate, logged
+    // as one.
     assert_eq!(run_hook(&world, "acme", &data, bin), Some(0));
     assert_eq!(jobs(), format!("acme|{hostile}\n"), "{}", log());
+    assert!(
+        log().contains(&format!("{hostile}: skipped, duplicate of run 1 (ftptrigger exit 0)")),
+        "{}",
+        log()
+    );
     let pwned = fs::read_dir(world.dir.path()).unwrap().flatten().any(|e| e.file_name() == "pwned");
     assert!(!pwned && !world.root().join("pwned").exists(), "a name was run by a shell");
     // A control character reaches the job as it is, and the log as `?` (one line per message).
@@ -707,4 +713,42 @@ command = ["./job.sh", "--", "{file}"]
     assert!(log().contains("ERROR[12]: MD5"), "{}", log());
     assert_eq!(run_hook(&world, "acme", &data, Path::new("/nonexistent/ftptrigger")), Some(0));
     assert!(log().contains("/nonexistent/ftptrigger is not an executable file; nothing ran"), "{}", log());
+}
+
+/// Without a log file and without a syslog daemon, `logger` drops a line and still exits 0:
+/// the hook then writes to its stderr, where the server may keep it.
+#[test]
+fn the_hook_logs_to_stderr_when_no_syslog_listens() {
+    if Path::new("/dev/log").exists() {
+        eprintln!("skipped: this machine has a syslog socket at /dev/log");
+        return;
+    }
+    let hook = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/ftptrigger-hook.sh");
+    let out = Command::new("/bin/sh")
+        .arg(hook)
+        .args(["acme", "relative/x.csv"])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("FTPTRIGGER_HOOK_DEBUG", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the hook");
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("debug: acme: ignored: no absolute path given (relative/x.csv)"), "{stderr}");
+}
+
+/// The README's cron line and systemd unit line are the ones contrib/ ships.
+#[test]
+fn the_readmes_scan_lines_are_contribs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = read(&dir.join("README.md"));
+    for (file, marker) in
+        [("contrib/cron/ftptrigger.cron", "flock -n"), ("contrib/cron/ftptrigger-scan.service", "ExecStart=")]
+    {
+        let shipped = read(&dir.join(file));
+        let line = shipped.lines().find(|l| l.contains(marker) && !l.starts_with('#')).expect("the line");
+        let words = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(readme.lines().any(|l| words(l) == words(line)), "README lacks {file}'s line:\n{line}");
+    }
 }

@@ -397,11 +397,11 @@ fn history_table_has_the_header_and_a_line_per_run() {
     assert_eq!(header, ["RUN", "STARTED", "CID", "FILE", "OUTCOME", "EXIT", "DURATION"], "{table}");
     assert_eq!(lines.len(), 7, "{table}");
     let first: Vec<&str> = lines[1].split_whitespace().collect();
-    // RUN, STARTED (date and time), CID, FILE, OUTCOME, EXIT, DURATION.
-    assert_eq!(first.len(), 8, "{table}");
-    assert_eq!((first[0], first[3], first[4], first[5], first[6]), ("6", "beta", "A.zip", "success", "0"));
+    // RUN, STARTED (date, time and offset), CID, FILE, OUTCOME, EXIT, DURATION.
+    assert_eq!(first.len(), 9, "{table}");
+    assert_eq!((first[0], first[4], first[5], first[6], first[7]), ("6", "beta", "A.zip", "success", "0"));
     let failed: Vec<&str> = lines[5].split_whitespace().collect();
-    assert_eq!((failed[0], failed[5], failed[6]), ("2", "process_failed", "14"), "{table}");
+    assert_eq!((failed[0], failed[6], failed[7]), ("2", "process_failed", "14"), "{table}");
     assert!(lines[3].contains("duplicate_skipped"), "{table}");
 }
 
@@ -421,6 +421,129 @@ fn history_of_an_empty_journal_is_just_the_header() {
     let table = w.cmd().arg("history").run().code(0).stdout();
     assert_eq!(table.split_whitespace().collect::<Vec<_>>().len(), 7, "{table:?}");
     w.cmd().args(["history", "--json"]).run().code(0).stdout_is("");
+}
+
+/// The line on stderr that says which journal `history` read.
+fn whence(w: &World, runs: usize) -> String {
+    format!("ftptrigger: {runs} runs from journal {}\n", w.journal_path().display())
+}
+
+/// `history` says which journal it read, on stderr (stdout stays the table or JSON lines;
+/// `--quiet` drops the line).
+#[test]
+fn history_names_the_journal_it_read() {
+    let w = mixed_history();
+    w.cmd().arg("history").run().code(0).stderr_is(&whence(&w, 6));
+    w.cmd().args(["history", "--json", "-n", "2"]).run().code(0).stderr_is(&whence(&w, 2));
+    w.cmd().args(["--quiet", "history"]).run().code(0).stderr_is("");
+}
+
+/// No journal where `history` looks, or no runs in it, is said, with where runs made as
+/// another user are: the default journal is per user, and the FTP server's hooks run as its
+/// account. A journal the config names is the same for everyone, so no such hint.
+#[test]
+fn history_without_a_journal_says_where_it_looked_and_where_other_users_runs_are() {
+    let w = world();
+    let run =
+        w.cmd().arg("history").run().code(0).stdout_is("RUN  STARTED  CID  FILE  OUTCOME  EXIT  DURATION\n");
+    let looked = format!(
+        "ftptrigger: no journal at {}: nothing has been recorded there; ",
+        w.journal_path().display()
+    );
+    assert!(run.stderr().starts_with(&looked), "{}", run.stderr());
+    for hint in
+        ["journal is per user", "the FTP server's account", "that user's journal", "set [journal] path in "]
+    {
+        assert!(run.stderr().contains(hint), "{hint:?} in {}", run.stderr());
+    }
+    w.cmd().args(["history", "--json"]).run().code(0).stdout_is("").stderr_has(&looked);
+    assert!(!w.journal_path().exists(), "looking created the journal");
+
+    let w = mixed_history();
+    let none = format!("ftptrigger: no runs to show in journal {}; ", w.journal_path().display());
+    w.cmd().args(["history", "--cid", "nobody"]).run().code(0).stderr_has(&none).stderr_has("per user");
+
+    let w = world_with(r#"path = "var/journal.db""#, "", "");
+    let looked = format!(
+        "ftptrigger: no journal at {}: nothing has been recorded there\n",
+        w.path("var/journal.db").display()
+    );
+    w.cmd().arg("history").run().code(0).stderr_is(&looked);
+}
+
+/// The table shows when each run started in local time with its offset; `TZ` is set here, so
+/// the machine's own zone cannot change the result. JSON keeps RFC 3339 UTC.
+#[test]
+fn history_shows_local_time_with_its_offset_and_json_keeps_utc() {
+    let w = mixed_history();
+    let utc = history_json(&w, &["-n", "1"])[0]["started_at"].as_str().unwrap().to_owned();
+    assert!(utc.ends_with('Z') && utc.len() == 20, "{utc}");
+    let started = humantime::parse_rfc3339(&utc).unwrap();
+    let east = |secs| started + Duration::from_secs(secs);
+    let west = |secs| started - Duration::from_secs(secs);
+    for (tz, local, offset) in
+        [("UTC0", started, "+00:00"), ("IST-5:30", east(19_800), "+05:30"), ("EST5", west(18_000), "-05:00")]
+    {
+        let local = humantime::format_rfc3339_seconds(local).to_string().replace('T', " ").replace('Z', "");
+        let table = w.cmd().arg("history").env("TZ", tz).run().code(0).stdout();
+        let line = table.lines().nth(1).unwrap();
+        assert!(line.starts_with(&format!("6    {local} {offset}  beta ")), "TZ={tz}: {table}");
+    }
+}
+
+/// `history` and `outbox list` need only the journal, so a config whose rules have errors
+/// still serves them, with a line saying it is broken. A run needs its rules and is refused,
+/// its message counting the errors: the warnings printed with them stop nothing.
+#[test]
+fn history_and_outbox_list_read_the_journal_of_a_config_whose_rules_have_errors() {
+    let w = mixed_history();
+    let unset_secret = "[channel.hook]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\nsecret_env = \"FTPTRIGGER_TEST_UNSET\"\n";
+    w.config(&(config("", "", "timeout = \"soon\"\ncommand_typo = 1") + unset_secret));
+    let broken = format!(
+        "ftptrigger: config {} is invalid (2 errors): `ftptrigger check` lists them; reading the journal it names all \
+         the same\n",
+        w.config_path().display()
+    );
+    let run = w.cmd().arg("history").run().code(0);
+    assert_eq!(run.stderr(), format!("{broken}{}", whence(&w, 6)));
+    assert_eq!(run.stdout().lines().count(), 7, "{}", run.stdout());
+    assert_eq!(ids(&history_json(&w, &[])), [6, 5, 4, 3, 2, 1]);
+    w.cmd().args(["outbox", "list"]).run().code(0).stdout_is("outbox is empty\n").stderr_is(&broken);
+    w.cmd().args(["--quiet", "history"]).run().code(0).stderr_is("");
+
+    upload(&w, "acme", "C.zip", "c");
+    let refused = format!("ERROR[10]: config {} is invalid (2 errors)\n", w.config_path().display());
+    trigger(&w, "acme", "C.zip")
+        .run()
+        .code(10)
+        .stderr_has("secret_env: warning: FTPTRIGGER_TEST_UNSET is set neither")
+        .stderr_has(&refused);
+    assert_eq!(ids(&history_json(&w, &[])), [6, 5, 4, 3, 2, 1], "the refused run wrote no row");
+}
+
+/// What `history` needs of the config, `[journal]`, must itself be valid: if it is not, every
+/// problem of the config is printed, as for any command.
+#[test]
+fn history_of_a_config_whose_journal_section_has_errors_is_refused_with_every_problem() {
+    let w = world_with(r#"retention = "forever""#, "", r#"timeout = "soon""#);
+    w.cmd()
+        .arg("history")
+        .run()
+        .code(10)
+        .stderr_has("journal.retention: invalid duration")
+        .stderr_has("rule[1].timeout: invalid duration")
+        .stderr_has("is invalid (2 errors)");
+}
+
+/// The journal of a config with broken rules is still refused inside a rule's root, whose
+/// customers could have planted it: the roots are read as written.
+#[test]
+fn a_journal_inside_a_root_is_refused_even_when_the_rules_have_errors() {
+    let w = world_with(r#"path = "ftp/beta/journal.db""#, "", r#"timeout = "soon""#);
+    fs::create_dir_all(w.path("ftp/beta")).unwrap();
+    let inside = format!("the journal {} lies inside the root ", w.path("ftp/beta/journal.db").display());
+    w.cmd().arg("history").run().code(10).stderr_has(&inside).stderr_has("of rule beta");
+    w.cmd().args(["outbox", "list"]).run().code(10).stderr_has(&inside);
 }
 
 #[test]

@@ -69,7 +69,8 @@ fn history_shows_runs_newest_first() {
     trigger(&w, "a.zip", &md5_hex(b"a.zip")).code(0);
     trigger(&w, "b.zip", &md5_hex(b"not b")).code(12);
     trigger(&w, "a.zip", &md5_hex(b"a.zip")).code(0);
-    let run = w.cmd().arg("history").run().code(0);
+    // Times are shown in the local zone: TZ pins it, whatever the machine's.
+    let run = w.cmd().arg("history").env("TZ", "CET-1").run().code(0);
     snapshot(&w, "history", &run.stdout());
     let json = w.cmd().args(["history", "--json", "--count", "1"]).run().code(0);
     snapshot(&w, "history-json", &json.stdout());

@@ -87,7 +87,8 @@ impl Validator<'_> {
                 None if r.regex.is_some() => continue,
                 _ => Vec::new(),
             };
-            let command = r.command.as_ref().and_then(|command| self.command(i, command, &captures));
+            let path = r.env.iter().find(|(k, _)| k.get_ref() == "PATH").map(|(_, v)| v.as_str());
+            let command = r.command.as_ref().and_then(|command| self.command(i, command, &captures, path));
             let sidecar = self.sidecar(&field("sidecar"), r.sidecar.as_ref(), &captures);
             for key in r.env.keys() {
                 if !is_env_name(key.get_ref()) || key.get_ref().starts_with("FTPTRIGGER_") {
@@ -100,12 +101,31 @@ impl Validator<'_> {
             else {
                 continue;
             };
+            let root_dir = self.resolve(root.get_ref());
+            if !root_dir.is_dir() {
+                self.d.warning(
+                    root.span(),
+                    field("root"),
+                    format!("{} is not a directory", root_dir.display()),
+                );
+            }
+            let key = if r.pattern.is_some() { "pattern" } else { "regex" };
+            let shadow =
+                rules.iter().find(|e: &&Rule| e.cid == *cid.get_ref() && always_wins(&e.matcher, &matcher));
+            if let (Some(earlier), Some(at)) = (shadow, r.pattern.as_ref().or(r.regex.as_ref())) {
+                let msg = format!(
+                    "never matches: rule {} (line {}) of the same CID comes first and matches every name this one does",
+                    crate::display::escape_str(&earlier.name),
+                    earlier.line
+                );
+                self.d.warning(at.span(), field(key), msg);
+            }
             rules.push(Rule {
                 name,
                 line,
                 cid: cid.into_inner(),
                 matcher,
-                root: self.resolve(root.get_ref()),
+                root: root_dir,
                 program,
                 args,
                 workdir: r.workdir.map_or_else(|| self.dir.clone(), |w| self.resolve(w.get_ref())),
@@ -178,11 +198,14 @@ impl Validator<'_> {
         }
     }
 
+    /// `command`, checked; a bare program name is looked up in `path` (the rule's own `PATH`,
+    /// if its `env` sets one) or ours, as the run will.
     fn command(
         &mut self,
         i: usize,
         command: &Spanned<Vec<Text>>,
         captures: &[String],
+        path: Option<&str>,
     ) -> Option<(OsString, Vec<Template>)> {
         let Some(first) = command.get_ref().first() else {
             self.d.error(
@@ -203,7 +226,9 @@ impl Validator<'_> {
         }
         let program = if first.get_ref().contains('/') {
             let resolved = self.resolve(first.get_ref());
-            if !crate::exec::is_executable(&resolved) {
+            if !resolved.exists() {
+                self.d.warning(first.span(), field0, format!("{} does not exist", resolved.display()));
+            } else if !crate::exec::is_executable(&resolved) {
                 self.d.warning(
                     first.span(),
                     field0,
@@ -215,6 +240,12 @@ impl Validator<'_> {
             self.d.error(first.span(), field0, "must not be empty");
             return None;
         } else {
+            let path = path.map(OsString::from).or_else(|| std::env::var_os("PATH"));
+            if crate::exec::find_program(first.get_ref().as_ref(), path.as_deref()).is_none() {
+                let msg =
+                    format!("{} is not in PATH (only its absolute entries are searched)", first.get_ref());
+                self.d.warning(first.span(), field0, msg);
+            }
             OsString::from(first.get_ref())
         };
         let mut args = Vec::new();
@@ -267,5 +298,17 @@ impl Validator<'_> {
             return None;
         }
         Some(template)
+    }
+}
+
+/// Whether a rule with `earlier` before one with `later` (of the same CID) takes every name
+/// the later one would: a glob of `*`, or the very same pattern or regex. (Other overlaps
+/// cannot be decided this simply, and are left alone.)
+fn always_wins(earlier: &Matcher, later: &Matcher) -> bool {
+    match (earlier, later) {
+        (Matcher::Glob { pattern, .. }, _) if pattern == "*" => true,
+        (Matcher::Glob { pattern: a, .. }, Matcher::Glob { pattern: b, .. }) => a == b,
+        (Matcher::Regex { source: a, .. }, Matcher::Regex { source: b, .. }) => a == b,
+        _ => false,
     }
 }
