@@ -53,8 +53,9 @@ const PROGRESS_FROM: u64 = 64 << 20;
 
 fn progress_bar(size: u64, name: &std::ffi::OsStr) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::with_draw_target(Some(size), indicatif::ProgressDrawTarget::stderr());
+    // At most 80 columns whatever the name: 24 + 18 + 19 + 11 + 4 and the spaces between.
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        "{msg:24!} [{bar:16}] {bytes:>9}/{total_bytes:9} {bytes_per_sec:>11} {eta:>4}",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
