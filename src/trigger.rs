@@ -211,7 +211,10 @@ impl<'c> Context<'_, 'c> {
         let actual = stage!(progress, self.hash(&mut upload));
         progress.md5.actual = Some(actual.to_string());
         if actual != expected {
-            let detail = format!("MD5 {expected} does not match the file's MD5 {actual} after transfer");
+            let detail = format!(
+                "MD5 {expected} does not match the file's MD5 {actual} after transfer (file {})",
+                escape(&upload.name)
+            );
             return (progress, Err(Failure::new(Outcome::Md5Mismatch, detail)));
         }
         stage!(progress, self.not_done_before(&found, &actual));
@@ -227,7 +230,7 @@ impl<'c> Context<'_, 'c> {
         stage!(progress, self.journal.checkpoint(&progress.report(self.started)).map_err(internal));
         let finished = stage!(progress, self.start(&job, &upload, progress.lock.as_deref()));
         progress.process = Some(Process::new(&job, Some(&finished)));
-        (progress, judge(&job, &finished))
+        (progress, judge(&job, &finished, &escape(&upload.name)))
     }
 
     fn find_rule(&self) -> Result<Found<'c>, Failure> {
@@ -408,7 +411,9 @@ fn interrupted(signal: i32, when: &str) -> Failure {
     )
 }
 
-fn judge(job: &Job, finished: &Finished) -> Result<String, Failure> {
+/// How the command ended, as an outcome; failures name the program and the file (`name`, as
+/// printed), since a hook's log or a notification may be read far from the run.
+fn judge(job: &Job, finished: &Finished, name: &str) -> Result<String, Failure> {
     let program = escape(&job.program);
     if let Some(signal) = finished.interrupted {
         let detail = format!(
@@ -419,7 +424,7 @@ fn judge(job: &Job, finished: &Finished) -> Result<String, Failure> {
     }
     if finished.timed_out {
         let detail = format!(
-            "command {program} ran past its timeout of {} and was killed with its whole process group",
+            "command {program} ran past its timeout of {} and was killed with its whole process group (file {name})",
             humantime::format_duration(job.timeout)
         );
         return Err(Failure::new(Outcome::TimedOut, detail));
@@ -433,11 +438,11 @@ fn judge(job: &Job, finished: &Finished) -> Result<String, Failure> {
         }
         (Some(status), _) => Err(Failure::new(
             Outcome::ProcessFailed,
-            format!("command {program} exited with status {status}"),
+            format!("command {program} exited with status {status} (file {name})"),
         )),
         (None, Some(signal)) => {
             let detail = format!(
-                "command {program} was killed by signal {signal} ({})",
+                "command {program} was killed by signal {signal} ({}) (file {name})",
                 interrupt::signal_name(signal)
             );
             Err(Failure::new(Outcome::ProcessFailed, detail))

@@ -99,7 +99,11 @@ impl Md5Hex {
         if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             Ok(Md5Hex(s.to_ascii_lowercase()))
         } else {
-            Err(format!("expected 32 hex digits, got {:?}", crate::display::escape_str(s)))
+            let hex = s.bytes().all(|b| b.is_ascii_hexdigit());
+            match s.len() {
+                n if hex => Err(format!("expected 32 hex digits, got {n}")),
+                _ => Err(format!("expected 32 hex digits, got {:?}", crate::display::escape_str(s))),
+            }
         }
     }
 

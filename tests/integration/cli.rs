@@ -138,3 +138,33 @@ fn a_full_stdout_is_an_error_and_a_closed_pipe_is_not() {
     drop(child.stdout.take());
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// A failure names the file it was about, and a --md5 of hex digits says how many it got.
+#[test]
+fn failures_name_the_file_and_a_short_md5_its_length() {
+    let w = crate::support::World::with(crate::support::BASIC_CONFIG, "#!/bin/sh\nexit 3\n");
+    let file = w.upload("ACME_1.zip", b"x");
+    let md5 = crate::support::md5_hex(b"x");
+    w.cmd()
+        .arg("acme")
+        .arg(&file)
+        .args(["--md5", &md5])
+        .run()
+        .code(14)
+        .stderr_has("exited with status 3 (file ACME_1.zip)");
+    let other = crate::support::md5_hex(b"y");
+    w.cmd()
+        .arg("acme")
+        .arg(&file)
+        .args(["--md5", &other])
+        .run()
+        .code(12)
+        .stderr_has("after transfer (file ACME_1.zip)");
+    w.cmd()
+        .arg("acme")
+        .arg(&file)
+        .args(["--md5", &md5[..31]])
+        .run()
+        .code(2)
+        .stderr_has("expected 32 hex digits, got 31");
+}
