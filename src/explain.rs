@@ -89,7 +89,7 @@ fn fill(found: &mut Explanation, config: &Config, cid: &str, file: &Path) -> Res
         found.rules.push(Candidate { rule: rule.name.clone(), line: rule.line, verdict, why });
     }
     let (rule, captures) =
-        rules::find(config, cid, &name).ok_or_else(|| rules::not_configured(cid, &name))?;
+        rules::find(config, cid, &name).ok_or_else(|| rules::not_configured(&config.path, cid, file))?;
     let resolved = verify::resolve_in_root(file, &rule.root, &rule.name)
         .map_err(|err| Failure::new(Outcome::BadFile, err.to_string()))?;
     let size = std::fs::symlink_metadata(&resolved).ok().filter(|m| m.is_file()).map(|m| m.len());

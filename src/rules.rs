@@ -19,13 +19,22 @@ pub enum Verdict {
     NoMatch,
 }
 
-/// Exit 11, in the words of the system this replaces, with where to look next.
-pub fn not_configured(cid: &str, name: &OsStr) -> crate::outcome::Failure {
+/// Exit 11, in the words of the system this replaces, with where to look next: the `explain`
+/// command for this very config and file, ready to paste.
+pub fn not_configured(
+    config: &std::path::Path,
+    cid: &str,
+    file: &std::path::Path,
+) -> crate::outcome::Failure {
+    use crate::display::{escape, escape_str, shell_quote};
+    let name = file.file_name().unwrap_or(file.as_os_str());
     let detail = format!(
-        "CID {} and file name {} are not set up for processing (`ftptrigger explain {} FILE` shows every rule's verdict)",
-        crate::display::escape_str(cid),
-        crate::display::escape(name),
-        crate::display::shell_quote(OsStr::new(cid)),
+        "CID {} and file name {} are not set up for processing (`ftptrigger -c {} explain {} {}` shows every rule's verdict)",
+        escape_str(cid),
+        escape(name),
+        shell_quote(config.as_os_str()),
+        shell_quote(OsStr::new(cid)),
+        shell_quote(file.as_os_str()),
     );
     crate::outcome::Failure::new(crate::outcome::Outcome::NotConfigured, detail)
 }

@@ -237,7 +237,7 @@ impl<'c> Context<'_, 'c> {
         let req = self.req;
         let name = verify::file_name(&req.file).map_err(bad_file)?;
         let (rule, captures) = crate::rules::find(self.config, &req.cid, &name)
-            .ok_or_else(|| crate::rules::not_configured(&req.cid, &name))?;
+            .ok_or_else(|| crate::rules::not_configured(&self.config.path, &req.cid, &req.file))?;
         log::info!("rule {} ({}) takes {}", rule.name, rule.matcher.describe(), escape(&name));
         Ok(Found { name, rule, captures })
     }

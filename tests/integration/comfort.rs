@@ -86,11 +86,9 @@ fn verbose_says_what_happens_and_quiet_by_default() {
 fn errors_say_what_to_do_next() {
     let w = World::new();
     let file = w.upload("notes.txt", b"x");
-    w.cmd()
-        .arg("acme")
-        .arg(&file)
-        .args(["--md5", &md5_hex(b"x")])
-        .run()
-        .code(11)
-        .stderr_has("`ftptrigger explain acme FILE` shows every rule's verdict");
+    w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(b"x")]).run().code(11).stderr_has(&format!(
+        "`ftptrigger -c {} explain acme {}` shows every rule's verdict",
+        w.config_path().display(),
+        file.display()
+    ));
 }
