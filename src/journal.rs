@@ -208,7 +208,42 @@ pub fn open_existing_at(path: &Path) -> Result<Option<Journal>, crate::outcome::
 pub fn checked_path(config: &crate::config::Config) -> Result<PathBuf, crate::outcome::Failure> {
     let path = path_for(config).map_err(failure)?;
     outside_roots(&path, config.rules.iter().map(|rule| (rule.name.as_str(), rule.root.as_path())))?;
+    not_root_in_anothers(&path)?;
     Ok(path)
+}
+
+/// Refuses (exit 2) root on a journal whose directory another user owns: what root leaves there
+/// (the -wal and -shm files, a lock file per upload) would be root's, 0600, and the next run by
+/// that account (the FTP server's hook) could no longer open them.
+fn not_root_in_anothers(path: &Path) -> Result<(), crate::outcome::Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(dir) = path.parent().filter(|_| rustix::process::geteuid().is_root()) else { return Ok(()) };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.uid() != 0 => {
+            let owner = rustix::process::Uid::from_raw(meta.uid());
+            let name = users_name(owner).unwrap_or_else(|| meta.uid().to_string());
+            Err(crate::outcome::Failure::new(
+                crate::outcome::Outcome::Usage,
+                format!(
+                    "the journal {} belongs to {name} (uid {}); run ftptrigger as that account (`sudo -u {name} \
+                     ftptrigger ...`), or root would leave files there it cannot use",
+                    path.display(),
+                    meta.uid()
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The login name of `uid`, from /etc/passwd.
+fn users_name(uid: rustix::process::Uid) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u32>().ok()? == uid.as_raw()).then(|| name.to_owned())
+    })
 }
 
 /// Refuses (exit 10) a journal at `path` inside one of the `roots` (each with its rule's name).
@@ -264,6 +299,7 @@ pub fn section_of(path: &Path) -> Option<Result<crate::config::Config, crate::ou
         .collect();
     Some(
         outside_roots(&journal, roots.iter().map(|(name, root)| (name.as_str(), root.as_path())))
+            .and_then(|()| not_root_in_anothers(&journal))
             .map(|()| config),
     )
 }

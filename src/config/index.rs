@@ -188,11 +188,17 @@ pub fn read(path: &Path) -> Option<String> {
 }
 
 /// Writes an index file whole, or not at all (a temporary file renamed over it), only where
-/// the journal's directory already exists: a run must not create directories before the
-/// journal's own checks have passed. Failure only costs the next run time.
+/// the journal's directory already exists and is this user's: a run must not create
+/// directories before the journal's own checks have passed, nor leave files another account
+/// must use. Failure only costs the next run time.
 pub fn write(path: &Path, text: &str) {
     let Some(dir) = path.parent() else { return };
-    if !dir.parent().is_some_and(Path::is_dir) {
+    let euid = rustix::process::geteuid().as_raw();
+    if !dir
+        .parent()
+        .and_then(|journal| journal.metadata().ok())
+        .is_some_and(|m| m.is_dir() && m.uid() == euid)
+    {
         return;
     }
     let _ = DirBuilder::new().mode(0o700).create(dir);

@@ -289,3 +289,23 @@ fn each_contrib_hook_without_a_config_setting_passes_the_system_config_never_the
     assert!(!w.path("jobs.log").exists());
     assert_eq!(planted_that_ran(&w), Vec::<String>::new(), "a program in the upload directory ran");
 }
+
+/// Root running by hand on the FTP account's journal would leave root-owned files there that
+/// the account's next hook cannot open: refused, with the command that works.
+#[test]
+fn root_is_refused_on_a_journal_another_account_owns() {
+    if !crate::support::is_root() {
+        eprintln!("skipped root_is_refused_on_a_journal_another_account_owns: needs root");
+        return;
+    }
+    let w = World::new();
+    let dir = w.journal_dir().join("ftptrigger");
+    fs::create_dir_all(&dir).expect("mkdir");
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).expect("chown");
+    let file = w.upload("a.zip", b"x");
+    let run = w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(b"x")]).run().code(2);
+    run.stderr_has("(uid 65534); run ftptrigger as that account (`sudo -u ");
+    assert!(!w.job_ran());
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "root left files in the account's journal directory");
+    w.cmd().arg("history").run().code(2).stderr_has("(uid 65534)");
+}
