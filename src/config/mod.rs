@@ -274,8 +274,31 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Reads the config at `path`, validating the rules `scope` asks for.
 pub fn load_scoped(path: &Path, scope: Scope<'_>) -> Result<Config, ConfigError> {
     let text = read(path)?;
-    parse_scoped(path, &text, scope)
-        .map_err(|problems| ConfigError::Invalid { path: path.to_owned(), problems })
+    let mut config = parse_scoped(path, &text, scope)
+        .map_err(|problems| ConfigError::Invalid { path: path.to_owned(), problems })?;
+    // Root can read anything, so a root-only config passes `check` and then fails every hook
+    // of the FTP account with exit 10, seen only in the hook's log.
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.uid() == 0
+        && meta.mode() & 0o044 == 0
+    {
+        config.warnings.insert(
+            0,
+            Diagnostic {
+                path: path.to_owned(),
+                line: 1,
+                col: 1,
+                field: "file".into(),
+                message: format!(
+                    "only root can read it (mode {:04o}): a hook running as the FTP server's account cannot; \
+                 chgrp that account's group and chmod 640",
+                    meta.mode() & 0o7777
+                ),
+                severity: Severity::Warning,
+            },
+        );
+    }
+    Ok(config)
 }
 
 /// Validates config text the way [`load_scoped`] does. For one CID, only its own rules are

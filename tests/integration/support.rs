@@ -130,10 +130,11 @@ impl World {
         self.path("ftpscanner.cfg")
     }
 
-    /// Writes the config with mode 0600 (a config others can write is refused).
+    /// Writes the config with mode 0640, as an install gives it to the hook's group (a config
+    /// others can write is refused).
     pub fn config(&self, text: &str) -> PathBuf {
         let path = self.config_path();
-        write_mode(&path, text.as_bytes(), 0o600);
+        write_mode(&path, text.as_bytes(), 0o640);
         path
     }
 

@@ -309,3 +309,18 @@ fn root_is_refused_on_a_journal_another_account_owns() {
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "root left files in the account's journal directory");
     w.cmd().arg("history").run().code(2).stderr_has("(uid 65534)");
 }
+
+/// A config only root can read passes for root and fails every hook of the FTP account:
+/// `check` says so.
+#[test]
+fn check_warns_of_a_config_only_root_can_read() {
+    if !crate::support::is_root() {
+        eprintln!("skipped check_warns_of_a_config_only_root_can_read: needs root");
+        return;
+    }
+    let w = World::new();
+    let out = w.cmd().arg("check").run().code(0).stdout();
+    assert!(!out.contains("only root can read"), "{out}");
+    write_mode(&w.config_path(), fs::read(w.config_path()).unwrap().as_slice(), 0o600);
+    w.cmd().arg("check").run().code(0).stdout_has("only root can read it (mode 0600)");
+}
