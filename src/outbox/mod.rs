@@ -32,7 +32,7 @@ pub struct Verbosity {
 /// sending meanwhile is theirs to report.
 pub fn command(config: &Config, flush: bool, say: Verbosity) -> Result<u8, Failure> {
     let Some(mut journal) = crate::journal::open_existing(config)? else {
-        if !say.json {
+        if !say.json && !say.quiet {
             print_out("outbox is empty\n");
         }
         return Ok(0);
@@ -54,7 +54,8 @@ pub fn command(config: &Config, flush: bool, say: Verbosity) -> Result<u8, Failu
     let rows = Outbox::of(&journal).undelivered(true).map_err(crate::journal::failure)?;
     if say.json {
         print_out(&json_lines(&rows));
-    } else if !flush || !rows.is_empty() {
+    } else if !say.quiet && (!flush || !rows.is_empty()) {
+        // -q is for cron: what failed was said on stderr already.
         print_out(&table(&rows, crate::history::terminal_width()));
     }
     Ok(if failed { Outcome::DeliveryFailed.code() } else { 0 })

@@ -491,7 +491,15 @@ fn outbox_list_exits_0_with_deliveries_pending_and_a_flush_that_fails_exits_4() 
     w.cmd().args(["outbox", "list"]).run().code(0).stdout_has(" pending ");
     w.cmd().args(["outbox", "list", "--json"]).run().code(0).stdout_has("\"state\":\"pending\"");
     w.cmd().args(["outbox"]).run().code(0).stdout_has(" pending ");
+    w.cmd().args(["-q", "outbox", "list"]).run().code(0).stdout_is("");
     w.cmd().args(["outbox", "flush"]).run().code(4).stderr_has("delivered 0, still pending 1");
+    // For cron: -q prints only what failed, on stderr.
+    let quiet = w.cmd().args(["-q", "outbox", "flush"]).run().code(4).stdout_is("");
+    assert!(
+        quiet.stderr().contains("notification to hook failed") || quiet.stderr().contains("hook"),
+        "{}",
+        quiet.stderr()
+    );
     let hook = HttpReceiver::ok();
     w.config(&config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "retries = 0")));
     w.cmd().args(["outbox", "flush"]).run().code(0).stderr_has("delivered 1, still pending 0");
