@@ -132,7 +132,7 @@ fn dispatch(cli: Cli) -> u8 {
             scan_files(&global, &options)
         }
         Some(Command::NotifyTest { channel }) => load_config(&global)
-            .and_then(|config| notify::test_command(&config, channel.as_deref()))
+            .and_then(|config| notify::test_command(&config, channel.as_deref(), global.json))
             .unwrap_or_else(|f| fail(&f)),
         Some(Command::Run(args)) => run_file(&global, args),
         None => run_file(&global, cli.run),

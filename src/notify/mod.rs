@@ -157,7 +157,7 @@ pub fn worst_case(config: &Config, channel: &str) -> Duration {
 
 /// `notify-test`: an `event: "test"` message through each channel (or the one named), a line
 /// each; exit 0 only if all went through, else `delivery_failed` (4).
-pub fn test_command(config: &Config, only: Option<&str>) -> Result<u8, crate::outcome::Failure> {
+pub fn test_command(config: &Config, only: Option<&str>, json: bool) -> Result<u8, crate::outcome::Failure> {
     let names: Vec<&String> =
         config.channels.keys().filter(|n| only.is_none_or(|o| o == n.as_str())).collect();
     if names.is_empty() {
@@ -178,9 +178,21 @@ pub fn test_command(config: &Config, only: Option<&str>) -> Result<u8, crate::ou
     });
     let mut text = String::new();
     for (name, result) in &results {
-        match result {
-            Ok(()) => text.push_str(&format!("{name}: OK\n")),
-            Err(e) => text.push_str(&format!("{name}: FAILED: {e}\n")),
+        match (json, result) {
+            // --json: a line per channel, `{"channel": .., "ok": .., "error": ..}`.
+            (true, _) => {
+                #[derive(serde::Serialize)]
+                struct Line<'a> {
+                    channel: &'a str,
+                    ok: bool,
+                    error: Option<String>,
+                }
+                let error = result.as_ref().err().map(ToString::to_string);
+                let line = Line { channel: name, ok: result.is_ok(), error };
+                text.push_str(&format!("{}\n", serde_json::to_string(&line).unwrap_or_default()));
+            }
+            (false, Ok(())) => text.push_str(&format!("{name}: OK\n")),
+            (false, Err(e)) => text.push_str(&format!("{name}: FAILED: {e}\n")),
         }
     }
     crate::output::print_out(&text);

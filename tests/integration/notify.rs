@@ -1043,6 +1043,16 @@ fn notify_test_reports_each_failure_and_exits_4() {
     assert!(stdout.lines().any(|l| l == "hook: OK"), "{stdout}");
     assert!(stdout.lines().any(|l| l.starts_with("dead: ") && l.contains("FAILED")), "{stdout}");
     assert_eq!(hook.count(), 1);
+    // --json: a line per channel.
+    let run = w.cmd().args(["notify-test", "--json"]).run().code(4);
+    let mut lines: Vec<Value> = run.stdout().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    lines.sort_by_key(|l| l["channel"].as_str().unwrap_or_default().to_owned());
+    assert_eq!((lines[0]["channel"].as_str(), lines[0]["ok"].as_bool()), (Some("dead"), Some(false)));
+    assert!(lines[0]["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_eq!(
+        (lines[1]["channel"].as_str(), lines[1]["ok"].as_bool(), lines[1]["error"].is_null()),
+        (Some("hook"), Some(true), true)
+    );
 }
 
 #[test]
