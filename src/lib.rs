@@ -47,10 +47,16 @@ where
 {
     let cli = match cli::parse(args) {
         Ok(cli) => cli,
-        Err(err) => {
+        // --help and --version are "errors" that succeed.
+        Err(err) if !err.use_stderr() => {
             let _ = err.print();
-            // --help and --version are "errors" that succeed.
-            return if err.use_stderr() { Outcome::Usage.code() } else { 0 };
+            return 0;
+        }
+        // A usage error starts as every other error does: ERROR[2]: what is wrong.
+        Err(err) => {
+            let text = err.render().to_string();
+            eprint!("ERROR[{}]: {}", Outcome::Usage.code(), text.strip_prefix("error: ").unwrap_or(&text));
+            return Outcome::Usage.code();
         }
     };
     init_logging(cli.global.verbose);

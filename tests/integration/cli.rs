@@ -13,7 +13,9 @@ fn version_and_help_exit_0() {
 fn bad_arguments_exit_2() {
     Trigger::bare().run().code(2).stderr_has("Usage:");
     Trigger::bare().args(["acme"]).run().code(2);
-    Trigger::bare().args(["--bogus"]).run().code(2).stderr_has("--bogus");
+    // Usage errors start as every other error does.
+    let run = Trigger::bare().args(["--bogus"]).run().code(2).stderr_has("--bogus");
+    assert!(run.stderr().starts_with("ERROR[2]: unexpected argument '--bogus' found"), "{}", run.stderr());
     Trigger::bare().args(["acme", "f", "--md5", "x", "--md5", "y"]).run().code(2);
 }
 
