@@ -752,3 +752,40 @@ fn the_readmes_scan_lines_are_contribs() {
         assert!(readme.lines().any(|l| words(l) == words(line)), "README lacks {file}'s line:\n{line}");
     }
 }
+
+/// A sender who uploads the sidecar first, reusing a name: the new sidecar meets the old data
+/// file, already processed. The hook waits for the new data file instead of reporting a
+/// mismatch, and runs the pair when it comes.
+#[test]
+fn a_new_sidecar_before_its_data_file_waits_instead_of_a_false_mismatch() {
+    let world = World::empty();
+    world.config(
+        "[journal]\npath = \"state/journal.db\"\n\n[[rule]]\ncid = \"acme\"\npattern = \"*\"\nroot = \"ftp/acme\"\n\
+         command = [\"./job.sh\", \"--\", \"{file}\"]\n",
+    );
+    world.script("job.sh", CID_JOB);
+    write_mode(&world.path("cid.map"), b"", 0o644);
+    let bin = Path::new(env!("CARGO_BIN_EXE_ftptrigger"));
+    let (data, sidecar) = (world.root().join("feed.csv"), world.root().join("feed.csv.md5"));
+    fs::write(&data, b"monday\n").expect("write");
+    fs::write(&sidecar, format!("{}\n", md5_hex(b"monday\n"))).expect("write");
+    assert_eq!(run_hook(&world, "acme", &sidecar, bin), Some(0));
+    let jobs = || read(&world.path("jobs.log"));
+    assert_eq!(jobs(), "acme|feed.csv\n");
+    // Tuesday's sidecar comes first; Monday's file is still there, older.
+    let monday = fs::File::options().write(true).open(&data).expect("open");
+    monday.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600)).expect("set mtime");
+    fs::write(&sidecar, format!("{}\n", md5_hex(b"tuesday\n"))).expect("write");
+    assert_eq!(run_hook(&world, "acme", &sidecar, bin), Some(0));
+    let log = read(&world.path("hook.log"));
+    assert!(log.contains("feed.csv.md5: waiting for the data file"), "{log}");
+    assert!(
+        !history_outcomes(&world).iter().any(|(_, o)| o == "md5_mismatch"),
+        "{:?}",
+        history_outcomes(&world)
+    );
+    assert_eq!(jobs(), "acme|feed.csv\n");
+    fs::write(&data, b"tuesday\n").expect("write");
+    assert_eq!(run_hook(&world, "acme", &data, bin), Some(0));
+    assert_eq!(jobs(), "acme|feed.csv\nacme|feed.csv\n");
+}
