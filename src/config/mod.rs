@@ -273,32 +273,28 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Reads the config at `path`, validating the rules `scope` asks for.
 pub fn load_scoped(path: &Path, scope: Scope<'_>) -> Result<Config, ConfigError> {
-    let text = read(path)?;
+    let (text, meta) = read(path)?;
     let mut config = parse_scoped(path, &text, scope)
         .map_err(|problems| ConfigError::Invalid { path: path.to_owned(), problems })?;
-    // Root can read anything, so a root-only config passes `check` and then fails every hook
-    // of the FTP account with exit 10, seen only in the hook's log.
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.uid() == 0
-        && meta.mode() & 0o044 == 0
-    {
-        config.warnings.insert(
-            0,
-            Diagnostic {
-                path: path.to_owned(),
-                line: 1,
-                col: 1,
-                field: "file".into(),
-                message: format!(
-                    "only root can read it (mode {:04o}): a hook running as the FTP server's account cannot; \
-                 chgrp that account's group and chmod 640",
-                    meta.mode() & 0o7777
-                ),
-                severity: Severity::Warning,
-            },
-        );
-    }
+    config.warnings.splice(0..0, root_only(path, &meta));
     Ok(config)
+}
+
+/// Root can read anything, so a config only root can read passes `check` and then fails every
+/// hook of the FTP account with exit 10, seen only in the hook's log.
+fn root_only(path: &Path, meta: &std::fs::Metadata) -> Option<Diagnostic> {
+    (meta.uid() == 0 && meta.mode() & 0o044 == 0).then(|| Diagnostic {
+        path: path.to_owned(),
+        line: 1,
+        col: 1,
+        field: "file".into(),
+        message: format!(
+            "only root can read it (mode {:04o}): a hook running as the FTP server's account cannot; \
+             chgrp that account's group and chmod 640",
+            meta.mode() & 0o7777
+        ),
+        severity: Severity::Warning,
+    })
 }
 
 /// Validates config text the way [`load_scoped`] does. For one CID, only its own rules are
@@ -360,7 +356,7 @@ fn read_named_file(path: &Path) -> Result<(String, u32), ReadError> {
 
 /// Reads the file, refusing one that others may write: whoever can edit the config chooses
 /// the commands this tool runs. Opened non-blocking so a FIFO cannot hang us.
-fn read(path: &Path) -> Result<String, ConfigError> {
+fn read(path: &Path) -> Result<(String, std::fs::Metadata), ConfigError> {
     let unreadable = |err| match err {
         ReadError::Io(source) => ConfigError::Unreadable { path: path.to_owned(), source },
         _ => ConfigError::NotAFile { path: path.to_owned() },
@@ -376,7 +372,7 @@ fn read(path: &Path) -> Result<String, ConfigError> {
         return Err(ConfigError::Owner { path: path.to_owned(), owner: meta.uid(), user });
     }
     let bytes = regular_file::read_to_end(file, &meta, u64::MAX).map_err(unreadable)?;
-    String::from_utf8(bytes).map_err(|err| {
+    let text = String::from_utf8(bytes).map_err(|err| {
         let text = String::from_utf8_lossy(err.as_bytes());
         let (line, col) = diag::line_col(&text, err.utf8_error().valid_up_to());
         let problem = Diagnostic {
@@ -388,7 +384,8 @@ fn read(path: &Path) -> Result<String, ConfigError> {
             severity: Severity::Error,
         };
         ConfigError::Invalid { path: path.to_owned(), problems: vec![problem] }
-    })
+    })?;
+    Ok((text, meta))
 }
 
 /// Validates config text. `path` names the file in diagnostics and anchors relative paths.
