@@ -2,6 +2,7 @@
 //! Reads the config and looks at the file's metadata; never opens, hashes or runs anything.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -55,19 +56,22 @@ pub struct Command {
 
 /// The explanation, and how a run of the same file would end before hashing.
 pub fn explain(config: &Config, cid: &str, file: &Path) -> (Explanation, Result<(), Failure>) {
-    let name = verify::file_name(file).unwrap_or_default();
+    let name = verify::file_name(file);
+    let shown = name.as_deref().unwrap_or_default();
     let mut found = Explanation {
         cid: cid.to_owned(),
-        filename: name.to_string_lossy().into_owned(),
+        filename: shown.to_string_lossy().into_owned(),
         config: config.path.clone(),
         rules: Vec::new(),
         command: None,
         outcome: None,
         message: None,
-        text_name: escape(&name),
+        text_name: escape(shown),
         describe: None,
     };
-    let verdict = fill(&mut found, config, cid, file);
+    let verdict = name
+        .map_err(|err| Failure::new(Outcome::BadFile, err.to_string()))
+        .and_then(|name| fill(&mut found, config, cid, file, &name));
     if let Err(failure) = &verdict {
         found.outcome = Some(failure.outcome);
         found.message = Some(failure.to_string());
@@ -75,9 +79,15 @@ pub fn explain(config: &Config, cid: &str, file: &Path) -> (Explanation, Result<
     (found, verdict)
 }
 
-fn fill(found: &mut Explanation, config: &Config, cid: &str, file: &Path) -> Result<(), Failure> {
-    let name = verify::file_name(file).map_err(|err| Failure::new(Outcome::BadFile, err.to_string()))?;
-    for (rule, verdict) in rules::explain(config, cid, &name) {
+/// Fills in the verdicts and the command for the file at `file`, whose base name is `name`.
+fn fill(
+    found: &mut Explanation,
+    config: &Config,
+    cid: &str,
+    file: &Path,
+    name: &OsStr,
+) -> Result<(), Failure> {
+    for (rule, verdict) in rules::explain(config, cid, name) {
         let (verdict, why) = match verdict {
             Verdict::Chosen => ("chosen", format!("{} matches: chosen", rule.matcher.describe())),
             Verdict::Shadowed => {
@@ -89,7 +99,7 @@ fn fill(found: &mut Explanation, config: &Config, cid: &str, file: &Path) -> Res
         found.rules.push(Candidate { rule: rule.name.clone(), line: rule.line, verdict, why });
     }
     let (rule, captures) =
-        rules::find(config, cid, &name).ok_or_else(|| rules::not_configured(&config.path, cid, file))?;
+        rules::find(config, cid, name).ok_or_else(|| rules::not_configured(&config.path, cid, file))?;
     let resolved = verify::resolve_in_root(file, &rule.root, &rule.name)
         .map_err(|err| Failure::new(Outcome::BadFile, err.to_string()))?;
     let size = std::fs::symlink_metadata(&resolved).ok().filter(|m| m.is_file()).map(|m| m.len());
