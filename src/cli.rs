@@ -176,10 +176,68 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e}; write e.g. 0s, 90s, 10m, 1h30m"))
 }
 
-/// The clap command, for the man page and completions.
+/// The clap command, for parsing, the man page and completions. `--quiet` and `--json` are
+/// global, so that they may come before or after the subcommand; their help is then said for
+/// each subcommand in its own terms, not as a list of what they do everywhere.
 pub fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
+    let cmd = <Cli as clap::CommandFactory>::command();
+    GLOBAL_HELP.iter().fold(cmd, |cmd, &(path, quiet, json)| {
+        // A subcommand's own `quiet` and `json` (same ids) stop clap from copying the global
+        // ones into it, and their values still reach the global ones.
+        let reword = |sub: clap::Command| {
+            sub.arg(
+                clap::Arg::new("quiet")
+                    .short('q')
+                    .long("quiet")
+                    .action(clap::ArgAction::SetTrue)
+                    .conflicts_with("verbose")
+                    .help(quiet),
+            )
+            .arg(clap::Arg::new("json").long("json").action(clap::ArgAction::SetTrue).help(json))
+        };
+        match path {
+            [] => cmd.mut_arg("quiet", |a| a.help(quiet)).mut_arg("json", |a| a.help(json)),
+            [name] => cmd.mut_subcommand(name, reword),
+            [name, action] => cmd.mut_subcommand(name, |sub| sub.mut_subcommand(action, reword)),
+            _ => unreachable!("two levels of subcommands at most"),
+        }
+    })
 }
+
+/// What `--quiet` and `--json` do, by subcommand (the path of names; none: the run itself).
+const GLOBAL_HELP: &[(&[&str], &str, &str)] = &[
+    (
+        &[],
+        "Print nothing on success; on failure, the error and the command's output tail",
+        "Print the run's result object as JSON on stdout (the command's output then goes to stderr)",
+    ),
+    (
+        &["run"],
+        "Print nothing on success; on failure, the error and the command's output tail",
+        "Print the run's result object as JSON on stdout (the command's output then goes to stderr)",
+    ),
+    (
+        &["check"],
+        "Print nothing when the config is valid (problems still print)",
+        "Print the report as one JSON object",
+    ),
+    (&["explain"], "Has no effect here", "Print the explanation as one JSON object"),
+    (&["history"], "Do not name the journal read on stderr", "Print one JSON object per run (JSON lines)"),
+    (&["scan"], "Print only failures", "Print one JSON object per file (JSON lines)"),
+    (&["outbox"], "Print nothing", "Print one JSON object per pending or dead delivery (JSON lines)"),
+    (&["outbox", "list"], "Print nothing", "Print one JSON object per pending or dead delivery (JSON lines)"),
+    (
+        &["outbox", "flush"],
+        "Print only failures (on stderr)",
+        "Print what is still pending afterwards, one JSON object per delivery (JSON lines)",
+    ),
+    (
+        &["notify-test"],
+        "Has no effect here",
+        "Print one JSON object per channel: channel, ok, error (JSON lines)",
+    ),
+    (&["completions"], "Has no effect here", "Has no effect here"),
+];
 
 /// Parses `args` (the program name first). A mistyped subcommand (`ftptrigger histroy`)
 /// would be taken for a CID and end with a complaint about `--md5`; when the only word is one
@@ -190,7 +248,10 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-    Cli::try_parse_from(&args).map_err(|err| match mistyped_subcommand(&args[1.min(args.len())..]) {
+    let parsed = command()
+        .try_get_matches_from(&args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    parsed.map_err(|err| match mistyped_subcommand(&args[1.min(args.len())..]) {
         Some((typed, meant)) if err.kind() == clap::error::ErrorKind::MissingRequiredArgument => {
             command().error(
                 clap::error::ErrorKind::InvalidSubcommand,

@@ -65,12 +65,37 @@ pub fn json_lines(runs: &[Run]) -> String {
     runs.iter().map(|r| format!("{}\n", r.to_json())).collect()
 }
 
-/// The runs as a table no wider than `width` columns (when known), times in `zone`: the file
-/// name column gives way first, since the run id finds the rest.
+/// The runs as a table no wider than `width` columns (when known), times in `zone`. The file
+/// name column gives way first, since the run id finds the rest; on a terminal too narrow even
+/// so (under about 80 columns; this fits 68), the table drops EXIT (OUTCOME says the same) and, when every
+/// row has the same offset, shows it once in the header instead of on every line.
 pub fn table(runs: &[Run], zone: &TimeZone, width: Option<usize>) -> String {
     const HEADER: [&str; 7] = ["RUN", "STARTED", "CID", "FILE", "OUTCOME", "EXIT", "DURATION"];
+    const FILE: usize = 3;
     let rows: Vec<[String; 7]> = runs.iter().map(|run| row(run, zone)).collect();
-    crate::display::table(HEADER, &rows, 3, width)
+    let full = crate::display::table(HEADER, &rows, FILE, width);
+    let fits = |text: &str| width.is_none_or(|w| text.lines().all(|l| l.chars().count() <= w));
+    if fits(&full) {
+        return full;
+    }
+    let offsets: std::collections::BTreeSet<&str> =
+        rows.iter().filter_map(|r| r[1].rsplit_once(' ')).map(|(_, o)| o).collect();
+    let (started, one_offset) = match offsets.into_iter().collect::<Vec<_>>()[..] {
+        [offset] => (format!("STARTED {offset}"), true),
+        _ => ("STARTED".to_owned(), false),
+    };
+    let narrow: Vec<[String; 6]> = rows
+        .into_iter()
+        .map(|[run, time, cid, file, outcome, _exit, duration]| {
+            let time = if one_offset {
+                time.rsplit_once(' ').map_or(time.clone(), |(t, _)| t.to_owned())
+            } else {
+                time
+            };
+            [run, time, cid, file, outcome, duration]
+        })
+        .collect();
+    crate::display::table(["RUN", &started, "CID", "FILE", "OUTCOME", "DURATION"], &narrow, FILE, width)
 }
 
 /// `2026-11-22 11:00:00 +01:00`: an RFC 3339 time from the journal in `zone`, with its offset,
@@ -149,6 +174,36 @@ mod tests {
         assert!(lines.iter().all(|l| l.chars().count() <= 80), "{text}");
         assert!(lines[1].starts_with("7    2026-11-22 10:00:00 +00:00  acme"), "{text}");
         assert!(lines[1].contains('…') && lines[1].contains("success  0     5.12s"), "{text}");
+    }
+
+    #[test]
+    fn a_narrow_terminal_gets_the_offset_once_and_no_exit_column() {
+        let run: Run = serde_json::from_str(
+            r#"{
+                "version": 1, "event_id": "e", "event": "run.failed", "host": "ftp1", "run_id": 1842,
+                "cid": "acme", "file": "/srv/ftp/acme/a.zip", "filename": "ACME_20261122_stmt.zip", "size": 1,
+                "md5": { "expected": null, "actual": null }, "rule": "r", "tags": {},
+                "outcome": "process_failed", "exit_code": 14, "message": "",
+                "process": { "argv": [], "duration_ms": 5120, "status": 1, "signal": null, "output_tail": "" },
+                "started_at": "2026-11-22T10:00:00Z", "finished_at": "2026-11-22T10:00:05Z"
+            }"#,
+        )
+        .expect("a run as the journal holds it");
+        let zone = TimeZone::fixed(jiff::tz::offset(1));
+        for width in [68, 76] {
+            let text = table(std::slice::from_ref(&run), &zone, Some(width));
+            assert!(text.lines().all(|l| l.chars().count() <= width), "{width}:\n{text}");
+            assert!(text.starts_with("RUN   STARTED +01:00       CID   FILE"), "{text}");
+            assert!(
+                text.contains("1842  2026-11-22 11:00:00  acme  ") && text.contains("process_failed  5.12s"),
+                "{text}"
+            );
+        }
+        let wide = table(&[run], &zone, Some(100));
+        assert!(
+            wide.contains("2026-11-22 11:00:00 +01:00  acme  ACME_20261122_stmt.zip  process_failed  14"),
+            "{wide}"
+        );
     }
 
     #[test]

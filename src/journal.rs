@@ -208,28 +208,43 @@ pub fn open_existing_at(path: &Path) -> Result<Option<Journal>, crate::outcome::
 pub fn checked_path(config: &crate::config::Config) -> Result<PathBuf, crate::outcome::Failure> {
     let path = path_for(config).map_err(failure)?;
     outside_roots(&path, config.rules.iter().map(|rule| (rule.name.as_str(), rule.root.as_path())))?;
-    not_root_in_anothers(&path)?;
+    not_root_in_anothers(&path, &config.path)?;
     Ok(path)
 }
 
-/// Refuses (exit 2) root on a journal whose directory another user owns: what root leaves there
-/// (the -wal and -shm files, a lock file per upload) would be root's, 0600, and the next run by
-/// that account (the FTP server's hook) could no longer open them.
-fn not_root_in_anothers(path: &Path) -> Result<(), crate::outcome::Failure> {
+/// Refuses (exit 2) root where what it would leave in the journal's directory (the database,
+/// its -wal and -shm files, a lock file per upload: root's, 0600) would lock out the account
+/// that runs the FTP server's hooks:
+/// - that directory, or the nearest of its parents that exists, belongs to another user;
+/// - it does not exist yet and the config is shared with a group (the hooks' account, as the
+///   README installs it): root would create it for root alone.
+fn not_root_in_anothers(path: &Path, config: &Path) -> Result<(), crate::outcome::Failure> {
     use std::os::unix::fs::MetadataExt;
     let Some(dir) = path.parent().filter(|_| rustix::process::geteuid().is_root()) else { return Ok(()) };
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.uid() != 0 => {
-            let owner = rustix::process::Uid::from_raw(meta.uid());
-            let name = users_name(owner).unwrap_or_else(|| meta.uid().to_string());
-            Err(crate::outcome::Failure::new(
-                crate::outcome::Outcome::Usage,
-                format!(
-                    "the journal {} belongs to {name} (uid {}); run ftptrigger as that account (`sudo -u {name} \
-                     ftptrigger ...`), or root would leave files there it cannot use",
-                    path.display(),
-                    meta.uid()
-                ),
+    let refuse = |message: String| Err(crate::outcome::Failure::new(crate::outcome::Outcome::Usage, message));
+    let Some((existing, meta)) = dir.ancestors().find_map(|d| Some((d, std::fs::metadata(d).ok()?))) else {
+        return Ok(());
+    };
+    if meta.uid() != 0 {
+        let name = users_name(meta.uid()).unwrap_or_else(|| meta.uid().to_string());
+        return refuse(format!(
+            "the journal {} belongs to {name} (uid {}){}; run ftptrigger as that account (`sudo -u {name} \
+             ftptrigger ...`), or root would leave files there it cannot use",
+            path.display(),
+            meta.uid(),
+            if existing == dir { String::new() } else { format!(" (its directory {})", existing.display()) },
+        ));
+    }
+    let shared = std::fs::metadata(config).ok().filter(|c| c.gid() != 0 && c.mode() & 0o040 != 0);
+    match shared {
+        Some(config_meta) if existing != dir => {
+            let group = group_name(config_meta.gid()).unwrap_or_else(|| config_meta.gid().to_string());
+            refuse(format!(
+                "the journal's directory {} does not exist, and the config is shared with group {group} (the \
+                 hooks' account): made by root it would lock that account out; create it for the account first \
+                 (`install -d -o ACCOUNT -g {group} -m 0700 {}`), then run as it (`sudo -u ACCOUNT ftptrigger ...`)",
+                dir.display(),
+                dir.display(),
             ))
         }
         _ => Ok(()),
@@ -237,12 +252,22 @@ fn not_root_in_anothers(path: &Path) -> Result<(), crate::outcome::Failure> {
 }
 
 /// The login name of `uid`, from /etc/passwd.
-fn users_name(uid: rustix::process::Uid) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
+fn users_name(uid: u32) -> Option<String> {
+    name_by_id("/etc/passwd", uid)
+}
+
+/// The name of group `gid`, from /etc/group.
+fn group_name(gid: u32) -> Option<String> {
+    name_by_id("/etc/group", gid)
+}
+
+/// The first field of the line of `file` (`name:x:id:...`) whose third field is `id`.
+fn name_by_id(file: &str, id: u32) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|line| {
         let mut fields = line.split(':');
         let name = fields.next()?;
-        (fields.nth(1)?.parse::<u32>().ok()? == uid.as_raw()).then(|| name.to_owned())
+        (fields.nth(1)?.parse::<u32>().ok()? == id).then(|| name.to_owned())
     })
 }
 
@@ -299,7 +324,7 @@ pub fn section_of(path: &Path) -> Option<Result<crate::config::Config, crate::ou
         .collect();
     Some(
         outside_roots(&journal, roots.iter().map(|(name, root)| (name.as_str(), root.as_path())))
-            .and_then(|()| not_root_in_anothers(&journal))
+            .and_then(|()| not_root_in_anothers(&journal, path))
             .map(|()| config),
     )
 }

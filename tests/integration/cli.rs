@@ -19,6 +19,32 @@ fn bad_arguments_exit_2() {
     Trigger::bare().args(["acme", "f", "--md5", "x", "--md5", "y"]).run().code(2);
 }
 
+/// `--quiet` and `--json` work before or after any subcommand, and each subcommand's help says
+/// what they do there, not what they do for a run.
+#[test]
+fn quiet_and_json_are_explained_per_subcommand_and_work_on_either_side() {
+    let help = |args: &[&str]| Trigger::bare().args(args).arg("--help").run().code(0).stdout();
+    assert!(help(&[]).contains("Print the run's result object as JSON"));
+    let history = help(&["history"]);
+    assert!(history.contains("Print one JSON object per run (JSON lines)"), "{history}");
+    assert!(!history.contains("result object") && !history.contains("output tail"), "{history}");
+    assert!(help(&["check"]).contains("Print nothing when the config is valid"));
+    assert!(help(&["outbox", "flush"]).contains("Print only failures (on stderr)"));
+
+    let w = World::new();
+    let file = w.upload("a.zip", b"x");
+    w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(b"x")]).run().code(0);
+    for args in [["--json", "history"], ["history", "--json"]] {
+        let out = w.cmd().args(args).run().code(0).stdout();
+        assert!(out.starts_with("{\"version\":") && out.lines().count() == 1, "{args:?}: {out}");
+    }
+    for args in [["-q", "check"], ["check", "-q"]] {
+        assert_eq!(w.cmd().args(args).run().code(0).stdout(), "", "{args:?}");
+    }
+    assert_eq!(w.cmd().args(["outbox", "list", "--quiet"]).run().code(0).stdout(), "");
+    w.cmd().args(["history", "-q", "-v"]).run().code(2).stderr_has("cannot be used with");
+}
+
 #[test]
 fn run_subcommand_handles_a_cid_named_like_a_subcommand() {
     let w = World::new();

@@ -310,6 +310,47 @@ fn root_is_refused_on_a_journal_another_account_owns() {
     w.cmd().arg("history").run().code(2).stderr_has("(uid 65534)");
 }
 
+/// Root's first run must not create the journal for root alone when the hooks' account will
+/// need it: not inside a directory that account owns, and not while the config is shared with
+/// the account's group (as the README installs it). Nothing is created; the message has the fix.
+#[test]
+fn root_does_not_create_a_journal_the_hooks_account_needs() {
+    if !crate::support::is_root() {
+        eprintln!("skipped root_does_not_create_a_journal_the_hooks_account_needs: needs root");
+        return;
+    }
+    // The journal's parent belongs to the account: its new directory would be root's.
+    let w = World::new();
+    fs::create_dir_all(w.journal_dir()).expect("mkdir");
+    std::os::unix::fs::chown(w.journal_dir(), Some(65534), Some(65534)).expect("chown");
+    let file = w.upload("a.zip", b"x");
+    let run = w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(b"x")]).run().code(2);
+    run.stderr_has(&format!("(its directory {})", w.journal_dir().display()));
+    assert!(!w.job_ran());
+    assert!(!w.journal_dir().join("ftptrigger").exists(), "root created the journal directory");
+
+    // A missing journal directory under root's own, with the config shared with a group.
+    let w = World::new();
+    std::os::unix::fs::chown(w.config_path(), Some(0), Some(65534)).expect("chgrp");
+    fs::set_permissions(w.config_path(), std::os::unix::fs::PermissionsExt::from_mode(0o640)).expect("chmod");
+    let file = w.upload("a.zip", b"x");
+    w.cmd()
+        .arg("acme")
+        .arg(&file)
+        .args(["--md5", &md5_hex(b"x")])
+        .run()
+        .code(2)
+        .stderr_has("does not exist, and the config is shared with group ")
+        .stderr_has(&format!("-m 0700 {}", w.journal_dir().join("ftptrigger").display()));
+    assert!(!w.job_ran());
+    assert!(!w.journal_dir().join("ftptrigger").exists(), "root created the journal directory");
+
+    // Once the directory exists (root's, as a root-only setup has it), root runs.
+    fs::create_dir_all(w.journal_dir().join("ftptrigger")).expect("mkdir");
+    w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(b"x")]).run().code(0);
+    assert!(w.job_ran());
+}
+
 /// A config only root can read passes for root and fails every hook of the FTP account:
 /// `check` says so.
 #[test]
