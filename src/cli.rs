@@ -154,6 +154,17 @@ pub enum Command {
         /// Only this channel
         channel: Option<String>,
     },
+    /// Serve HTTP: runs on request (sync or async), the journal's runs, health and metrics
+    ///
+    /// Reads `[serve]` from the config. SIGHUP, or a change of the config file, reloads it (a
+    /// config with errors is refused and the old one kept); SIGTERM or SIGINT stops accepting,
+    /// lets running jobs end for up to `shutdown_grace`, and exits 0. Queued runs survive a
+    /// restart.
+    Serve {
+        /// Listen here instead of `[serve] listen` (e.g. 127.0.0.1:8750; port 0 picks a free one)
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Print shell completions
     Completions {
         /// The shell to generate completions for
@@ -235,6 +246,11 @@ const GLOBAL_HELP: &[(&[&str], &str, &str)] = &[
         &["notify-test"],
         "Has no effect here",
         "Print one JSON object per channel: channel, ok, error (JSON lines)",
+    ),
+    (
+        &["serve"],
+        "Has no effect here (the service logs a line per request and per run)",
+        "Has no effect here",
     ),
     (&["completions"], "Has no effect here", "Has no effect here"),
 ];

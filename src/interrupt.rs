@@ -25,6 +25,18 @@ struct Shared {
     next_id: AtomicU64,
 }
 
+impl Shared {
+    /// Remembers the first signal and tells every listener of each.
+    fn raise(&self, signal: i32) {
+        let _ = self.signal.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+        if let Ok(listeners) = self.listeners.lock() {
+            for (_, listener) in listeners.iter() {
+                listener(signal);
+            }
+        }
+    }
+}
+
 /// Names one listener, to take it off again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenerId(u64);
@@ -46,12 +58,7 @@ impl Interrupt {
         let seen = Arc::clone(&shared);
         let thread = thread::spawn(move || {
             for signal in signals.forever() {
-                let _ = seen.signal.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
-                if let Ok(listeners) = seen.listeners.lock() {
-                    for (_, listener) in listeners.iter() {
-                        listener(signal);
-                    }
-                }
+                seen.raise(signal);
             }
         });
         Ok(Interrupt { shared, handle: Some(handle), thread: Some(thread) })
@@ -60,6 +67,12 @@ impl Interrupt {
     /// One that never fires, for callers that handle signals themselves.
     pub fn none() -> Interrupt {
         Interrupt { shared: Arc::new(Shared::default()), handle: None, thread: None }
+    }
+
+    /// Acts as if `signal` had arrived: `serve` catches the signals itself, and passes TERM on
+    /// to its runs only once their grace is over.
+    pub fn raise(&self, signal: i32) {
+        self.shared.raise(signal);
     }
 
     /// The signal received so far, if any.

@@ -80,6 +80,12 @@ CREATE INDEX outbox_pending ON outbox (state) WHERE state = 'pending';
     r#"
 CREATE INDEX runs_file ON runs (cid, filename, started_ms);
 "#,
+    // `serve` accepts runs before a worker is free: they wait as `queued` rows, with what the
+    // request asked for, and survive a restart of the service.
+    r#"
+ALTER TABLE runs ADD COLUMN request TEXT;
+CREATE INDEX runs_queued ON runs (id) WHERE state = 'queued';
+"#,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +117,8 @@ pub struct Previous {
 /// `state` still serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
+    /// Accepted by `serve`, waiting for a worker.
+    Queued,
     Running,
     Ended(Outcome),
 }
@@ -118,6 +126,7 @@ pub enum State {
 impl State {
     pub fn name(self) -> &'static str {
         match self {
+            State::Queued => "queued",
             State::Running => "running",
             State::Ended(outcome) => outcome.name(),
         }
@@ -125,6 +134,7 @@ impl State {
 
     pub fn from_name(name: &str) -> Option<State> {
         match name {
+            "queued" => Some(State::Queued),
             "running" => Some(State::Running),
             name => Outcome::from_name(name).map(State::Ended),
         }
@@ -169,6 +179,8 @@ pub struct Settled {
 /// What `history` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// One run, by its id.
+    pub id: Option<i64>,
     pub cid: Option<String>,
     pub filename: Option<Vec<u8>>,
     pub failed: bool,
@@ -465,6 +477,72 @@ impl Journal {
         result.map_err(|e| self.write_error(e))
     }
 
+    /// Records a run `serve` accepted but has no worker for yet, with `request` (what a worker
+    /// needs to start it, as JSON), and returns its id.
+    pub fn enqueue(&mut self, report: &Report, request: &str) -> Result<i64, JournalError> {
+        let pid = std::process::id();
+        let result = self.immediate(|tx| {
+            tx.execute(
+                "INSERT INTO runs (state, cid, filename, pid, pid_start, host, started_ms, report, request)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    State::Queued,
+                    report.cid,
+                    report.filename_bytes(),
+                    pid,
+                    process_start(pid),
+                    report.host,
+                    now_ms(),
+                    report.to_json(),
+                    request
+                ],
+            )?;
+            Ok(tx.last_insert_rowid())
+        });
+        result.map_err(|e| self.write_error(e))
+    }
+
+    /// Turns queued run `id` into this process's running run; false when it is not queued
+    /// (any more): another worker or service took it.
+    pub fn claim(&mut self, id: i64, report: &Report) -> Result<bool, JournalError> {
+        let pid = std::process::id();
+        let result = self.immediate(|tx| {
+            tx.execute(
+                "UPDATE runs SET state = ?2, pid = ?3, pid_start = ?4, started_ms = ?5, report = ?6
+                 WHERE id = ?1 AND state = ?7",
+                params![
+                    id,
+                    State::Running,
+                    pid,
+                    process_start(pid),
+                    now_ms(),
+                    report.to_json(),
+                    State::Queued
+                ],
+            )
+        });
+        result.map(|changed| changed == 1).map_err(|e| self.write_error(e))
+    }
+
+    /// The queued runs, oldest first: their ids and requests.
+    pub fn queued(&self) -> Result<Vec<(i64, String)>, JournalError> {
+        let read = |e: rusqlite::Error| self.read_error(e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, coalesce(request, '') FROM runs WHERE state = ?1 ORDER BY id")
+            .map_err(read)?;
+        let rows = stmt.query_map(params![State::Queued], |r| Ok((r.get(0)?, r.get(1)?))).map_err(read)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(read)
+    }
+
+    /// How many runs are in `state`.
+    pub fn count(&self, state: State) -> Result<u64, JournalError> {
+        self.conn
+            .query_row("SELECT count(*) FROM runs WHERE state = ?1", params![state], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.read_error(e))
+    }
+
     /// Brings a running row up to date before the job starts (rule, canonical file, MD5s,
     /// argv), so a run that dies during the job is reported with everything known about it.
     pub fn checkpoint(&self, report: &Report) -> Result<(), JournalError> {
@@ -585,6 +663,10 @@ impl Journal {
     pub fn history(&self, filter: &Filter) -> Result<Vec<Run>, JournalError> {
         let mut sql = String::from("SELECT id, state, pid, pid_start, host, report FROM runs WHERE 1 = 1");
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(id) = filter.id {
+            args.push(Box::new(id));
+            sql.push_str(&format!(" AND id = ?{}", args.len()));
+        }
         if let Some(cid) = &filter.cid {
             args.push(Box::new(cid.clone()));
             sql.push_str(&format!(" AND cid = ?{}", args.len()));
@@ -607,12 +689,16 @@ impl Journal {
                 let alive = is_alive(r.get(2)?, r.get(3)?, r.get::<_, String>(4)? == host);
                 let mut run: Run = report_at(r, 5)?;
                 run.run_id = Some(r.get(0)?);
-                if state == State::Running {
-                    // A run still under way has not failed (yet).
-                    if alive && filter.failed {
-                        return Ok(None);
-                    }
-                    run.outcome = if alive { State::Running } else { State::Ended(Outcome::Interrupted(0)) };
+                match state {
+                    // A run still under way, or waiting, has not failed (yet).
+                    State::Queued | State::Running if alive && filter.failed => return Ok(None),
+                    State::Queued => run.outcome = State::Queued,
+                    State::Running if alive => run.outcome = State::Running,
+                    State::Running => run.outcome = State::Ended(Outcome::Interrupted(0)),
+                    State::Ended(_) => {}
+                }
+                // A run not recorded as ended has no exit code (yet, or ever).
+                if !matches!(state, State::Ended(_)) {
                     run.exit_code = None;
                 }
                 Ok(Some(run))
@@ -687,8 +773,8 @@ impl Journal {
                 return Ok(None);
             }
             let n = tx.execute(
-                "DELETE FROM runs WHERE started_ms < ?1 AND state != ?2",
-                params![cutoff, State::Running],
+                "DELETE FROM runs WHERE started_ms < ?1 AND state NOT IN (?2, ?3)",
+                params![cutoff, State::Running, State::Queued],
             )?;
             tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_prune', ?1)", [now])?;
             Ok(Some(n))

@@ -26,6 +26,7 @@ pub mod report;
 pub mod retry;
 pub mod rules;
 pub mod scan;
+pub mod serve;
 pub mod sidecar;
 pub mod template;
 pub mod trigger;
@@ -103,6 +104,7 @@ fn dispatch(cli: Cli) -> u8 {
         },
         Some(Command::History { cid, file, failed, count }) => {
             let filter = journal::Filter {
+                id: None,
                 cid,
                 // A path is taken for its base name, which is what the journal keys on.
                 filename: file.map(|f| {
@@ -139,6 +141,9 @@ fn dispatch(cli: Cli) -> u8 {
         }
         Some(Command::NotifyTest { channel }) => load_config(&global)
             .and_then(|config| notify::test_command(&config, channel.as_deref(), global.json))
+            .unwrap_or_else(|f| fail(&f)),
+        Some(Command::Serve { listen }) => load_config(&global)
+            .and_then(|config| serve::command(config, listen))
             .unwrap_or_else(|f| fail(&f)),
         Some(Command::Run(args)) => run_file(&global, args),
         None => run_file(&global, cli.run),
@@ -227,6 +232,7 @@ fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
     let progress = !global.quiet && !global.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     Ok(Request {
         progress,
+        queued: None,
         lock: None,
         cid: args.cid.ok_or_else(|| missing("CID"))?,
         file: args.file.ok_or_else(|| missing("FILE"))?,

@@ -77,6 +77,7 @@ fn configuration() -> Roff {
         ("[channel.NAME]", "channel.NAME"),
         ("[channel.NAME] with type = \"email\"", "email"),
         ("[channel.NAME] with type = \"webhook\"", "webhook"),
+        ("[serve], read by ftptrigger serve", "serve"),
     ];
     for (title, section) in sections {
         roff.control("SS", [title]);

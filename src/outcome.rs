@@ -41,6 +41,8 @@ pub struct Row {
     pub settles: bool,
     /// The channels hear about a run that ends so.
     pub notifies: bool,
+    /// The HTTP status `serve` answers a run that ends so.
+    pub http: u16,
 }
 
 /// Declares [`Outcome`] and [`TABLE`] from one list, so no outcome can exist without its
@@ -50,7 +52,7 @@ macro_rules! outcomes {
         $(#[doc = $doc:literal])*
         $variant:ident $(($field:ty))? => $code:expr, $name:literal,
             failure: $failure:literal, settles: $settles:literal, notifies: $notifies:literal,
-            $meaning:expr;
+            http: $http:literal, $meaning:expr;
     )*) => {
         /// How an invocation ended. The exit codes are a stable contract (see `shared/SPEC.md`).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,6 +69,7 @@ macro_rules! outcomes {
                 failure: $failure,
                 settles: $settles,
                 notifies: $notifies,
+                http: $http,
             }, )*
         ];
 
@@ -94,39 +97,39 @@ macro_rules! outcomes {
 }
 
 outcomes! {
-    Success => Code::Exit(0), "success", failure: false, settles: true, notifies: true,
+    Success => Code::Exit(0), "success", failure: false, settles: true, notifies: true, http: 200,
         "the command ran and exited 0 (or --dry-run found nothing wrong)";
-    DuplicateSkipped => Code::Exit(0), "duplicate_skipped", failure: false, settles: true, notifies: false,
+    DuplicateSkipped => Code::Exit(0), "duplicate_skipped", failure: false, settles: true, notifies: false, http: 200,
         "this CID, file name and MD5 already succeeded before; nothing ran (--force runs it anyway)";
-    InternalError => Code::Exit(1), "internal_error", failure: true, settles: false, notifies: false,
+    InternalError => Code::Exit(1), "internal_error", failure: true, settles: false, notifies: false, http: 500,
         "unexpected failure (an I/O error, a bug); the message says what";
-    Usage => Code::Exit(2), "usage", failure: true, settles: false, notifies: false,
+    Usage => Code::Exit(2), "usage", failure: true, settles: false, notifies: false, http: 400,
         "bad arguments, or a malformed --md5 value";
-    ScanFailed => Code::Exit(3), "scan_failed", failure: true, settles: false, notifies: false,
+    ScanFailed => Code::Exit(3), "scan_failed", failure: true, settles: false, notifies: false, http: 500,
         "scan only: at least one file failed";
     /// A notification that `notify-test` or `outbox flush` sent did not go through; never the
     /// outcome of a run, whose exit code notification trouble does not change.
-    DeliveryFailed => Code::Exit(4), "delivery_failed", failure: true, settles: false, notifies: false,
+    DeliveryFailed => Code::Exit(4), "delivery_failed", failure: true, settles: false, notifies: false, http: 500,
         "notify-test, outbox flush: a notification was not delivered (each failure is reported; \
          outbox flush leaves it in the outbox, or gives it up as dead)";
-    ConfigError => Code::Exit(10), "config_error", failure: true, settles: false, notifies: false,
+    ConfigError => Code::Exit(10), "config_error", failure: true, settles: false, notifies: false, http: 500,
         "the config is missing, unreadable, invalid, writable by others, or owned by another user";
-    NotConfigured => Code::Exit(11), "not_configured", failure: true, settles: true, notifies: true,
+    NotConfigured => Code::Exit(11), "not_configured", failure: true, settles: true, notifies: true, http: 400,
         "the CID and file name combination is not set up for processing";
-    Md5Mismatch => Code::Exit(12), "md5_mismatch", failure: true, settles: true, notifies: true,
+    Md5Mismatch => Code::Exit(12), "md5_mismatch", failure: true, settles: true, notifies: true, http: 400,
         "the MD5 given does not match the file's MD5";
-    BadFile => Code::Exit(13), "bad_file", failure: true, settles: true, notifies: true,
+    BadFile => Code::Exit(13), "bad_file", failure: true, settles: true, notifies: true, http: 400,
         "the file is missing, unreadable, not a regular file, a symlink, outside the CID's root, \
          or changed while being verified; or its MD5 sidecar is unreadable, malformed, or gives it \
          two different digests";
-    ProcessFailed => Code::Exit(14), "process_failed", failure: true, settles: true, notifies: true,
+    ProcessFailed => Code::Exit(14), "process_failed", failure: true, settles: true, notifies: true, http: 500,
         "the command exited non-zero, was killed by a signal, or could not start";
-    TimedOut => Code::Exit(15), "timed_out", failure: true, settles: true, notifies: true,
+    TimedOut => Code::Exit(15), "timed_out", failure: true, settles: true, notifies: true, http: 500,
         "the command ran past its timeout and its whole process group was killed";
-    Busy => Code::Exit(16), "busy", failure: true, settles: false, notifies: true,
+    Busy => Code::Exit(16), "busy", failure: true, settles: false, notifies: true, http: 409,
         "another run of the same CID and file holds the lock";
     /// `ftptrigger` itself received this signal number.
-    Interrupted(i32) => Code::Signal, "interrupted", failure: true, settles: false, notifies: true,
+    Interrupted(i32) => Code::Signal, "interrupted", failure: true, settles: false, notifies: true, http: 503,
         "ftptrigger itself got signal n (TERM, INT, HUP)";
 }
 
@@ -172,6 +175,11 @@ impl Outcome {
     /// True when the channels hear about a run that ends so.
     pub fn notifies(self) -> bool {
         self.row().notifies
+    }
+
+    /// The HTTP status `serve` answers a run that ends so.
+    pub fn http_status(self) -> u16 {
+        self.row().http
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Request {
     pub output: Output,
     /// Show a progress bar while hashing a big file (stderr is a terminal, not --quiet/--json).
     pub progress: bool,
+    /// The queued row (`serve`) this run is: claimed and used instead of a new row.
+    pub queued: Option<i64>,
     /// The file's lock, already taken by the caller (scan probes it to skip busy files): used
     /// as it is, so nothing can slip in between the probe and the run.
     pub lock: Option<Arc<FileLock>>,
@@ -97,9 +99,17 @@ pub fn run(
     let mut reaped = Vec::new();
     if !req.dry_run {
         reaped = journal.reap_interrupted().unwrap_or_default();
-        match journal.begin(&started) {
+        let row = match req.queued {
+            None => journal.begin(&started).map_err(internal),
+            Some(id) => match journal.claim(id, &started) {
+                Ok(true) => Ok(id),
+                Ok(false) => Err(internal(format!("run {id} is no longer queued: another worker took it"))),
+                Err(e) => Err(internal(e)),
+            },
+        };
+        match row {
             Ok(id) => started.run_id = Some(id),
-            Err(e) => return (ended(started, Err(internal(e))), None),
+            Err(failure) => return (ended(started, Err(failure)), None),
         }
     }
     let ctx = Context { req, config: &config, journal: &journal, interrupt, started: &started };

@@ -33,6 +33,7 @@ pub struct Config {
     /// The file it came from.
     pub path: PathBuf,
     pub journal: Journal,
+    pub serve: Serve,
     pub defaults: Settings,
     pub rules: Vec<Rule>,
     /// The rules of each CID, for lookups that do not grow with the number of customers.
@@ -49,6 +50,35 @@ pub struct Journal {
     /// `None` means the default location in the user's state directory.
     pub path: Option<PathBuf>,
     pub retention: Duration,
+}
+
+/// `[serve]`, for `ftptrigger serve`.
+#[derive(Debug, Clone)]
+pub struct Serve {
+    pub listen: std::net::SocketAddr,
+    /// The prefix of every route: empty, or `/` and more, without a trailing `/`.
+    pub base_path: String,
+    /// The variable that holds the bearer token clients must send.
+    pub token_env: Option<String>,
+    /// Runs at once; more accepted runs wait, queued.
+    pub workers: usize,
+    pub scan_every: Option<Duration>,
+    pub flush_every: Option<Duration>,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Serve {
+    fn default() -> Serve {
+        Serve {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8750)),
+            base_path: String::new(),
+            token_env: None,
+            workers: 4,
+            scan_every: None,
+            flush_every: None,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
 }
 
 /// The keys of `[defaults]`, resolved for one rule.

@@ -17,6 +17,19 @@ pub struct Journal {
     pub retention: Option<Text>,
 }
 
+/// `[serve]`: read only by `ftptrigger serve`, checked by every load like the rest.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serve {
+    pub listen: Option<Text>,
+    pub base_path: Option<Text>,
+    pub token_env: Option<Text>,
+    pub workers: Option<Spanned<u32>>,
+    pub scan_every: Option<Text>,
+    pub flush_every: Option<Text>,
+    pub shutdown_grace: Option<Text>,
+}
+
 /// Declares a section whose keys are its own fields plus the keys of `[defaults]` (which a
 /// rule may override one by one), so the two sections list those keys in one place. serde
 /// cannot combine `flatten` with `deny_unknown_fields` (nor with spans), hence a macro.

@@ -139,4 +139,17 @@ pub const KEYS: &[Key] = &[
     key("webhook", "timeout", "duration", "10s", "per attempt"),
     key("webhook", "retries", "integer", "3", "on connect errors, timeouts, 408, 429, 5xx"),
     key("webhook", "ca_file", "path", "public CAs", "PEM certificates the server's must chain to instead"),
+    key(
+        "serve",
+        "listen",
+        "address:port",
+        "127.0.0.1:8750",
+        "where `serve` listens; not loopback needs token_env",
+    ),
+    key("serve", "base_path", "URL path", "\"\"", "the prefix of every route, e.g. /infosync/v1"),
+    key("serve", "token_env", "variable name", "none", "the variable holding the bearer token clients send"),
+    key("serve", "workers", "integer", "4", "runs at once; more accepted runs wait, queued in the journal"),
+    key("serve", "scan_every", "duration", "off", "run `scan` inside the service this often"),
+    key("serve", "flush_every", "duration", "off", "run `outbox flush` inside the service this often"),
+    key("serve", "shutdown_grace", "duration", "30s", "on SIGTERM, running jobs get this long before TERM"),
 ];

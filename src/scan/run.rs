@@ -127,6 +127,7 @@ fn run_one(
         // Kept for the report's output tail; several jobs' output must not interleave.
         output: Output::Discard,
         progress: false,
+        queued: None,
         // The probe's lock carries over into the run: released in between, a forked child of
         // another worker could still hold a copy of it, and the run would find the file busy.
         lock: probe.map(Arc::new),

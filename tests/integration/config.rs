@@ -507,6 +507,7 @@ fn the_man_pages_key_reference_is_the_schema() {
         ("rule", format!("{BASIC_CONFIG}zz_unknown = 1\n"), &["rule", "defaults, rule"][..]),
         ("email", format!("{email}zz_unknown = 1\n"), &["email", "channel.NAME"][..]),
         ("webhook", format!("{webhook}zz_unknown = 1\n"), &["webhook", "channel.NAME"][..]),
+        ("serve", "[serve]\nzz_unknown = 1\n".to_owned(), &["serve"][..]),
     ] {
         w.config(&text);
         let out = w.cmd().arg("check").run().code(10).stdout();

@@ -269,7 +269,7 @@ impl Validator<'_> {
         })
     }
 
-    fn env_name(&mut self, field: &str, raw: Option<&Text>) -> Option<String> {
+    pub(super) fn env_name(&mut self, field: &str, raw: Option<&Text>) -> Option<String> {
         let raw = raw?;
         if !is_env_name(raw.get_ref()) {
             self.d.error(

@@ -18,12 +18,13 @@ use self::channels::channel;
 use self::rules::index;
 use super::diag::Diagnostics;
 use super::raw::{self, Text};
-use super::{Config, Diagnostic, Duplicates, Journal, Scope, Settings, env_file, read_named_file};
+use super::{Config, Diagnostic, Duplicates, Journal, Scope, Serve, Settings, env_file, read_named_file};
 
 /// The raw sections, each deserialized on its own.
 #[derive(Default)]
 struct Sections {
     journal: raw::Journal,
+    serve: raw::Serve,
     defaults: raw::Settings,
     rules: Vec<RuleAt>,
     channels: Vec<(Text, RawChannel)>,
@@ -98,13 +99,24 @@ pub fn validate_parsed(
     let rules = v.rules(sections.rules, &defaults, &names);
     v.secrets_file = defaults.env_file.clone();
     let channels = v.channels(sections.channels);
+    let serve = v.serve(sections.serve);
     v.d.found.sort_by_key(|p| (p.line, p.col));
     if v.d.has_errors() {
         return Err(v.d.found);
     }
     let (warnings, env_files) = (v.d.found, v.env_files);
     let by_cid = index(&rules);
-    Ok(Config { path: path.to_owned(), journal, defaults, rules, by_cid, channels, env_files, warnings })
+    Ok(Config {
+        path: path.to_owned(),
+        journal,
+        serve,
+        defaults,
+        rules,
+        by_cid,
+        channels,
+        env_files,
+        warnings,
+    })
 }
 
 fn split_sections(
@@ -117,6 +129,7 @@ fn split_sections(
     for (key, value) in doc {
         match key.get_ref().as_ref() {
             "journal" => s.journal = section(d, "journal", value).unwrap_or_default(),
+            "serve" => s.serve = section(d, "serve", value).unwrap_or_default(),
             "defaults" => s.defaults = section(d, "defaults", value).unwrap_or_default(),
             "rule" => match value.get_ref() {
                 DeValue::Array(items) => {
@@ -150,7 +163,7 @@ fn split_sections(
             other => d.error(
                 key.span(),
                 other,
-                "unknown section; expected [journal], [defaults], [[rule]] or [channel.NAME]",
+                "unknown section; expected [journal], [defaults], [[rule]], [channel.NAME] or [serve]",
             ),
         }
     }
@@ -209,6 +222,58 @@ impl Validator<'_> {
         let retention =
             self.duration("journal.retention", raw.retention.as_ref(), Duration::from_secs(90 * 86400));
         Journal { path: raw.path.map(|p| self.resolve(p.get_ref())), retention }
+    }
+
+    fn serve(&mut self, raw: raw::Serve) -> Serve {
+        let default = Serve::default();
+        let listen = match &raw.listen {
+            None => default.listen,
+            Some(text) => text.get_ref().parse().unwrap_or_else(|_| {
+                let msg =
+                    format!("{:?} is not an address and port; write e.g. 127.0.0.1:8750", text.get_ref());
+                self.d.error(text.span(), "serve.listen", msg);
+                default.listen
+            }),
+        };
+        let base_path = match &raw.base_path {
+            None => default.base_path,
+            Some(text) => {
+                let path = text.get_ref().trim_end_matches('/');
+                let clean = path.is_empty()
+                    || (path.starts_with('/')
+                        && path[1..].split('/').all(|p| !p.is_empty() && p != "." && p != "..")
+                        && path.bytes().all(|b| b.is_ascii_graphic() && !b"?#%{}".contains(&b)));
+                if !clean {
+                    let msg = format!("{:?} is not a URL path; write e.g. /infosync/v1", text.get_ref());
+                    self.d.error(text.span(), "serve.base_path", msg);
+                }
+                path.to_owned()
+            }
+        };
+        let workers = match raw.workers {
+            None => default.workers,
+            Some(w) if (1..=256).contains(w.get_ref()) => *w.get_ref() as usize,
+            Some(w) => {
+                self.d.error(w.span(), "serve.workers", "between 1 and 256");
+                default.workers
+            }
+        };
+        let every = |v: &mut Self, key: &str, raw: Option<&Text>| {
+            raw.map(|r| v.positive(&format!("serve.{key}"), Some(r), Duration::from_secs(60)))
+        };
+        Serve {
+            listen,
+            base_path,
+            token_env: self.env_name("serve.token_env", raw.token_env.as_ref()),
+            workers,
+            scan_every: every(self, "scan_every", raw.scan_every.as_ref()),
+            flush_every: every(self, "flush_every", raw.flush_every.as_ref()),
+            shutdown_grace: self.duration(
+                "serve.shutdown_grace",
+                raw.shutdown_grace.as_ref(),
+                default.shutdown_grace,
+            ),
+        }
     }
 
     fn settings(
