@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::extract::{DefaultBodyLimit, OriginalUri, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -49,7 +49,9 @@ pub fn router(service: Arc<Service>) -> Router {
 /// log line per request.
 async fn guard(State(service): State<Arc<Service>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    // Inside `base_path` the router sees the path without it; the log and the check want it whole.
+    let uri = request.extensions().get::<OriginalUri>().map_or(request.uri(), |o| &o.0);
+    let (method, path) = (request.method().clone(), uri.path().to_owned());
     let response = if service.is_stopping() {
         error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping")
     } else if !authorized(&service, &path, request.headers()) {

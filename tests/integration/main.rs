@@ -21,6 +21,7 @@ mod notify;
 mod outputs;
 mod properties;
 mod scan;
+mod serve;
 mod servers;
 mod sidecar_forms;
 mod upload_dir;
