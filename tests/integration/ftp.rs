@@ -3,7 +3,7 @@
 //! log, the journal and a webhook receiver looked at from outside.
 //!
 //! Needs root (pure-uploadscript refuses to run otherwise, and the upload pipe is root's) and the
-//! pure-ftpd and curl packages, which `tests/ftp/setup-pure-ftpd.sh` installs (`.ci/run` calls
+//! pure-ftpd and curl packages, which `tests/ftp/setup-servers.sh` installs (`.ci/run` calls
 //! it). Without them the test says why and passes without running anything.
 //!
 //! pure-ftpd's upload pipe has a fixed path (`/var/run/pure-ftpd.upload.pipe`), so only one such
@@ -258,14 +258,14 @@ impl Tools {
             }
             _ if root => {
                 skip_or_fail(
-                    "pure-ftpd or curl is missing: run tests/ftp/setup-pure-ftpd.sh (as root) first",
+                    "pure-ftpd or curl is missing: run tests/ftp/setup-servers.sh (as root) first",
                 );
                 None
             }
             _ => {
                 eprintln!(
                     "SKIPPED ftp::pure_ftpd…: pure-ftpd or curl is missing and not root to install them \
-                     (tests/ftp/setup-pure-ftpd.sh does, as root)"
+                     (tests/ftp/setup-servers.sh does, as root)"
                 );
                 None
             }
@@ -273,7 +273,7 @@ impl Tools {
     }
 }
 
-/// On CI (root, with setup-pure-ftpd.sh run before) the test must really run: there a reason to
+/// On CI (root, with tests/ftp/setup-servers.sh run before) the test must really run: there a reason to
 /// skip is a failure. Elsewhere it is printed and the test passes.
 fn skip_or_fail(reason: &str) {
     if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
