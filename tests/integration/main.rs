@@ -12,6 +12,8 @@ mod exec;
 mod explain;
 mod files;
 mod ftp;
+mod ftp_proftpd;
+mod ftp_support;
 mod fuzzed;
 mod hostile;
 mod journal;
