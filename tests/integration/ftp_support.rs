@@ -283,20 +283,20 @@ pub struct Account {
 
 impl Account {
     /// A new account named `ftptt-<tag><pid>[-n]` (a name no account has yet), made with
-    /// `useradd <args> NAME`. Its group is its own, of the same name (`-U`), unless `args` say
-    /// otherwise.
+    /// `useradd <args> NAME`, `{name}` in `args` standing for the name. Its group is its own, of
+    /// the same name (`-U`), unless `args` say otherwise.
     pub fn add(tag: &str, args: &[&str]) -> Account {
         let base = format!("ftptt-{tag}{}", std::process::id());
         let name = (0..)
             .map(|n| if n == 0 { base.clone() } else { format!("{base}-{n}") })
             .find(|name| passwd_entry(name).is_none() && !group_exists(name))
             .expect("a free name");
-        let mut all = args.to_vec();
+        let mut all: Vec<String> = args.iter().map(|arg| arg.replace("{name}", &name)).collect();
         if !args.contains(&"-g") && !args.contains(&"-N") {
-            all.push("-U");
+            all.push("-U".to_owned());
         }
-        all.push(&name);
-        account_tool("useradd", &all);
+        all.push(name.clone());
+        account_tool("useradd", &all.iter().map(String::as_str).collect::<Vec<_>>());
         let (uid, gid) = passwd_entry(&name).unwrap_or_else(|| panic!("useradd made no account {name}"));
         Account { name, uid, gid }
     }
@@ -327,6 +327,34 @@ fn passwd_entry(name: &str) -> Option<(u32, u32)> {
 
 fn group_exists(name: &str) -> bool {
     read(Path::new("/etc/group")).lines().any(|line| line.split(':').next() == Some(name))
+}
+
+/// A file under /etc that one test writes and removes on drop. It must not exist before: a test
+/// never overwrites what the machine has.
+pub struct EtcFile {
+    path: PathBuf,
+}
+
+impl EtcFile {
+    pub fn create(path: PathBuf, text: &str, mode: u32) -> EtcFile {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        let made = EtcFile { path };
+        file.write_all(text.as_bytes()).unwrap_or_else(|e| panic!("write {}: {e}", made.path.display()));
+        made
+    }
+}
+
+impl Drop for EtcFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
 }
 
 /// Gives `path` to `uid`:`gid` with `mode`.

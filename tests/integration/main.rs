@@ -14,6 +14,7 @@ mod files;
 mod ftp;
 mod ftp_proftpd;
 mod ftp_support;
+mod ftp_vsftpd;
 mod fuzzed;
 mod hostile;
 mod journal;
