@@ -17,8 +17,8 @@ use std::process::Stdio;
 
 use crate::ftp_support::{
     Account, Daemon, FtpClient, JOB, PASSWORD_HASH, both_handled, count, find_tool, free_port,
-    history_outcomes, hook_invocations, job_runs, outcomes, own, read, skip, skip_or_fail, unpacked_servers,
-    wait_for, wait_listening,
+    history_outcomes, hook_invocations, hooked_journal, job_runs, own, read, skip, skip_or_fail,
+    unpacked_servers, wait_for, wait_listening,
 };
 use crate::support::{World, md5_hex, write_mode};
 
@@ -113,15 +113,7 @@ fn proftpd_mod_exec_runs_the_job_once_per_pair_as_the_users_account_and_a_bad_si
     // The journal, read as that account (as the README says to): one success per good file, C's
     // mismatch, and at most a skipped duplicate for D.
     let found = history_outcomes(&world, Some(&server.account));
-    let mut expected =
-        vec![("A.csv", "success"), ("B.csv", "success"), ("C.csv", "md5_mismatch"), ("D.csv", "success")];
-    let without_duplicate = outcomes(&expected);
-    expected.push(("D.csv", "duplicate_skipped"));
-    assert!(
-        found == without_duplicate || found == outcomes(&expected),
-        "journal outcomes: {found:?}{}",
-        server.diagnostics()
-    );
+    assert!(hooked_journal(&found), "journal outcomes: {found:?}{}", server.diagnostics());
 
     // What the README's "Test it" says to look for in ExecLog: one `ExecOnCommand ... succeeded`
     // per upload, the login and the file's full path as the arguments, run with the account's uid.
