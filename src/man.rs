@@ -139,6 +139,25 @@ fn extra_sections() -> Roff {
          kill_grace. The run is recorded as interrupted and ftptrigger exits 128+n. A run whose ftptrigger died \
          without recording its end (SIGKILL, power loss) is shown as interrupted from then on.",
     )]);
+    roff.control("SH", ["SERVICE"]);
+    roff.text([roman(
+        "ftptrigger serve answers HTTP under [serve] base_path: POST /ftpscanner/ with cid, filename (relative to \
+         the root of the CID's first rule whose pattern takes it) and md5, as JSON or a form, runs the file as the \
+         CLI would and answers the result object when the run ends; with ?async=true or Prefer: respond-async it \
+         answers 202 {\"run_id\": N, \"status\": \"queued\"} at once. GET /runs (count, cid, failed) and GET \
+         /runs/ID show the journal's runs; GET /healthz and GET /metrics (Prometheus text). Bad fields are 422 \
+         naming each one; bodies over 64 KiB 413; with token_env, a missing or wrong Authorization: Bearer token \
+         401. Accepted runs wait as queued journal rows for one of [serve] workers, and survive a restart. SIGHUP \
+         or a change of the config file reloads it (a config with errors is refused, the old one kept); SIGTERM \
+         or SIGINT answers 503 to new requests, gives running jobs shutdown_grace, then passes SIGTERM on, and \
+         exits 0. The status of a finished run, by outcome:",
+    )]);
+    for row in TABLE.iter().filter(|row| {
+        row.code != crate::outcome::Code::Exit(2) && !matches!(row.name, "scan_failed" | "delivery_failed")
+    }) {
+        roff.control("TP", []);
+        roff.text([bold(row.http.to_string()), roman(format!(" ({})", row.name))]);
+    }
     roff.control("SH", ["DUPLICATES"]);
     roff.text([roman(
         "A file whose CID, file name and MD5 already ended in success is not run again: exit 0, outcome \

@@ -543,3 +543,27 @@ fn check_speaks_json_and_keeps_quiet_on_success() {
     );
     w.cmd().args(["check", "-q"]).run().code(10).stdout_has("rule[0].timeout: invalid duration");
 }
+
+/// `[serve]` is checked like the rest: each bad value with its line and column.
+#[test]
+fn check_finds_every_problem_in_serve() {
+    let w = World::new();
+    let text = format!(
+        "{BASIC_CONFIG}\n[serve]\nlisten = \"localhost\"\nbase_path = \"no-slash\"\nworkers = 0\n\
+         token_env = \"not a name\"\nscan_every = \"0s\"\nshutdown_grace = \"soon\"\n"
+    );
+    w.config(&text);
+    let out = w.cmd().arg("check").run().code(10).stdout();
+    let config = w.config_path();
+    for (line, col, field) in [
+        (10, 10, "serve.listen: \"localhost\" is not an address and port"),
+        (11, 13, "serve.base_path: \"no-slash\" is not a URL path"),
+        (12, 11, "serve.workers: between 1 and 256"),
+        (13, 13, "serve.token_env: \"not a name\" is not an environment variable name"),
+        (14, 14, "serve.scan_every: must be longer than 0s"),
+        (15, 18, "serve.shutdown_grace: invalid duration"),
+    ] {
+        let expected = format!("{}:{line}:{col}: {field}", config.display());
+        assert!(out.contains(&expected), "{expected}\nin\n{out}");
+    }
+}

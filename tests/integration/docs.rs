@@ -69,3 +69,20 @@ fn the_readmes_exit_code_table_is_the_programs() {
         ftptrigger::outcome::TABLE.iter().map(|row| (row.code.to_string(), row.name.to_owned())).collect();
     assert_eq!(listed, table);
 }
+
+/// The README's status table for `serve` is the outcome table's `http` column.
+#[test]
+fn the_readmes_status_table_is_the_programs() {
+    let readme = std::fs::read_to_string(manifest_dir().join("README.md")).unwrap();
+    let section = readme.split("\n## Running as a service\n").nth(1).expect("the section");
+    let mut lines = section.lines().map(str::trim).skip_while(|l| !l.starts_with('|'));
+    assert_eq!(lines.next(), Some("| status | outcome |"));
+    for line in lines.skip(1).take_while(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let status: u16 = cells[1].parse().expect("a status");
+        for name in cells[2].split(", ").filter_map(|n| n.split('`').nth(1)) {
+            let outcome = ftptrigger::outcome::Outcome::from_name(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(outcome.http_status(), status, "{name}");
+        }
+    }
+}

@@ -465,3 +465,72 @@ fn sigterm_lets_running_jobs_end_then_interrupts_them() {
     let history = w.cmd().args(["history", "--json"]).run().code(0).stdout();
     assert!(history.contains("\"outcome\":\"interrupted\""), "{history}");
 }
+
+/// The README's `curl` lines, run as written against a service set up as the README's
+/// `[serve]` example: each works, and answers what the README says it does.
+#[test]
+fn the_readmes_curl_commands_work() {
+    if std::process::Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("skipped the_readmes_curl_commands_work: curl is not installed");
+        return;
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let section = readme.split("## Running as a service").nth(1).expect("the section");
+    let block = section.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("its sh block");
+    let commands: Vec<String> = block.replace("\\\n", " ").lines().map(str::to_owned).collect();
+    assert_eq!(commands.len(), 7, "{commands:#?}");
+
+    let w = world("", "base_path = \"/infosync/v1\"\ntoken_env = \"FTPTRIGGER_API_TOKEN\"");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ftp/acme/ACME_20261122_stmt.csv");
+    w.upload("ACME_20261122_stmt.zip", &std::fs::read(example).expect("the example upload"));
+    let token = "readme-token";
+    let s = Service::start_with(&w, &[("FTPTRIGGER_API_TOKEN", token)]);
+    let expected = [
+        "\"outcome\":\"success\"",
+        "already succeeded in run 1",
+        "\"status\":\"queued\"",
+        "{\"runs\":[",
+        "\"run_id\":1,",
+        "{\"status\":\"ok\"}",
+        "ftptrigger_runs_total{outcome=\"success\"} 1",
+    ];
+    for (command, answer) in commands.iter().zip(expected) {
+        let out = std::process::Command::new("sh")
+            .args(["-c", command])
+            .env("BASE", s.url("/infosync/v1"))
+            .env("TOKEN", token)
+            .output()
+            .expect("run curl");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(answer), "{command}\nanswered: {stdout}\nexpected: {answer}");
+    }
+}
+
+/// `scan_every` scans inside the service (a file with its sidecar gets processed with no one
+/// asking), and `flush_every` retries the outbox (a notification refused once is delivered).
+#[test]
+fn the_service_scans_and_flushes_on_its_own() {
+    use crate::servers::{HttpReceiver, Reply};
+    let hook = HttpReceiver::scripted(vec![Reply::status(503), Reply::ok()]);
+    let w = World::new();
+    w.script("job.sh", JOB);
+    let channel = format!("[channel.ops]\ntype = \"webhook\"\nurl = \"{}\"\nretries = 0\n", hook.url());
+    let serve = "[serve]\nscan_every = \"1s\"\nflush_every = \"1s\"";
+    w.config(&Cfg::stmt("settle = \"0s\"\nnotify = [\"ops\"]").tail(&channel).tail(serve).text());
+    let s = Service::start(&w);
+
+    w.upload("bad.zip", b"exit");
+    std::fs::write(w.root().join("bad.zip.md5"), format!("{}  bad.zip\n", md5_hex(b"exit")))
+        .expect("sidecar");
+    wait_until(LIMIT, "a scan ran the file", || {
+        s.get("/runs").json()["runs"][0]["outcome"] == "process_failed"
+    });
+    // The first delivery was refused (503); a flush in the service delivers it.
+    let got = hook.wait_for(2, LIMIT);
+    assert_eq!(got[1].json()["outcome"], "process_failed");
+    wait_until(LIMIT, "the outbox is empty", || {
+        s.get("/metrics").body.contains("ftptrigger_outbox_pending 0")
+    });
+    assert_eq!(jobs_run(&w), ["bad.zip"], "a later scan ran the failed file again");
+}
