@@ -424,9 +424,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
 }
 
 impl Config {
-    /// The variables that hold the channels' secrets.
+    /// The variables that hold secrets: the channels', and the service's token. Jobs never
+    /// get them.
     pub fn secret_vars(&self) -> Vec<String> {
-        let mut vars = Vec::new();
+        let mut vars: Vec<String> = self.serve.token_env.iter().cloned().collect();
         for channel in self.channels.values() {
             match channel {
                 Channel::Email(e) => vars.extend(e.password_env.clone()),

@@ -90,8 +90,11 @@ impl Service {
                 return;
             }
         };
-        if fresh.serve.base_path != self.base_path {
-            log_line("[serve] base_path and listen take effect at the next start, not on reload");
+        let old = self.config();
+        if (&fresh.serve.base_path, fresh.serve.listen, fresh.serve.workers)
+            != (&old.serve.base_path, old.serve.listen, old.serve.workers)
+        {
+            log_line("[serve] listen, base_path and workers take effect at the next start, not on reload");
         }
         *self.token.write().unwrap_or_else(|p| p.into_inner()) = token;
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);

@@ -18,6 +18,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 const JOB: &str = r#"#!/bin/sh
 printf '%s\n' "$FTPTRIGGER_FILENAME" >> "$(dirname "$0")/jobs.log"
 echo $$ > "$(dirname "$0")/$FTPTRIGGER_FILENAME.pid"
+env > "$(dirname "$0")/$FTPTRIGGER_FILENAME.env"
 echo "output of $FTPTRIGGER_FILENAME"
 what=$(cat "$1")
 case "$what" in
@@ -316,6 +317,11 @@ fn the_token_guards_every_route_but_healthz() {
     );
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert!(!s.log().contains("s3cret"), "the token reached the log");
+    let env = std::fs::read_to_string(w.path("a.zip.env")).expect("the job's environment");
+    assert!(
+        env.contains("FTPTRIGGER_RUN_ID=") && !env.contains("s3cret"),
+        "the token reached the job:\n{env}"
+    );
     assert_eq!(jobs_run(&w), ["a.zip"]);
 
     // Beyond loopback without a token: refused before listening.
