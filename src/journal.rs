@@ -86,6 +86,24 @@ CREATE INDEX runs_file ON runs (cid, filename, started_ms);
 ALTER TABLE runs ADD COLUMN request TEXT;
 CREATE INDEX runs_queued ON runs (id) WHERE state = 'queued';
 "#,
+    // Event subscriptions (`POST /events`), and where an event's callback goes: an outbox row
+    // for a subscription has no channel in the config, only its URL.
+    r#"
+CREATE TABLE events (
+    id                  TEXT    PRIMARY KEY,  -- a UUID
+    company_id          TEXT    NOT NULL,
+    listener_type       TEXT    NOT NULL,
+    tags                TEXT    NOT NULL,     -- JSON object of strings
+    outcomes            TEXT    NOT NULL,     -- JSON array of outcome names
+    callback_url        TEXT    NOT NULL,
+    callback_type       TEXT    NOT NULL,
+    delete_after_action INTEGER NOT NULL,
+    created_ms          INTEGER NOT NULL,
+    fired_run_id        INTEGER               -- a one-shot event: the run it fired for
+);
+CREATE INDEX events_company ON events (company_id);
+ALTER TABLE outbox ADD COLUMN target TEXT;
+"#,
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod display;
+pub mod events;
 pub mod exec;
 pub mod explain;
 pub mod history;

@@ -65,6 +65,9 @@ pub struct Serve {
     pub scan_every: Option<Duration>,
     pub flush_every: Option<Duration>,
     pub shutdown_grace: Duration,
+    /// The variable holding the key event callbacks are signed with, whichever entry point
+    /// fires them.
+    pub callback_secret_env: Option<String>,
 }
 
 impl Default for Serve {
@@ -77,6 +80,7 @@ impl Default for Serve {
             scan_every: None,
             flush_every: None,
             shutdown_grace: Duration::from_secs(30),
+            callback_secret_env: None,
         }
     }
 }
@@ -427,7 +431,8 @@ impl Config {
     /// The variables that hold secrets: the channels', and the service's token. Jobs never
     /// get them.
     pub fn secret_vars(&self) -> Vec<String> {
-        let mut vars: Vec<String> = self.serve.token_env.iter().cloned().collect();
+        let mut vars: Vec<String> =
+            self.serve.token_env.iter().chain(&self.serve.callback_secret_env).cloned().collect();
         for channel in self.channels.values() {
             match channel {
                 Channel::Email(e) => vars.extend(e.password_env.clone()),

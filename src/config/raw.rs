@@ -28,6 +28,7 @@ pub struct Serve {
     pub scan_every: Option<Text>,
     pub flush_every: Option<Text>,
     pub shutdown_grace: Option<Text>,
+    pub callback_secret_env: Option<Text>,
 }
 
 /// Declares a section whose keys are its own fields plus the keys of `[defaults]` (which a

@@ -152,4 +152,11 @@ pub const KEYS: &[Key] = &[
     key("serve", "scan_every", "duration", "off", "run `scan` inside the service this often"),
     key("serve", "flush_every", "duration", "off", "run `outbox flush` inside the service this often"),
     key("serve", "shutdown_grace", "duration", "30s", "on SIGTERM, running jobs get this long before TERM"),
+    key(
+        "serve",
+        "callback_secret_env",
+        "variable name",
+        "none",
+        "signs event callbacks: X-Ftptrigger-Signature: sha256=<HMAC of the body>",
+    ),
 ];

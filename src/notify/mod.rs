@@ -77,9 +77,35 @@ pub struct Tried {
     pub result: Result<(), DeliveryError>,
 }
 
-/// Delivers `message` through the channel called `name`, with that channel's retries.
-pub fn deliver(config: &Config, name: &str, message: &Message) -> Tried {
+/// Where a delivery goes: a channel of the config, or the callback URL of an event
+/// subscription (whose deliveries the outbox files under the channel name `event:<id>`).
+#[derive(Debug, Clone, Copy)]
+pub enum Route<'a> {
+    Channel(&'a str),
+    Callback(&'a str),
+}
+
+/// The webhook an event callback to `url` goes through: signed with `[serve]
+/// callback_secret_env` when set, with the retries and timeout of a webhook channel's defaults.
+pub fn callback_hook(config: &Config, url: &str) -> crate::config::Webhook {
+    crate::config::Webhook {
+        url: url.to_owned(),
+        secret_env: config.serve.callback_secret_env.clone(),
+        bearer_token_env: None,
+        headers: std::collections::BTreeMap::new(),
+        timeout: Duration::from_secs(10),
+        retries: 3,
+        ca: None,
+    }
+}
+
+/// Delivers `message` along `route`, with the channel's retries.
+pub fn deliver(config: &Config, route: Route<'_>, message: &Message) -> Tried {
     let secrets = Secrets::new(config);
+    let name = match route {
+        Route::Channel(name) => name,
+        Route::Callback(url) => return webhook::deliver(&callback_hook(config, url), message, &secrets),
+    };
     match config.channels.get(name) {
         Some(Channel::Webhook(hook)) => webhook::deliver(hook, message, &secrets),
         Some(Channel::Email(mail)) => {
@@ -142,14 +168,19 @@ impl Message {
     }
 }
 
-/// How long one delivery through `channel` may take at worst: the outbox claim lasts this
-/// long, so a flush never sends what a live run is still sending.
-pub fn worst_case(config: &Config, channel: &str) -> Duration {
+/// How long one delivery along `route` may take at worst: the outbox claim lasts this long,
+/// so a flush never sends what a live run is still sending.
+pub fn worst_case(config: &Config, route: Route<'_>) -> Duration {
     let margin = Duration::from_secs(60);
+    let hook_worst = |hook: &crate::config::Webhook| {
+        hook.timeout * (hook.retries + 1) + webhook::backoff(hook).longest_pauses() + margin
+    };
+    let channel = match route {
+        Route::Channel(name) => name,
+        Route::Callback(url) => return hook_worst(&callback_hook(config, url)),
+    };
     match config.channels.get(channel) {
-        Some(Channel::Webhook(hook)) => {
-            hook.timeout * (hook.retries + 1) + webhook::backoff(hook).longest_pauses() + margin
-        }
+        Some(Channel::Webhook(hook)) => hook_worst(hook),
         Some(Channel::Email(mail)) => email::deadline(mail) + margin,
         None => margin,
     }
@@ -172,7 +203,7 @@ pub fn test_command(config: &Config, only: Option<&str>, json: bool) -> Result<u
     let results: Vec<(&String, Result<(), DeliveryError>)> = std::thread::scope(|scope| {
         let sends: Vec<_> = names
             .iter()
-            .map(|name| scope.spawn(|| (*name, deliver(config, name, &message).result)))
+            .map(|name| scope.spawn(|| (*name, deliver(config, Route::Channel(name), &message).result)))
             .collect();
         sends.into_iter().filter_map(|s| s.join().ok()).collect()
     });

@@ -3,8 +3,9 @@
 //! retries what is left, claiming each row so two senders never send one twice.
 
 use crate::config::Config;
+use crate::events;
 use crate::journal::{Journal, JournalError};
-use crate::notify::{self, DeliveryError, Message};
+use crate::notify::{self, DeliveryError, Message, Route};
 use crate::report::Report;
 
 use super::store::{Attempted, Outbox};
@@ -42,51 +43,82 @@ fn notify_reaped(journal: &Journal, config: &Config, reaped: &[Report]) -> Vec<S
     reaped.iter().flat_map(|report| notify(journal, config, report)).collect()
 }
 
-/// Tells the channels that should hear how `report`'s run ended; a line per failed delivery.
-fn notify(journal: &Journal, config: &Config, report: &Report) -> Vec<String> {
-    let channels = notify::channels_for(config, report);
-    if channels.is_empty() {
-        return Vec::new();
-    }
-    send_all(&Outbox::of(journal), config, report.run_id, channels, &Message::from_report(report))
+/// One delivery to make: through a channel of the config, or to an event subscription's
+/// callback URL (`target`).
+struct Outgoing {
+    channel: String,
+    target: Option<String>,
+    message: Message,
 }
 
-/// Writes one delivery per channel to the outbox, then tries them all at once. Returns a
+impl Outgoing {
+    fn route(&self) -> Route<'_> {
+        match &self.target {
+            Some(url) => Route::Callback(url),
+            None => Route::Channel(&self.channel),
+        }
+    }
+}
+
+/// Tells the channels that should hear how `report`'s run ended, and fires the event
+/// subscriptions it matches; a line per failed delivery.
+fn notify(journal: &Journal, config: &Config, report: &Report) -> Vec<String> {
+    let message = Message::from_report(report);
+    let mut outgoing: Vec<Outgoing> = notify::channels_for(config, report)
+        .iter()
+        .map(|channel| Outgoing { channel: channel.clone(), target: None, message: message.clone() })
+        .collect();
+    let mut lines = Vec::new();
+    match events::Store::of(journal).fired_by(report) {
+        Ok(fired) => outgoing.extend(fired.into_iter().map(|(sub, message)| Outgoing {
+            channel: sub.channel(),
+            target: Some(sub.action.callback_url),
+            message,
+        })),
+        Err(e) => lines.push(format!("event subscriptions not read: {e}")),
+    }
+    if !outgoing.is_empty() {
+        lines.extend(send_all(journal, config, report.run_id, &outgoing));
+    }
+    lines
+}
+
+/// Writes one delivery per destination to the outbox, then tries them all at once. Returns a
 /// line per delivery that failed; those stay in the outbox for `outbox flush`.
-fn send_all(
-    outbox: &Outbox<'_>,
-    config: &Config,
-    run_id: Option<i64>,
-    channels: &[String],
-    message: &Message,
-) -> Vec<String> {
+fn send_all(journal: &Journal, config: &Config, run_id: Option<i64>, outgoing: &[Outgoing]) -> Vec<String> {
+    let outbox = Outbox::of(journal);
     let failed = |channel: &str, error: &dyn std::fmt::Display| {
         format!("notification to {channel} failed: {error}; it waits in the outbox")
     };
     let mut queued = Vec::new();
-    for channel in channels {
-        match outbox.enqueue(run_id, channel, message, notify::worst_case(config, channel)) {
-            Ok(id) => queued.push((id, channel)),
-            Err(e) => return vec![failed(channel, &format!("not queued: {e}"))],
+    for out in outgoing {
+        let lease = notify::worst_case(config, out.route());
+        match outbox.enqueue(run_id, &out.channel, out.target.as_deref(), &out.message, lease) {
+            Ok(id) => queued.push((id, out)),
+            Err(e) => return vec![failed(&out.channel, &format!("not queued: {e}"))],
         }
     }
     let results: Vec<_> = std::thread::scope(|scope| {
         let sends: Vec<_> = queued
             .into_iter()
-            .map(|(id, channel)| {
-                scope.spawn(move || (id, channel, notify::deliver(config, channel, message)))
+            .map(|(id, out)| {
+                scope.spawn(move || (id, out, notify::deliver(config, out.route(), &out.message)))
             })
             .collect();
         sends.into_iter().filter_map(|s| s.join().ok()).collect()
     });
     let mut lines = Vec::new();
-    for (id, channel, tried) in results {
+    for (id, out, tried) in results {
+        let channel = out.channel.as_str();
         let notify::Tried { attempts, result } = tried;
         match &result {
-            Ok(()) => log::info!("notified {channel} ({})", message.event.name()),
+            Ok(()) => log::info!("notified {channel} ({})", out.message.event.name()),
             Err(e) => log::info!("could not notify {channel}: {e}"),
         }
         let recorded = outbox.attempted(id, Keep::Every.verdict(&result), attempts);
+        if result.is_ok() {
+            done_with(journal, channel);
+        }
         match (result, recorded) {
             (Ok(()), Ok(())) => {}
             (Ok(()), Err(e)) => lines.push(failed(channel, &format!("delivered, but not marked so: {e}"))),
@@ -94,6 +126,15 @@ fn send_all(
         }
     }
     lines
+}
+
+/// After a delivery along `channel` went through: a one-shot event subscription is done.
+fn done_with(journal: &Journal, channel: &str) {
+    if let Some(id) = events::subscription_of(channel)
+        && let Err(e) = events::Store::of(journal).delivered(id)
+    {
+        log::info!("event subscription {id} was delivered but not removed: {e}");
+    }
 }
 
 /// What `outbox flush` did.
@@ -118,13 +159,14 @@ pub fn flush(journal: &mut Journal, config: &Config) -> Result<Flushed, JournalE
     let outbox = Outbox::of(journal);
     let mut done = Flushed { expired: outbox.give_up_old()?, notices, ..Flushed::default() };
     for pending in outbox.undelivered(false)? {
-        if !outbox.claim(pending.id, notify::worst_case(config, &pending.channel))? {
+        if !outbox.claim(pending.id, notify::worst_case(config, pending.route()))? {
             continue;
         }
-        let notify::Tried { attempts, result } = notify::deliver(config, &pending.channel, &pending.message);
+        let notify::Tried { attempts, result } = notify::deliver(config, pending.route(), &pending.message);
         let verdict = Keep::Retryable.verdict(&result);
         outbox.attempted(pending.id, verdict, attempts)?;
         let Err(e) = &result else {
+            done_with(journal, &pending.channel);
             done.delivered += 1;
             continue;
         };

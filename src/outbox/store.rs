@@ -35,6 +35,10 @@ pub struct Delivery {
     pub id: i64,
     pub run_id: Option<i64>,
     pub channel: String,
+    /// Where an event callback goes (its channel is `event:<subscription>`); none for a
+    /// channel of the config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     #[serde(flatten)]
     pub message: Message,
     pub state: State,
@@ -48,6 +52,14 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// Where this delivery goes.
+    pub fn route(&self) -> crate::notify::Route<'_> {
+        match &self.target {
+            Some(url) => crate::notify::Route::Callback(url),
+            None => crate::notify::Route::Channel(&self.channel),
+        }
+    }
+
     /// Reads a row of `SELECT *` by column name, so the query and the fields cannot fall out
     /// of step.
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
@@ -62,6 +74,7 @@ impl Delivery {
             id: r.get("id")?,
             run_id: r.get("run_id")?,
             channel: r.get("channel")?,
+            target: r.get("target")?,
             message,
             state: r.get("state")?,
             attempts: r.get("attempts")?,
@@ -92,21 +105,22 @@ impl<'j> Outbox<'j> {
         Outbox { journal }
     }
 
-    /// Writes a delivery for `channel`, already claimed by the caller for `lease`, and returns
-    /// its id.
+    /// Writes a delivery for `channel` (to `target`, for an event callback), already claimed by
+    /// the caller for `lease`, and returns its id.
     pub fn enqueue(
         &self,
         run_id: Option<i64>,
         channel: &str,
+        target: Option<&str>,
         message: &Message,
         lease: Duration,
     ) -> Result<i64, JournalError> {
         let now = now_ms();
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO outbox (run_id, channel, event, event_id, cid, filename, payload, state, attempts,
-                                     created_ms, claimed_until_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10)",
+                "INSERT INTO outbox (run_id, channel, target, event, event_id, cid, filename, payload, state,
+                                     attempts, created_ms, claimed_until_ms)
+                 VALUES (?1, ?2, ?11, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10)",
                 params![
                     run_id,
                     channel,
@@ -117,7 +131,8 @@ impl<'j> Outbox<'j> {
                     message.body,
                     State::Pending,
                     now,
-                    now + lease.as_millis() as i64
+                    now + lease.as_millis() as i64,
+                    target
                 ],
             )?;
             Ok(tx.last_insert_rowid())
@@ -212,6 +227,7 @@ mod tests {
             id: 3,
             run_id: Some(7),
             channel: "hook".into(),
+            target: None,
             message,
             state: State::Pending,
             attempts: 4,

@@ -18,7 +18,9 @@ use subtle::ConstantTimeEq;
 use super::request::{self, Accepted, Problems};
 use super::workers::Job;
 use super::{Service, log_line};
-use crate::journal::Filter;
+use crate::config::Config;
+use crate::events::{self, Subscription};
+use crate::journal::{Filter, Journal, JournalError};
 use crate::report::Report;
 
 /// Bodies over this are refused (413) before they are read in full.
@@ -34,6 +36,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/ftpscanner", post(trigger))
         .route("/runs", get(runs))
         .route("/runs/{id}", get(one_run))
+        .route("/events", post(subscribe).get(subscriptions))
+        .route("/events/{id}", get(subscription).delete(unsubscribe))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found);
@@ -110,15 +114,12 @@ async fn trigger(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/plain"));
-    let queued = {
-        let service = Arc::clone(&service);
-        let accepted = accepted.clone();
-        tokio::task::spawn_blocking(move || enqueue(&service, &accepted)).await
-    };
-    let id = match queued {
-        Ok(Ok(id)) => id,
-        Ok(Err(why)) => return error(StatusCode::INTERNAL_SERVER_ERROR, &why),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    let id = {
+        let (config, accepted) = (service.config(), accepted.clone());
+        match journal(&service, move |j| enqueue(j, &config, &accepted)).await {
+            Ok(id) => id,
+            Err(response) => return response,
+        }
     };
     if asynchronous {
         service.pool.submit(Job { id, accepted, reply: None });
@@ -144,20 +145,31 @@ async fn trigger(
 }
 
 /// Records the accepted request as a queued run.
-fn enqueue(service: &Service, accepted: &Accepted) -> Result<i64, String> {
-    let config = service.config();
-    let file = accepted.file(&config);
+fn enqueue(journal: &mut Journal, config: &Config, accepted: &Accepted) -> Result<i64, JournalError> {
+    let file = accepted.file(config);
     let name = file.file_name().unwrap_or_default();
     let report = Report::start(&accepted.cid, file.as_os_str(), name);
-    let saved = serde_json::to_string(accepted).map_err(|e| e.to_string())?;
-    service.with_journal(|journal| journal.enqueue(&report, &saved)).map_err(|e| e.to_string())
+    // Three strings: serializing them cannot fail.
+    let saved = serde_json::to_string(accepted).unwrap_or_default();
+    journal.enqueue(&report, &saved)
+}
+
+/// Runs `f` with the service's journal on the blocking pool; a journal error is a 500.
+async fn journal<T: Send + 'static>(
+    service: &Arc<Service>,
+    f: impl FnOnce(&mut Journal) -> Result<T, JournalError> + Send + 'static,
+) -> Result<T, Response> {
+    let service = Arc::clone(service);
+    match tokio::task::spawn_blocking(move || service.with_journal(f)).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
+    }
 }
 
 /// `?async=true`, or `Prefer: respond-async` (RFC 7240).
 fn wants_async(query: Option<&str>, headers: &HeaderMap) -> bool {
-    let asked = query
-        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
-        .is_some_and(|pairs| pairs.iter().any(|(k, v)| k == "async" && (v == "true" || v == "1")));
+    let asked = query_pairs(query).iter().any(|(k, v)| k == "async" && (v == "true" || v == "1"));
     let preferred = headers
         .get_all("prefer")
         .iter()
@@ -200,8 +212,7 @@ fn with_run(mut response: Response, id: i64) -> Response {
 
 /// `GET /runs?count=N&cid=C&failed=true`: the rows of `history --json`, newest first.
 async fn runs(State(service): State<Arc<Service>>, RawQuery(query): RawQuery) -> Response {
-    let pairs: Vec<(String, String)> =
-        query.as_deref().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default();
+    let pairs = query_pairs(query.as_deref());
     let mut filter = Filter { count: 20, ..Filter::default() };
     for (key, value) in pairs {
         match key.as_str() {
@@ -216,7 +227,7 @@ async fn runs(State(service): State<Arc<Service>>, RawQuery(query): RawQuery) ->
     }
     match read_runs(&service, filter).await {
         Ok(runs) => axum::Json(json!({"runs": runs})).into_response(),
-        Err(why) => error(StatusCode::INTERNAL_SERVER_ERROR, &why),
+        Err(response) => response,
     }
 }
 
@@ -227,20 +238,69 @@ async fn one_run(State(service): State<Arc<Service>>, Path(id): Path<String>) ->
     match read_runs(&service, filter).await {
         Ok(mut runs) if !runs.is_empty() => with_run(axum::Json(runs.swap_remove(0)).into_response(), id),
         Ok(_) => error(StatusCode::NOT_FOUND, &format!("no run {id}")),
-        Err(why) => error(StatusCode::INTERNAL_SERVER_ERROR, &why),
+        Err(response) => response,
     }
 }
 
-async fn read_runs(service: &Arc<Service>, filter: Filter) -> Result<Vec<Value>, String> {
-    let service = Arc::clone(service);
-    let read = tokio::task::spawn_blocking(move || service.with_journal(|j| j.history(&filter)));
-    match read.await {
-        Ok(Ok(runs)) => {
-            Ok(runs.iter().map(|run| serde_json::from_str(&run.to_json()).unwrap_or(Value::Null)).collect())
-        }
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(e.to_string()),
+async fn read_runs(service: &Arc<Service>, filter: Filter) -> Result<Vec<Value>, Response> {
+    let runs = journal(service, move |j| j.history(&filter)).await?;
+    Ok(runs.iter().map(|run| serde_json::from_str(&run.to_json()).unwrap_or(Value::Null)).collect())
+}
+
+/// `POST /events`: a subscription, 201 with its id; 422 in the event API's own forms.
+async fn subscribe(State(service): State<Arc<Service>>, body: Bytes) -> Response {
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("body is not JSON: {e}")),
+    };
+    let sub = match Subscription::from_request(&value) {
+        Ok(sub) => sub,
+        Err(refused) => return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(refused.0)).into_response(),
+    };
+    let stored = sub.clone();
+    if let Err(response) = journal(&service, move |j| events::Store::of(j).insert(&stored)).await {
+        return response;
     }
+    log_line(&format!(
+        "event {} subscribed for {}",
+        sub.event_id,
+        crate::display::escape_str(&sub.company_id)
+    ));
+    (StatusCode::CREATED, axum::Json(sub.created())).into_response()
+}
+
+/// `GET /events?company_id=C`: `{"events": [...]}`.
+async fn subscriptions(State(service): State<Arc<Service>>, RawQuery(query): RawQuery) -> Response {
+    let company = query_pairs(query.as_deref()).into_iter().find(|(k, _)| k == "company_id").map(|(_, v)| v);
+    match journal(&service, move |j| events::Store::of(j).list(company.as_deref())).await {
+        Ok(subs) => axum::Json(events::listing(&subs)).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// `GET /events/{id}`.
+async fn subscription(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
+    let wanted = id.clone();
+    match journal(&service, move |j| events::Store::of(j).get(&wanted)).await {
+        Ok(Some(sub)) => axum::Json(sub).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, &format!("no event {id}")),
+        Err(response) => response,
+    }
+}
+
+/// `DELETE /events/{id}`: 204, or 404 when there is none.
+async fn unsubscribe(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
+    let wanted = id.clone();
+    match journal(&service, move |j| events::Store::of(j).delete(&wanted)).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => error(StatusCode::NOT_FOUND, &format!("no event {id}")),
+        Err(response) => response,
+    }
+}
+
+/// The pairs of a query string; one that cannot be read has none.
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query.and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default()
 }
 
 async fn healthz() -> Response {
@@ -248,18 +308,15 @@ async fn healthz() -> Response {
 }
 
 async fn metrics(State(service): State<Arc<Service>>) -> Response {
-    let counted = {
-        let service = Arc::clone(&service);
-        tokio::task::spawn_blocking(move || {
-            service.with_journal(|j| {
-                let queued = j.count(crate::journal::State::Queued).unwrap_or(0);
-                let pending = crate::outbox::Outbox::of(j).undelivered(false).map_or(0, |d| d.len() as u64);
-                (queued, pending)
-            })
-        })
-        .await
+    let counted = journal(&service, |j| {
+        let queued = j.count(crate::journal::State::Queued)?;
+        let pending = crate::outbox::Outbox::of(j).undelivered(false)?.len() as u64;
+        Ok((queued, pending))
+    });
+    let (queued, pending) = match counted.await {
+        Ok(counts) => counts,
+        Err(response) => return response,
     };
-    let (queued, pending) = counted.unwrap_or((0, 0));
     let text = service.metrics.render(queued, pending);
     let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     (StatusCode::OK, [(header::CONTENT_TYPE, kind)], text).into_response()

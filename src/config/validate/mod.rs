@@ -273,6 +273,7 @@ impl Validator<'_> {
                 raw.shutdown_grace.as_ref(),
                 default.shutdown_grace,
             ),
+            callback_secret_env: self.env_name("serve.callback_secret_env", raw.callback_secret_env.as_ref()),
         }
     }
 
