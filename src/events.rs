@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -370,17 +370,6 @@ impl<'j> Store<'j> {
             )
         };
         self.journal.immediate(write).map(|_| ()).map_err(|e| self.journal.write_error(e))
-    }
-
-    /// Whether a subscription `id` exists.
-    pub fn exists(&self, id: &str) -> Result<bool, JournalError> {
-        let found: Option<i64> = self
-            .journal
-            .conn()
-            .query_row("SELECT 1 FROM events WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
-            .map_err(|e| self.journal.read_error(e))?;
-        Ok(found.is_some())
     }
 }
 

@@ -8,6 +8,7 @@ mod comfort;
 mod concurrency;
 mod config;
 mod docs;
+mod events;
 mod exec;
 mod explain;
 mod files;

@@ -11,11 +11,11 @@ use serde_json::{Value, json};
 
 use crate::support::{Cfg, World, md5_hex, wait_or_kill, wait_until};
 
-const LIMIT: Duration = Duration::from_secs(30);
+pub const LIMIT: Duration = Duration::from_secs(30);
 
 /// The job: records that it ran (one line per run in `jobs.log`) and its pid, then does what
 /// the file says: `sleep N`, `exit`, or nothing.
-const JOB: &str = r#"#!/bin/sh
+pub const JOB: &str = r#"#!/bin/sh
 printf '%s\n' "$FTPTRIGGER_FILENAME" >> "$(dirname "$0")/jobs.log"
 echo $$ > "$(dirname "$0")/$FTPTRIGGER_FILENAME.pid"
 env > "$(dirname "$0")/$FTPTRIGGER_FILENAME.env"
@@ -28,18 +28,18 @@ esac
 "#;
 
 /// A running `ftptrigger serve`, killed and reaped when dropped.
-struct Service {
+pub struct Service {
     child: Option<Child>,
     base: String,
     log: Arc<Mutex<String>>,
 }
 
 impl Service {
-    fn start(w: &World) -> Service {
+    pub fn start(w: &World) -> Service {
         Service::start_with(w, &[])
     }
 
-    fn start_with(w: &World, env: &[(&str, &str)]) -> Service {
+    pub fn start_with(w: &World, env: &[(&str, &str)]) -> Service {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftptrigger"));
         cmd.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -79,11 +79,11 @@ impl Service {
         Service { child: Some(child), base, log }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
@@ -105,16 +105,16 @@ impl Service {
         self.wait();
     }
 
-    fn post(&self, path: &str, body: &Value) -> Reply {
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
         send(agent().post(&self.url(path)).header("Content-Type", "application/json").send(body.to_string()))
     }
 
-    fn get(&self, path: &str) -> Reply {
+    pub fn get(&self, path: &str) -> Reply {
         send(agent().get(&self.url(path)).call())
     }
 
     /// `GET /runs/{id}` until the run has ended.
-    fn ended(&self, id: i64) -> Value {
+    pub fn ended(&self, id: i64) -> Value {
         let mut last = Value::Null;
         wait_until(LIMIT, &format!("run {id} ended"), || {
             last = self.get(&format!("/runs/{id}")).json();
@@ -133,24 +133,24 @@ impl Drop for Service {
     }
 }
 
-fn agent() -> ureq::Agent {
+pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(LIMIT)).build().into()
 }
 
 /// A response: its status, headers and body.
-struct Reply {
-    status: u16,
-    headers: ureq::http::HeaderMap,
-    body: String,
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: String,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
-fn send(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+pub fn send(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
     let mut response = result.expect("the service answers");
     let body = response.body_mut().read_to_string().expect("a body");
     Reply { status: response.status().as_u16(), headers: response.headers().clone(), body }
@@ -168,7 +168,7 @@ fn request(name: &str, content: &[u8]) -> Value {
     json!({"cid": "acme", "filename": name, "md5": md5_hex(content)})
 }
 
-fn jobs_run(w: &World) -> Vec<String> {
+pub fn jobs_run(w: &World) -> Vec<String> {
     std::fs::read_to_string(w.path("jobs.log")).unwrap_or_default().lines().map(str::to_owned).collect()
 }
 
