@@ -150,7 +150,10 @@ fn extra_sections() -> Roff {
          401. Accepted runs wait as queued journal rows for one of [serve] workers, and survive a restart. SIGHUP \
          or a change of the config file reloads it (a config with errors is refused, the old one kept); SIGTERM \
          or SIGINT answers 503 to new requests, gives running jobs shutdown_grace, then passes SIGTERM on, and \
-         exits 0. The status of a finished run, by outcome:",
+         exits 0. POST /events (listener_type tagged_file, company_id, tags, outcomes, action.callback_url), GET \
+         /events, GET and DELETE /events/ID manage event subscriptions, kept in the journal: a run of any entry \
+         point that matches one sends its callback through the outbox (signed with [serve] callback_secret_env; \
+         with delete_after_action, once). The status of a finished run, by outcome:",
     )]);
     for row in TABLE.iter().filter(|row| {
         row.code != crate::outcome::Code::Exit(2) && !matches!(row.name, "scan_failed" | "delivery_failed")
