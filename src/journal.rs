@@ -473,38 +473,23 @@ impl Journal {
 
     /// Inserts the `running` row for a run that is starting and returns its id.
     pub fn begin(&mut self, report: &Report) -> Result<i64, JournalError> {
-        let pid = std::process::id();
-        let json = report.to_json();
-        let result = self.immediate(|tx| {
-            tx.execute(
-                "INSERT INTO runs (state, cid, filename, pid, pid_start, host, started_ms, report)
-                 VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    report.cid,
-                    report.filename_bytes(),
-                    pid,
-                    process_start(pid),
-                    report.host,
-                    now_ms(),
-                    json,
-                    State::Running
-                ],
-            )?;
-            Ok(tx.last_insert_rowid())
-        });
-        result.map_err(|e| self.write_error(e))
+        self.insert(State::Running, report, None)
     }
 
     /// Records a run `serve` accepted but has no worker for yet, with `request` (what a worker
     /// needs to start it, as JSON), and returns its id.
     pub fn enqueue(&mut self, report: &Report, request: &str) -> Result<i64, JournalError> {
+        self.insert(State::Queued, report, Some(request))
+    }
+
+    fn insert(&mut self, state: State, report: &Report, request: Option<&str>) -> Result<i64, JournalError> {
         let pid = std::process::id();
         let result = self.immediate(|tx| {
             tx.execute(
                 "INSERT INTO runs (state, cid, filename, pid, pid_start, host, started_ms, report, request)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
-                    State::Queued,
+                    state,
                     report.cid,
                     report.filename_bytes(),
                     pid,

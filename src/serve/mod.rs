@@ -161,6 +161,8 @@ pub fn command(config: Config, listen: Option<SocketAddr>) -> Result<u8, Failure
         };
         axum::serve(listener, app).with_graceful_shutdown(drained).await
     });
+    // Served to the end, or failed: either way everything else stops now.
+    service.stopping.set();
     service.pool.close();
     for thread in threads.into_iter().chain(timers) {
         let _ = thread.join();
