@@ -21,6 +21,7 @@ mod journal;
 mod limits;
 mod md5;
 mod notify;
+mod oauth2;
 mod outputs;
 mod properties;
 mod scan;
