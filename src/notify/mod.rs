@@ -149,7 +149,7 @@ pub fn worst_case(config: &Config, channel: &str) -> Duration {
     let margin = Duration::from_secs(60);
     match config.channels.get(channel) {
         Some(Channel::Webhook(hook)) => {
-            hook.timeout * (hook.retries + 1) + webhook::backoff(hook).longest_pauses() + margin
+            hook.timeout * webhook::most_requests(hook) + webhook::backoff(hook).longest_pauses() + margin
         }
         Some(Channel::Email(mail)) => email::deadline(mail) + margin,
         None => margin,

@@ -100,6 +100,14 @@ pub(super) fn agent(hook: &Webhook) -> ureq::Agent {
     config.build().into()
 }
 
+/// The most requests one delivery through `hook` makes, each within its `timeout`: one per
+/// attempt; with OAuth2 a token first at each attempt (or the wait for another delivery's),
+/// and after a 401 one more token and one more POST.
+pub fn most_requests(hook: &Webhook) -> u32 {
+    let attempts = hook.retries.saturating_add(1);
+    if hook.oauth2.is_some() { attempts.saturating_mul(2).saturating_add(2) } else { attempts }
+}
+
 /// The attempts a delivery through `hook` makes: `1 + retries`, pausing 500 ms, 1 s, 2 s...
 /// or what the receiver's `Retry-After` asks, up to [`RETRY_AFTER_CAP`].
 pub fn backoff(hook: &Webhook) -> Backoff {
