@@ -77,6 +77,11 @@ fn configuration() -> Roff {
         ("[channel.NAME]", "channel.NAME"),
         ("[channel.NAME] with type = \"email\"", "email"),
         ("[channel.NAME] with type = \"webhook\"", "webhook"),
+        (
+            "oauth2 = { ... } of a webhook: tokens kept in memory, renewed before expires_in runs out, \
+             fetched anew once on a 401",
+            "webhook.oauth2",
+        ),
         ("[serve], read by ftptrigger serve", "serve"),
     ];
     for (title, section) in sections {

@@ -234,6 +234,18 @@ pub struct Webhook {
     pub retries: u32,
     /// `ca_file`: the server's certificate must chain to one of these, not to a public CA.
     pub ca: Option<TrustedCa>,
+    /// Where the bearer token comes from when `bearer_token_env` does not give one.
+    pub oauth2: Option<OAuth2>,
+}
+
+/// A webhook's `oauth2`: its bearer token by the client-credentials grant (RFC 6749 §4.4).
+#[derive(Debug, Clone)]
+pub struct OAuth2 {
+    pub token_url: String,
+    pub client_id: String,
+    /// The variable that holds the client secret.
+    pub client_secret_env: String,
+    pub scope: Option<String>,
 }
 
 /// The certificate authorities of a `ca_file` (PEM), for a server with a private CA.
@@ -436,7 +448,11 @@ impl Config {
         for channel in self.channels.values() {
             match channel {
                 Channel::Email(e) => vars.extend(e.password_env.clone()),
-                Channel::Webhook(w) => vars.extend(w.secret_env.iter().chain(&w.bearer_token_env).cloned()),
+                Channel::Webhook(w) => vars.extend(
+                    (w.secret_env.iter().chain(&w.bearer_token_env))
+                        .chain(w.oauth2.as_ref().map(|o| &o.client_secret_env))
+                        .cloned(),
+                ),
             }
         }
         vars

@@ -124,4 +124,15 @@ pub struct Webhook {
     pub timeout: Option<Text>,
     pub retries: Option<Spanned<u32>>,
     pub ca_file: Option<Text>,
+    pub oauth2: Option<OAuth2>,
+}
+
+/// A webhook's `oauth2 = { ... }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2 {
+    pub token_url: Text,
+    pub client_id: Text,
+    pub client_secret_env: Text,
+    pub scope: Option<Text>,
 }

@@ -140,6 +140,23 @@ pub const KEYS: &[Key] = &[
     key("webhook", "retries", "integer", "3", "on connect errors, timeouts, 408, 429, 5xx"),
     key("webhook", "ca_file", "path", "public CAs", "PEM certificates the server's must chain to instead"),
     key(
+        "webhook",
+        "oauth2",
+        "{token_url, client_id, client_secret_env, scope}",
+        "none",
+        "the bearer token by the OAuth2 client-credentials grant; bearer_token_env wins over it",
+    ),
+    key("webhook.oauth2", "token_url", "URL", "required", "http:// or https://; the token endpoint"),
+    key("webhook.oauth2", "client_id", "string", "required", "sent with the secret by HTTP Basic"),
+    key(
+        "webhook.oauth2",
+        "client_secret_env",
+        "variable name",
+        "required",
+        "the variable holding the client secret",
+    ),
+    key("webhook.oauth2", "scope", "string", "none", "the scope asked for (space-separated)"),
+    key(
         "serve",
         "listen",
         "address:port",

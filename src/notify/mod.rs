@@ -4,6 +4,7 @@
 
 pub mod email;
 mod error;
+mod oauth2;
 pub mod webhook;
 
 use std::time::Duration;
@@ -96,6 +97,7 @@ pub fn callback_hook(config: &Config, url: &str) -> crate::config::Webhook {
         timeout: Duration::from_secs(10),
         retries: 3,
         ca: None,
+        oauth2: None,
     }
 }
 
@@ -173,7 +175,7 @@ impl Message {
 pub fn worst_case(config: &Config, route: Route<'_>) -> Duration {
     let margin = Duration::from_secs(60);
     let hook_worst = |hook: &crate::config::Webhook| {
-        hook.timeout * (hook.retries + 1) + webhook::backoff(hook).longest_pauses() + margin
+        hook.timeout * webhook::most_requests(hook) + webhook::backoff(hook).longest_pauses() + margin
     };
     let channel = match route {
         Route::Channel(name) => name,
@@ -200,32 +202,68 @@ pub fn test_command(config: &Config, only: Option<&str>, json: bool) -> Result<u
         return Err(crate::outcome::Failure::new(Outcome::Usage, detail));
     }
     let message = Message::test();
-    let results: Vec<(&String, Result<(), DeliveryError>)> = std::thread::scope(|scope| {
-        let sends: Vec<_> = names
-            .iter()
-            .map(|name| scope.spawn(|| (*name, deliver(config, Route::Channel(name), &message).result)))
-            .collect();
+    let results: Vec<(&String, Tested)> = std::thread::scope(|scope| {
+        let sends: Vec<_> =
+            names.iter().map(|name| scope.spawn(|| (*name, test_one(config, name, &message)))).collect();
         sends.into_iter().filter_map(|s| s.join().ok()).collect()
     });
     let mut text = String::new();
-    for (name, result) in &results {
+    for (name, Tested { token, result }) in &results {
         match (json, result) {
-            // --json: a line per channel, `{"channel": .., "ok": .., "error": ..}`.
+            // --json: a line per channel, `{"channel": .., "ok": .., "error": ..}`, and
+            // `"oauth2": {"token_url": .., "ok": ..}` for a channel that gets its token so.
             (true, _) => {
+                #[derive(serde::Serialize)]
+                struct Token<'a> {
+                    token_url: &'a str,
+                    ok: bool,
+                }
                 #[derive(serde::Serialize)]
                 struct Line<'a> {
                     channel: &'a str,
                     ok: bool,
                     error: Option<String>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    oauth2: Option<Token<'a>>,
                 }
                 let error = result.as_ref().err().map(ToString::to_string);
-                let line = Line { channel: name, ok: result.is_ok(), error };
+                let oauth2 = token.map(|(token_url, ok)| Token { token_url, ok });
+                let line = Line { channel: name, ok: result.is_ok(), error, oauth2 };
                 text.push_str(&format!("{}\n", serde_json::to_string(&line).unwrap_or_default()));
             }
-            (false, Ok(())) => text.push_str(&format!("{name}: OK\n")),
-            (false, Err(e)) => text.push_str(&format!("{name}: FAILED: {e}\n")),
+            (false, Ok(())) => match token {
+                Some((url, _)) => text.push_str(&format!("{name}: OK (OAuth2 token from {url})\n")),
+                None => text.push_str(&format!("{name}: OK\n")),
+            },
+            (false, Err(e)) => match token {
+                Some((url, true)) => {
+                    text.push_str(&format!("{name}: FAILED: {e} (OAuth2 token from {url}: OK)\n"));
+                }
+                _ => text.push_str(&format!("{name}: FAILED: {e}\n")),
+            },
         }
     }
     crate::output::print_out(&text);
-    Ok(if results.iter().all(|(_, r)| r.is_ok()) { 0 } else { Outcome::DeliveryFailed.code() })
+    Ok(if results.iter().all(|(_, t)| t.result.is_ok()) { 0 } else { Outcome::DeliveryFailed.code() })
+}
+
+/// How `notify-test` went through one channel.
+struct Tested<'c> {
+    /// For a webhook that gets its token by OAuth2: the token URL, and whether a token came
+    /// (when none did, that is the error).
+    token: Option<(&'c str, bool)>,
+    result: Result<(), DeliveryError>,
+}
+
+/// `notify-test` through the channel `name`: for a webhook with OAuth2, a token first; the
+/// test message only once one came.
+fn test_one<'c>(config: &'c Config, name: &str, message: &Message) -> Tested<'c> {
+    if let Some(Channel::Webhook(hook)) = config.channels.get(name)
+        && let Some((url, got)) = oauth2::test(hook, &Secrets::new(config))
+    {
+        let came = got.is_ok();
+        let result = got.and_then(|()| deliver(config, Route::Channel(name), message).result);
+        return Tested { token: Some((url, came)), result };
+    }
+    Tested { token: None, result: deliver(config, Route::Channel(name), message).result }
 }

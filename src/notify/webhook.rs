@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::oauth2::Authorizer;
 use super::{DeliveryError, Message, Secrets, Tried};
 use crate::config::Webhook;
 use crate::retry::{Backoff, Failed, GaveUp};
@@ -46,23 +47,22 @@ fn post(
         headers.push(("Authorization".to_owned(), format!("Bearer {}", secrets.get(var)?)));
     }
     headers.extend(hook.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut oauth = Authorizer::of(hook, secrets)?;
 
-    let mut config = ureq::Agent::config_builder()
-        .timeout_global(Some(hook.timeout))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(format!("ftptrigger/{}", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = &hook.ca {
-        // A private CA replaces the public ones: the receiver must present a certificate it
-        // signed.
-        let certs = ca.certs.iter().map(|der| ureq::tls::Certificate::from_der(der).to_owned());
-        let roots = ureq::tls::RootCerts::from(certs.collect::<Vec<_>>());
-        config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
-    }
-    let agent: ureq::Agent = config.build().into();
+    let agent = agent(hook);
+    let mut requests = 0;
     let sent = backoff(hook).run(|attempt| {
-        *attempts = attempt;
-        let sent = send(&agent, &hook.url, &headers, message.body.as_bytes());
+        let mut request = |token: Option<&str>| {
+            requests += 1;
+            send(&agent, &hook.url, &headers, token, message.body.as_bytes())
+        };
+        let sent = match &mut oauth {
+            Some(oauth) => oauth.attempt(&agent, |token| request(Some(token))),
+            None => request(None),
+        };
+        // Every request counts, the token endpoint's too: a delivery stuck at the token
+        // endpoint shows its attempts.
+        *attempts = requests + oauth.as_ref().map_or(0, |o| o.requests);
         if let Err(Failed::Retry(error) | Failed::RetryAfter(error, _)) = &sent {
             log::debug!("webhook attempt {attempt} failed: {error}");
         }
@@ -82,6 +82,32 @@ fn post(
     })
 }
 
+/// The HTTP client for `hook`'s receiver (and its token endpoint): the channel's timeout for
+/// a whole request, no redirects, every status an answer.
+pub(super) fn agent(hook: &Webhook) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .timeout_global(Some(hook.timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(format!("ftptrigger/{}", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &hook.ca {
+        // A private CA replaces the public ones: the receiver must present a certificate it
+        // signed.
+        let certs = ca.certs.iter().map(|der| ureq::tls::Certificate::from_der(der).to_owned());
+        let roots = ureq::tls::RootCerts::from(certs.collect::<Vec<_>>());
+        config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+    }
+    config.build().into()
+}
+
+/// The most requests one delivery through `hook` makes, each within its `timeout`: one per
+/// attempt; with OAuth2 a token first at each attempt (or the wait for another delivery's),
+/// and after a 401 one more token and one more POST.
+pub fn most_requests(hook: &Webhook) -> u32 {
+    let attempts = hook.retries.saturating_add(1);
+    if hook.oauth2.is_some() { attempts.saturating_mul(2).saturating_add(2) } else { attempts }
+}
+
 /// The attempts a delivery through `hook` makes: `1 + retries`, pausing 500 ms, 1 s, 2 s...
 /// or what the receiver's `Retry-After` asks, up to [`RETRY_AFTER_CAP`].
 pub fn backoff(hook: &Webhook) -> Backoff {
@@ -92,11 +118,15 @@ fn send(
     agent: &ureq::Agent,
     url: &str,
     headers: &[(String, String)],
+    token: Option<&str>,
     body: &[u8],
 ) -> Result<(), Failed<DeliveryError>> {
     let mut request = agent.post(url);
     for (name, value) in headers {
         request = request.header(name, value);
+    }
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
     }
     let started = Instant::now();
     match request.send(body) {
@@ -120,7 +150,7 @@ fn send(
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare from webhook receivers and ignored).
-fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
+pub(super) fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
     let value = headers.get("retry-after")?.to_str().ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }

@@ -507,6 +507,14 @@ fn the_man_pages_key_reference_is_the_schema() {
         ("rule", format!("{BASIC_CONFIG}zz_unknown = 1\n"), &["rule", "defaults, rule"][..]),
         ("email", format!("{email}zz_unknown = 1\n"), &["email", "channel.NAME"][..]),
         ("webhook", format!("{webhook}zz_unknown = 1\n"), &["webhook", "channel.NAME"][..]),
+        (
+            "oauth2",
+            format!(
+                "{webhook}oauth2 = {{ token_url = \"https://example.com/t\", client_id = \"c\", \
+                 client_secret_env = \"S\", zz_unknown = 1 }}\n"
+            ),
+            &["webhook.oauth2"][..],
+        ),
         ("serve", "[serve]\nzz_unknown = 1\n".to_owned(), &["serve"][..]),
     ] {
         w.config(&text);

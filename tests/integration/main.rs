@@ -22,6 +22,7 @@ mod journal;
 mod limits;
 mod md5;
 mod notify;
+mod oauth2;
 mod outputs;
 mod properties;
 mod scan;

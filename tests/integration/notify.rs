@@ -35,14 +35,14 @@ echo "done with $name"
 
 /// One rule (`stmt`: acme, `*.zip`, [`JOB`], a tag), with `defaults` and `rule` added to their
 /// sections and `channels` at the end.
-fn config(defaults: &str, rule: &str, channels: &str) -> String {
+pub(crate) fn config(defaults: &str, rule: &str, channels: &str) -> String {
     Cfg::stmt(&format!("tags = {{ product = \"statements\" }}\n{rule}"))
         .defaults(defaults)
         .tail(channels)
         .text()
 }
 
-fn webhook(name: &str, url: &str, extra: &str) -> String {
+pub(crate) fn webhook(name: &str, url: &str, extra: &str) -> String {
     format!("[channel.{name}]\ntype = \"webhook\"\nurl = \"{url}\"\n{extra}\n")
 }
 
@@ -58,13 +58,13 @@ fn plain_smtp(server: &SmtpServer) -> String {
     format!("smtp+plain://127.0.0.1:{}", server.port())
 }
 
-fn world(config: &str) -> World {
+pub(crate) fn world(config: &str) -> World {
     World::with(config, JOB)
 }
 
 /// `ftptrigger -c <config> acme ftp/acme/<name> --md5 <its MD5>`, the file written first with
 /// `content` unless it exists.
-fn trigger(w: &World, name: &str) -> Trigger {
+pub(crate) fn trigger(w: &World, name: &str) -> Trigger {
     let path = w.root().join(name);
     if !path.exists() {
         w.upload(name, format!("content of {name}\n").as_bytes());
@@ -74,7 +74,7 @@ fn trigger(w: &World, name: &str) -> Trigger {
 }
 
 /// Runs `fail_<n>.zip`, which exits 3: outcome 14.
-fn failed_run(w: &World, n: u32) -> Run {
+pub(crate) fn failed_run(w: &World, n: u32) -> Run {
     trigger(w, &format!("fail_{n}.zip")).run().code(14)
 }
 
@@ -146,7 +146,7 @@ fn check_refuses_smtp_urls_and_addresses_that_sending_would_refuse() {
 }
 
 /// `outbox list --json`, one value per line.
-fn outbox_json(w: &World) -> Vec<Value> {
+pub(crate) fn outbox_json(w: &World) -> Vec<Value> {
     let run = w.cmd().args(["outbox", "list", "--json"]).run().code(0);
     run.stdout()
         .lines()
@@ -168,7 +168,7 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 }
 
 /// Short: the run has exited, so whatever it sent has arrived.
-const ARRIVED: Duration = Duration::from_secs(5);
+pub(crate) const ARRIVED: Duration = Duration::from_secs(5);
 
 // --- the webhook: payload and headers --------------------------------------------------------
 
@@ -1109,10 +1109,27 @@ fn secret_values_appear_nowhere_but_where_they_are_sent() {
     const SIGNING: &str = "MARKER-signing-7f3a91";
     const TOKEN: &str = "MARKER-token-c4e2d8";
     const PASSWORD: &str = "MARKER-password-9b1f05";
+    const CLIENT_SECRET: &str = "MARKER-client-secret-3b8e";
+    const ISSUED: &str = "MARKER-issued-token-6f1a";
     let hook = HttpReceiver::ok();
     let smtp = SmtpServer::with_auth("ftptrigger", PASSWORD);
     let dead = format!("http://127.0.0.1:{}/hook", closed_port());
     let signed = "secret_env = \"HOOK_SECRET\"\nbearer_token_env = \"HOOK_TOKEN\"";
+    // OAuth2: an endpoint that issues a token, and one that refuses the client with an answer
+    // that echoes the secret and a token, which must go no further.
+    let issued = format!(r#"{{"access_token":"{ISSUED}","token_type":"Bearer","expires_in":3600}}"#);
+    let tokens = HttpReceiver::scripted(vec![Reply::ok().body(&issued)]);
+    let echo = format!(
+        r#"{{"error":"invalid_client","error_description":"{CLIENT_SECRET}","access_token":"{ISSUED}"}}"#
+    );
+    let refusing = HttpReceiver::scripted(vec![Reply::status(400).body(&echo)]);
+    let oauth_hook = HttpReceiver::ok();
+    let oauth = |endpoint: &HttpReceiver| {
+        let url = endpoint.url().replace("/hook", "/token");
+        format!(
+            "oauth2 = {{ token_url = \"{url}\", client_id = \"ftptrigger\", client_secret_env = \"CLIENT_SECRET\" }}"
+        )
+    };
     let channels = webhook("hook", &hook.url(), signed)
         + &webhook("dead", &dead, &format!("{signed}\nretries = 0"))
         + &email(
@@ -1120,10 +1137,17 @@ fn secret_values_appear_nowhere_but_where_they_are_sent() {
             &plain_smtp(&smtp),
             &["ops@example.com"],
             "username = \"ftptrigger\"\npassword_env = \"SMTP_PASSWORD\"",
-        );
-    let w = world(&config("notify = [\"hook\", \"dead\", \"mail\"]", "", &channels));
-    let with_secrets =
-        |t: Trigger| t.env("HOOK_SECRET", SIGNING).env("HOOK_TOKEN", TOKEN).env("SMTP_PASSWORD", PASSWORD);
+        )
+        + &webhook("oauth", &oauth_hook.url(), &oauth(&tokens))
+        + &webhook("refused", &oauth_hook.url(), &oauth(&refusing));
+    let notify = "notify = [\"hook\", \"dead\", \"mail\", \"oauth\", \"refused\"]";
+    let w = world(&config(notify, "", &channels));
+    let with_secrets = |t: Trigger| {
+        t.env("HOOK_SECRET", SIGNING)
+            .env("HOOK_TOKEN", TOKEN)
+            .env("SMTP_PASSWORD", PASSWORD)
+            .env("CLIENT_SECRET", CLIENT_SECRET)
+    };
 
     let mut outputs: Vec<(String, String)> = Vec::new();
     let mut keep = |what: &str, run: &Run| {
@@ -1141,6 +1165,24 @@ fn secret_values_appear_nowhere_but_where_they_are_sent() {
 
     let requests = hook.wait_for(3, ARRIVED);
     let mails = smtp.wait_for(3, ARRIVED);
+    // The issued token reaches the receiver in Authorization and nothing else; the client
+    // secret goes to the token endpoints in Basic auth only.
+    let delivered = oauth_hook.wait_for(3, ARRIVED);
+    assert!(delivered.iter().all(|r| r.header("Authorization") == Some(&format!("Bearer {ISSUED}"))));
+    let asked: Vec<_> = tokens.requests().into_iter().chain(refusing.requests()).collect();
+    assert!(
+        asked.len() >= 3
+            && asked.iter().all(|r| r.header("Authorization").is_some_and(|a| a.starts_with("Basic ")))
+    );
+    for r in delivered.iter().chain(&asked) {
+        let others: Vec<String> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case("Authorization"))
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect();
+        outputs.push(("OAuth2 request".into(), format!("{}\n{}", others.join("\n"), r.body_text())));
+    }
     assert_secrets_only_where_sent(
         &w,
         outputs,
@@ -1148,21 +1190,37 @@ fn secret_values_appear_nowhere_but_where_they_are_sent() {
         &mails,
         TOKEN,
         PASSWORD,
-        &[SIGNING, TOKEN, PASSWORD],
+        &[SIGNING, TOKEN, PASSWORD, CLIENT_SECRET, ISSUED],
     );
 }
 
 #[test]
 fn channel_secrets_are_not_passed_to_the_job() {
     let hook = HttpReceiver::ok();
+    let tokens = HttpReceiver::scripted(vec![Reply::ok().body(r#"{"access_token":"t","expires_in":60}"#)]);
+    let keys = format!(
+        "secret_env = \"HOOK_SECRET\"\noauth2 = {{ token_url = \"{}\", client_id = \"c\", client_secret_env = \"HOOK_CLIENT_SECRET\" }}",
+        tokens.url()
+    );
     let w = World::with(
-        &config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), "secret_env = \"HOOK_SECRET\"")),
+        &config("notify = [\"hook\"]", "", &webhook("hook", &hook.url(), &keys)),
         "#!/bin/sh\nenv | grep HOOK_\nexit 3\n",
     );
-    let run =
-        trigger(&w, "fail_1.zip").env("HOOK_SECRET", "MARKER-job-env-5e1d").arg("--json").run().code(14);
-    assert!(!run.stdout().contains("MARKER-job-env-5e1d"), "{}", run.stdout());
-    assert!(!hook.wait_for(1, ARRIVED)[0].body_text().contains("MARKER-job-env-5e1d"));
+    let run = trigger(&w, "fail_1.zip")
+        .env("HOOK_SECRET", "MARKER-job-env-5e1d")
+        .env("HOOK_CLIENT_SECRET", "MARKER-job-env-client-77a0")
+        .arg("--json")
+        .run()
+        .code(14);
+    for marker in ["MARKER-job-env-5e1d", "MARKER-job-env-client-77a0"] {
+        assert!(!run.stdout().contains(marker), "{}", run.stdout());
+        assert!(!hook.wait_for(1, ARRIVED)[0].body_text().contains(marker));
+    }
+    assert_eq!(
+        hook.requests()[0].header("Authorization"),
+        Some("Bearer t"),
+        "the secret was set for ftptrigger"
+    );
 }
 
 // --- runs that died --------------------------------------------------------------------------

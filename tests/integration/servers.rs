@@ -67,6 +67,12 @@ impl Reply {
         self
     }
 
+    /// Answers with this body.
+    pub fn body(mut self, body: &str) -> Reply {
+        self.body = body.to_owned();
+        self
+    }
+
     /// Waits this long after reading the request before answering.
     pub fn delay(mut self, delay: Duration) -> Reply {
         self.delay = delay;

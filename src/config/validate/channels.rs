@@ -11,7 +11,7 @@ use super::{RawChannel, Validator, section};
 use crate::config::diag::Diagnostics;
 use crate::config::raw::{self, Text};
 use crate::config::{
-    Channel, Email, EmailTransport, SmtpSecurity, SmtpServer, TrustedCa, Webhook, is_env_name,
+    Channel, Email, EmailTransport, OAuth2, SmtpSecurity, SmtpServer, TrustedCa, Webhook, is_env_name,
     read_named_file,
 };
 use lettre::message::Mailbox;
@@ -90,13 +90,23 @@ fn smtp_server(url: &str) -> Result<SmtpServer, String> {
 }
 
 /// A webhook URL as the HTTP client will read it: http or https, with a host.
-fn webhook_url(url: &str) -> Result<(), String> {
+fn webhook_url(url: &str) -> Result<Uri, String> {
     let expected = "expected an http:// or https:// URL";
     let uri: Uri = url.parse().map_err(|e| format!("{expected}: {e}"))?;
     match (uri.scheme_str(), uri.host()) {
-        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(()),
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(uri),
         _ => Err(expected.into()),
     }
+}
+
+/// An OAuth2 token endpoint: a webhook URL without credentials in it, which would be sent
+/// and printed with the URL; the client authenticates with `client_id` and its secret.
+fn token_url(url: &str) -> Result<(), String> {
+    let uri = webhook_url(url)?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err("no user name or password in the URL: set client_id and client_secret_env".into());
+    }
+    Ok(())
 }
 
 impl Validator<'_> {
@@ -230,6 +240,13 @@ impl Validator<'_> {
         if let Err(problem) = webhook_url(url) {
             self.d.error(w.url.span(), field("url"), problem);
         }
+        if let (Some(manual), Some(_)) = (&w.bearer_token_env, &w.oauth2) {
+            self.d.warning(
+                manual.span(),
+                field("bearer_token_env"),
+                "set together with oauth2, it wins: no OAuth2 token is fetched",
+            );
+        }
         for name in w.headers.keys() {
             let valid = !name.get_ref().is_empty()
                 && name
@@ -266,7 +283,30 @@ impl Validator<'_> {
                 None => 3,
             },
             ca: w.ca_file.and_then(|raw| self.ca_file(&field("ca_file"), &raw)),
+            oauth2: w.oauth2.map(|raw| self.oauth2(&field("oauth2"), raw)),
         })
+    }
+
+    /// `oauth2 = { token_url, client_id, client_secret_env, scope }`, each checked where it
+    /// stands.
+    fn oauth2(&mut self, field: &str, raw: raw::OAuth2) -> OAuth2 {
+        let key = |name: &str| format!("{field}.{name}");
+        if let Err(problem) = token_url(raw.token_url.get_ref()) {
+            self.d.error(raw.token_url.span(), key("token_url"), problem);
+        }
+        if raw.client_id.get_ref().trim().is_empty() {
+            self.d.error(raw.client_id.span(), key("client_id"), "must not be empty");
+        }
+        if let Some(scope) = raw.scope.as_ref().filter(|s| s.get_ref().trim().is_empty()) {
+            self.d.error(scope.span(), key("scope"), "must not be empty: leave scope out to ask for none");
+        }
+        let client_secret_env = self.env_name(&key("client_secret_env"), Some(&raw.client_secret_env));
+        OAuth2 {
+            token_url: raw.token_url.into_inner(),
+            client_id: raw.client_id.into_inner(),
+            client_secret_env: client_secret_env.unwrap_or_default(),
+            scope: raw.scope.map(Spanned::into_inner),
+        }
     }
 
     pub(super) fn env_name(&mut self, field: &str, raw: Option<&Text>) -> Option<String> {
