@@ -17,8 +17,15 @@ use crate::outcome::Outcome;
 use crate::report::Report;
 use crate::retry::{Backoff, Failed, GaveUp};
 
-// Shared by the lock, the journal and webhook deliveries, so it belongs in the crate root's
-// module list; until that list is free to change it is declared here, in the lowest of them.
+mod alive;
+mod location;
+mod schema;
+
+use alive::{is_alive, process_start};
+pub use location::{
+    checked_path, default_path, open_existing, open_existing_at, open_for, path_for, section_of,
+};
+use schema::MIGRATIONS;
 
 /// A run as the journal shows it: its report, whose outcome is the row's state (`running` for
 /// a run under way).
@@ -34,77 +41,6 @@ const WAL_PAGES: i64 = 64;
 
 /// Retention pruning runs at most this often, by whichever invocation comes along.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Each entry migrates the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE runs (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    state       TEXT    NOT NULL,  -- 'running' or the outcome name
-    cid         TEXT    NOT NULL,
-    filename    BLOB    NOT NULL,  -- exact bytes of the base name
-    md5         TEXT,              -- the file's actual MD5, once known
-    exit_code   INTEGER,
-    pid         INTEGER NOT NULL,
-    pid_start   INTEGER,           -- start time of pid, to tell a reused pid apart
-    host        TEXT    NOT NULL,
-    started_ms  INTEGER NOT NULL,
-    finished_ms INTEGER,
-    report      TEXT    NOT NULL   -- the JSON result, as --json prints it
-);
-CREATE INDEX runs_success ON runs (cid, filename, md5) WHERE state = 'success';
-CREATE INDEX runs_running ON runs (state) WHERE state = 'running';
-CREATE INDEX runs_started ON runs (started_ms);
-CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"#,
-    r#"
-CREATE TABLE outbox (
-    id               INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id           INTEGER,
-    channel          TEXT    NOT NULL,
-    event            TEXT    NOT NULL,
-    event_id         TEXT    NOT NULL,
-    cid              TEXT,
-    filename         TEXT,
-    payload          TEXT    NOT NULL,  -- the JSON body, exactly as it is sent
-    state            TEXT    NOT NULL,  -- 'pending', 'delivered' or 'dead'
-    attempts         INTEGER NOT NULL,
-    last_error       TEXT,
-    created_ms       INTEGER NOT NULL,
-    claimed_until_ms INTEGER,           -- a sender holds it until then
-    delivered_ms     INTEGER
-);
-CREATE INDEX outbox_pending ON outbox (state) WHERE state = 'pending';
-"#,
-    // `scan` asks, for every file it sees, how that file's latest run ended.
-    r#"
-CREATE INDEX runs_file ON runs (cid, filename, started_ms);
-"#,
-    // `serve` accepts runs before a worker is free: they wait as `queued` rows, with what the
-    // request asked for, and survive a restart of the service.
-    r#"
-ALTER TABLE runs ADD COLUMN request TEXT;
-CREATE INDEX runs_queued ON runs (id) WHERE state = 'queued';
-"#,
-    // Event subscriptions (`POST /events`), and where an event's callback goes: an outbox row
-    // for a subscription has no channel in the config, only its URL.
-    r#"
-CREATE TABLE events (
-    id                  TEXT    PRIMARY KEY,  -- a UUID
-    company_id          TEXT    NOT NULL,
-    listener_type       TEXT    NOT NULL,
-    tags                TEXT    NOT NULL,     -- JSON object of strings
-    outcomes            TEXT    NOT NULL,     -- JSON array of outcome names
-    callback_url        TEXT    NOT NULL,
-    callback_type       TEXT    NOT NULL,
-    delete_after_action INTEGER NOT NULL,
-    created_ms          INTEGER NOT NULL,
-    fired_run_id        INTEGER               -- a one-shot event: the run it fired for
-);
-CREATE INDEX events_company ON events (company_id);
-ALTER TABLE outbox ADD COLUMN target TEXT;
-"#,
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -208,198 +144,6 @@ pub struct Filter {
 /// A journal error ends the invocation as an internal error (exit 1).
 pub fn failure(e: JournalError) -> crate::outcome::Failure {
     crate::outcome::Failure::new(crate::outcome::Outcome::InternalError, e.to_string())
-}
-
-/// Opens the config's journal, creating it if needed; failing that, nothing may run.
-pub fn open_for(config: &crate::config::Config) -> Result<Journal, crate::outcome::Failure> {
-    Journal::open(&checked_path(config)?).map_err(failure)
-}
-
-/// The config's journal if it exists: commands that only look must not create one.
-pub fn open_existing(config: &crate::config::Config) -> Result<Option<Journal>, crate::outcome::Failure> {
-    open_existing_at(&checked_path(config)?)
-}
-
-/// The journal at `path` (from [`checked_path`]) if it exists.
-pub fn open_existing_at(path: &Path) -> Result<Option<Journal>, crate::outcome::Failure> {
-    let exists = path
-        .try_exists()
-        .map_err(|e| failure(JournalError::Open { path: path.to_owned(), reason: e.to_string() }))?;
-    if !exists {
-        return Ok(None);
-    }
-    Journal::open(path).map(Some).map_err(failure)
-}
-
-/// The journal's path, refused (exit 10) when it lies inside the root of one of the config's
-/// rules. Customers write there: one who could plant a journal could forge a success (the
-/// duplicate check would then skip their file), or delete it and every record with it. The
-/// default location comes from `HOME`, which for an FTP account is often its upload tree.
-pub fn checked_path(config: &crate::config::Config) -> Result<PathBuf, crate::outcome::Failure> {
-    let path = path_for(config).map_err(failure)?;
-    outside_roots(&path, config.rules.iter().map(|rule| (rule.name.as_str(), rule.root.as_path())))?;
-    not_root_in_anothers(&path, &config.path)?;
-    Ok(path)
-}
-
-/// Refuses (exit 2) root where what it would leave in the journal's directory (the database,
-/// its -wal and -shm files, a lock file per upload: root's, 0600) would lock out the account
-/// that runs the FTP server's hooks:
-/// - that directory, or the nearest of its parents that exists, belongs to another user;
-/// - it does not exist yet and the config is shared with a group (the hooks' account, as the
-///   README installs it): root would create it for root alone.
-fn not_root_in_anothers(path: &Path, config: &Path) -> Result<(), crate::outcome::Failure> {
-    use std::os::unix::fs::MetadataExt;
-    let Some(dir) = path.parent().filter(|_| rustix::process::geteuid().is_root()) else { return Ok(()) };
-    let refuse = |message: String| Err(crate::outcome::Failure::new(crate::outcome::Outcome::Usage, message));
-    let Some((existing, meta)) = dir.ancestors().find_map(|d| Some((d, std::fs::metadata(d).ok()?))) else {
-        return Ok(());
-    };
-    if meta.uid() != 0 {
-        let name = users_name(meta.uid()).unwrap_or_else(|| meta.uid().to_string());
-        return refuse(format!(
-            "the journal {} belongs to {name} (uid {}){}; run ftptrigger as that account (`sudo -u {name} \
-             ftptrigger ...`), or root would leave files there it cannot use",
-            path.display(),
-            meta.uid(),
-            if existing == dir { String::new() } else { format!(" (its directory {})", existing.display()) },
-        ));
-    }
-    let shared = std::fs::metadata(config).ok().filter(|c| c.gid() != 0 && c.mode() & 0o040 != 0);
-    match shared {
-        Some(config_meta) if existing != dir => {
-            let group = group_name(config_meta.gid()).unwrap_or_else(|| config_meta.gid().to_string());
-            refuse(format!(
-                "the journal's directory {} does not exist, and the config is shared with group {group} (the \
-                 hooks' account): made by root it would lock that account out; create it for the account first \
-                 (`install -d -o ACCOUNT -g {group} -m 0700 {}`), then run as it (`sudo -u ACCOUNT ftptrigger ...`)",
-                dir.display(),
-                dir.display(),
-            ))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The login name of `uid`, from /etc/passwd.
-fn users_name(uid: u32) -> Option<String> {
-    name_by_id("/etc/passwd", uid)
-}
-
-/// The name of group `gid`, from /etc/group.
-fn group_name(gid: u32) -> Option<String> {
-    name_by_id("/etc/group", gid)
-}
-
-/// The first field of the line of `file` (`name:x:id:...`) whose third field is `id`.
-fn name_by_id(file: &str, id: u32) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        (fields.nth(1)?.parse::<u32>().ok()? == id).then(|| name.to_owned())
-    })
-}
-
-/// Refuses (exit 10) a journal at `path` inside one of the `roots` (each with its rule's name).
-fn outside_roots<'r>(
-    path: &Path,
-    roots: impl IntoIterator<Item = (&'r str, &'r Path)>,
-) -> Result<(), crate::outcome::Failure> {
-    let real = real_path(path);
-    match roots.into_iter().find(|(_, root)| real.starts_with(real_path(root))) {
-        None => Ok(()),
-        Some((rule, root)) => Err(crate::outcome::Failure::new(
-            crate::outcome::Outcome::ConfigError,
-            format!(
-                "the journal {} lies inside the root {} of rule {}, where customers can write; set [journal] path \
-                 to a directory only ftptrigger's user can write",
-                path.display(),
-                root.display(),
-                crate::display::escape_str(rule),
-            ),
-        )),
-    }
-}
-
-/// The `[journal]` section of the config at `path`, as a config of its own (no rules, no
-/// channels): what `history` and `outbox list` read when the rest of the config has errors,
-/// since they need nothing else. `None` when that section itself cannot be read, or the file
-/// is not TOML at all. The rules' `root`s are taken as written, so a journal inside one is
-/// still refused.
-pub fn section_of(path: &Path) -> Option<Result<crate::config::Config, crate::outcome::Failure>> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut doc: toml::Table = text.parse().ok()?;
-    let mut section = toml::Table::new();
-    section.extend(doc.remove("journal").map(|journal| ("journal".to_owned(), journal)));
-    let config = crate::config::parse(path, &toml::to_string(&section).ok()?).ok()?;
-    let journal = match path_for(&config) {
-        Ok(journal) => journal,
-        Err(e) => return Some(Err(failure(e))),
-    };
-    // Relative roots are anchored where the config's loader anchors them: its directory.
-    let dir = path.parent().unwrap_or(Path::new(""));
-    let rules = doc.get("rule").and_then(toml::Value::as_array).map_or(&[][..], Vec::as_slice);
-    let roots: Vec<(String, PathBuf)> = rules
-        .iter()
-        .enumerate()
-        .filter_map(|(i, rule)| {
-            let root = rule.get("root")?.as_str()?;
-            let name = rule
-                .get("name")
-                .and_then(toml::Value::as_str)
-                .map_or_else(|| format!("rule[{i}]"), str::to_owned);
-            Some((name, dir.join(root)))
-        })
-        .collect();
-    Some(
-        outside_roots(&journal, roots.iter().map(|(name, root)| (name.as_str(), root.as_path())))
-            .and_then(|()| not_root_in_anothers(&journal, path))
-            .map(|()| config),
-    )
-}
-
-/// `path` with every symlink in its existing part resolved; what does not exist yet is
-/// appended as it is.
-fn real_path(path: &Path) -> PathBuf {
-    let mut existing = path;
-    let mut missing = Vec::new();
-    loop {
-        if let Ok(real) = existing.canonicalize() {
-            return missing.iter().rev().fold(real, |p, name| p.join(name));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name);
-                existing = parent;
-            }
-            _ => return path.to_owned(),
-        }
-    }
-}
-
-/// The journal of `config`: `[journal] path`, else [`default_path`].
-pub fn path_for(config: &crate::config::Config) -> Result<PathBuf, JournalError> {
-    match &config.journal.path {
-        Some(path) => Ok(path.clone()),
-        None => default_path(),
-    }
-}
-
-/// `$XDG_STATE_HOME/ftptrigger/journal.db`, else `~/.local/state/ftptrigger/journal.db`; a
-/// variable that is not an absolute path is ignored, as the XDG base directory spec says.
-pub fn default_path() -> Result<PathBuf, JournalError> {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| Path::new(v).is_absolute())
-        .map(PathBuf::from)
-        .or_else(|| {
-            // Not absolute, it would name a directory below the working directory.
-            std::env::var_os("HOME")
-                .filter(|v| Path::new(v).is_absolute())
-                .map(|h| Path::new(&h).join(".local/state"))
-        })
-        .ok_or(JournalError::NoDefault)?;
-    Ok(state.join("ftptrigger/journal.db"))
 }
 
 impl Journal {
@@ -831,42 +575,6 @@ fn interrupted(mut report: Report, id: i64, pid: i64) -> Report {
     // When it died is unknown; this is when it was found dead.
     report.finished_at = rfc3339_ms(now_ms());
     report
-}
-
-/// Whether `pid` is still the process that wrote the row. A pid of another host cannot be
-/// checked and counts as alive.
-fn is_alive(pid: i64, start: Option<i64>, same_host: bool) -> bool {
-    if !same_host {
-        return true;
-    }
-    let Some(p) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else { return false };
-    let exists = match rustix::process::test_kill_process(p) {
-        Ok(()) => true,
-        Err(e) => e == rustix::io::Errno::PERM,
-    };
-    // A zombie still answers kill(0) but will never finish the row.
-    exists
-        && match proc_stat(pid as u32) {
-            Some((state, started)) => state != b'Z' && (start.is_none() || start == Some(started)),
-            None => start.is_none(),
-        }
-}
-
-/// The start time of a process in clock ticks since boot (field 22 of `/proc/PID/stat`);
-/// with the pid it names one process for the machine's uptime.
-fn process_start(pid: u32) -> Option<i64> {
-    proc_stat(pid).map(|(_, start)| start)
-}
-
-/// The state letter (field 3) and start time (field 22) of `/proc/PID/stat`.
-fn proc_stat(pid: u32) -> Option<(u8, i64)> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
-    let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
-    let mut fields = after.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty());
-    let state = *fields.next()?.first()?;
-    let start = std::str::from_utf8(fields.nth(18)?).ok()?.parse().ok()?;
-    Some((state, start))
 }
 
 pub(crate) fn now_ms() -> i64 {
