@@ -15,10 +15,9 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use super::request::{self, Accepted, Problems};
+use super::request::{self, Problems};
 use super::workers::Job;
 use super::{Service, log_line};
-use crate::config::Config;
 use crate::events::{self, Subscription};
 use crate::journal::{Filter, Journal, JournalError};
 use crate::report::Report;
@@ -114,12 +113,9 @@ async fn trigger(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/plain"));
-    let id = {
-        let (config, accepted) = (service.config(), accepted.clone());
-        match journal(&service, move |j| enqueue(j, &config, &accepted)).await {
-            Ok(id) => id,
-            Err(response) => return response,
-        }
+    let id = match service.acceptor.record(accepted.clone()).await {
+        Ok(id) => id,
+        Err(why) => return error(StatusCode::SERVICE_UNAVAILABLE, &why),
     };
     if asynchronous {
         service.pool.submit(Job { id, accepted, reply: None });
@@ -142,16 +138,6 @@ async fn trigger(
         ),
     };
     with_run(response, id)
-}
-
-/// Records the accepted request as a queued run.
-fn enqueue(journal: &mut Journal, config: &Config, accepted: &Accepted) -> Result<i64, JournalError> {
-    let file = accepted.file(config);
-    let name = file.file_name().unwrap_or_default();
-    let report = Report::start(&accepted.cid, file.as_os_str(), name);
-    // Three strings: serializing them cannot fail.
-    let saved = serde_json::to_string(accepted).unwrap_or_default();
-    journal.enqueue(&report, &saved)
 }
 
 /// Runs `f` with the service's journal on the blocking pool; a journal error is a 500.

@@ -7,6 +7,7 @@
 //! [`api`] answers HTTP, [`workers`] runs, [`metrics`] counts, and this module starts them,
 //! reloads the config, and stops them in order on SIGTERM.
 
+mod accept;
 mod api;
 mod metrics;
 mod request;
@@ -41,6 +42,7 @@ pub struct Service {
     /// Raised (TERM) for the runs still going when `shutdown_grace` is over.
     interrupt: Interrupt,
     pool: workers::Pool,
+    acceptor: accept::Acceptor,
     metrics: metrics::Metrics,
 }
 
@@ -116,7 +118,8 @@ pub fn command(config: Config, listen: Option<SocketAddr>) -> Result<u8, Failure
             ),
         ));
     }
-    let journal = crate::journal::open_for(&config)?;
+    let mut journal = crate::journal::open_for(&config)?;
+    journal.for_waiting_callers().map_err(crate::journal::failure)?;
     let socket = std::net::TcpListener::bind(listen)
         .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
         .map_err(|e| {
@@ -133,9 +136,11 @@ pub fn command(config: Config, listen: Option<SocketAddr>) -> Result<u8, Failure
         stopping: Stop::default(),
         interrupt: Interrupt::none(),
         pool: workers::Pool::default(),
+        acceptor: accept::Acceptor::default(),
         metrics: metrics::Metrics::default(),
     });
-    let threads = workers::start(&service, workers);
+    let mut threads = workers::start(&service, workers);
+    threads.push(accept::start(&service));
     resubmit_queued(&service);
     let signals = watch_signals(&service)?;
     let timers = start_timers(&service);
@@ -164,6 +169,7 @@ pub fn command(config: Config, listen: Option<SocketAddr>) -> Result<u8, Failure
     // Served to the end, or failed: either way everything else stops now.
     service.stopping.set();
     service.pool.close();
+    service.acceptor.close();
     for thread in threads.into_iter().chain(timers) {
         let _ = thread.join();
     }
