@@ -24,6 +24,7 @@ mod md5;
 mod notify;
 mod oauth2;
 mod outputs;
+mod pg_support;
 mod properties;
 mod scan;
 mod serve;
