@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::params;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::journal::db::{DbError, Statements, Tx, args};
 use crate::journal::{Journal, JournalError, now_ms};
 use crate::notify::Message;
 use crate::outcome::Outcome;
@@ -272,12 +272,12 @@ impl<'j> Store<'j> {
     }
 
     pub fn insert(&self, sub: &Subscription) -> Result<(), JournalError> {
-        let write = |tx: &rusqlite::Transaction<'_>| {
+        let write = |tx: &Tx<'_>| {
             tx.execute(
                 "INSERT INTO events (id, company_id, listener_type, tags, outcomes, callback_url, callback_type,
                                      delete_after_action, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
+                &args![
                     sub.event_id,
                     sub.company_id,
                     sub.listener_type,
@@ -290,7 +290,7 @@ impl<'j> Store<'j> {
                 ],
             )
         };
-        self.journal.immediate(write).map(|_| ()).map_err(|e| self.journal.write_error(e))
+        self.journal.write(write).map(|_| ()).map_err(|e| self.journal.write_error(e))
     }
 
     /// Every subscription (of `company_id`, when given), oldest first.
@@ -304,35 +304,36 @@ impl<'j> Store<'j> {
 
     /// Deletes subscription `id`; false when there was none.
     pub fn delete(&self, id: &str) -> Result<bool, JournalError> {
-        let write = |tx: &rusqlite::Transaction<'_>| tx.execute("DELETE FROM events WHERE id = ?1", [id]);
-        self.journal.immediate(write).map(|n| n == 1).map_err(|e| self.journal.write_error(e))
+        let write = |tx: &Tx<'_>| tx.execute("DELETE FROM events WHERE id = ?1", &args![id]);
+        self.journal.write(write).map(|n| n == 1).map_err(|e| self.journal.write_error(e))
     }
 
     fn select(&self, filter: &str, arg: Option<&str>) -> Result<Vec<Subscription>, JournalError> {
-        let read = |e| self.journal.read_error(e);
         let sql = format!(
             "SELECT id, listener_type, company_id, tags, outcomes, callback_url, callback_type, delete_after_action
              FROM events {filter}"
         );
-        let mut stmt = self.journal.conn().prepare(&sql).map_err(read)?;
-        let rows = stmt
-            .query_map([arg], |r| {
-                Ok(Subscription {
-                    event_id: r.get(0)?,
-                    listener_type: r.get(1)?,
-                    company_id: r.get(2)?,
-                    tags: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
-                    outcomes: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
-                    action: Action {
-                        external_action: true,
-                        callback_url: r.get(5)?,
-                        callback_type: r.get(6)?,
-                        delete_after_action: r.get(7)?,
-                    },
+        let read = || -> Result<Vec<Subscription>, DbError> {
+            let rows = self.journal.db().query(&sql, &args![arg])?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Subscription {
+                        event_id: r.get(0)?,
+                        listener_type: r.get(1)?,
+                        company_id: r.get(2)?,
+                        tags: serde_json::from_str(&r.get::<String>(3)?).unwrap_or_default(),
+                        outcomes: serde_json::from_str(&r.get::<String>(4)?).unwrap_or_default(),
+                        action: Action {
+                            external_action: true,
+                            callback_url: r.get(5)?,
+                            callback_type: r.get(6)?,
+                            delete_after_action: r.get(7)?,
+                        },
+                    })
                 })
-            })
-            .map_err(read)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(read)
+                .collect()
+        };
+        read().map_err(|e| self.journal.read_error(e))
     }
 
     /// The subscriptions `report`'s run fires, each with its callback. A one-shot subscription
@@ -352,24 +353,24 @@ impl<'j> Store<'j> {
 
     /// Marks one-shot subscription `id` as fired by `run_id`; false when a run took it first.
     fn take_once(&self, id: &str, run_id: i64) -> Result<bool, JournalError> {
-        let write = |tx: &rusqlite::Transaction<'_>| {
+        let write = |tx: &Tx<'_>| {
             tx.execute(
                 "UPDATE events SET fired_run_id = ?2 WHERE id = ?1 AND fired_run_id IS NULL",
-                params![id, run_id],
+                &args![id, run_id],
             )
         };
-        self.journal.immediate(write).map(|n| n == 1).map_err(|e| self.journal.write_error(e))
+        self.journal.write(write).map(|n| n == 1).map_err(|e| self.journal.write_error(e))
     }
 
     /// After a callback to subscription `id` was delivered: a one-shot subscription is done.
     pub fn delivered(&self, id: &str) -> Result<(), JournalError> {
-        let write = |tx: &rusqlite::Transaction<'_>| {
+        let write = |tx: &Tx<'_>| {
             tx.execute(
                 "DELETE FROM events WHERE id = ?1 AND delete_after_action = 1 AND fired_run_id IS NOT NULL",
-                [id],
+                &args![id],
             )
         };
-        self.journal.immediate(write).map(|_| ()).map_err(|e| self.journal.write_error(e))
+        self.journal.write(write).map(|_| ()).map_err(|e| self.journal.write_error(e))
     }
 }
 

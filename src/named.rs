@@ -1,7 +1,7 @@
 //! Values written as their name (an outcome, a run's state, an event): in JSON, and in the
 //! journal's columns.
 
-/// Implements `Serialize`, `Deserialize`, `ToSql` and `FromSql` for `$type` by its `name()`
+/// Implements `Serialize`, `Deserialize` and the journal's `Param` and `FromValue` for `$type` by its `name()`
 /// (out) and `from_name()` (back). `$what` says what it is in the error for a name it does not
 /// know: "an outcome".
 ///
@@ -41,18 +41,16 @@ macro_rules! by_name {
             }
         }
 
-        impl rusqlite::types::ToSql for $type {
-            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-                Ok(rusqlite::types::ToSqlOutput::from(self.name()))
+        impl $crate::journal::db::Param for $type {
+            fn value(&self) -> $crate::journal::db::Value {
+                $crate::journal::db::Value::Text(self.name().to_owned())
             }
         }
 
-        impl rusqlite::types::FromSql for $type {
-            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-                let name = value.as_str()?;
-                <$type>::from_name(name).ok_or_else(|| {
-                    rusqlite::types::FromSqlError::Other($crate::named::unknown($what, name).into())
-                })
+        impl $crate::journal::db::FromValue for $type {
+            fn from_value(value: $crate::journal::db::Value) -> Result<Self, String> {
+                let name = String::from_value(value)?;
+                <$type>::from_name(&name).ok_or_else(|| $crate::named::unknown($what, &name))
             }
         }
     };

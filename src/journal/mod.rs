@@ -10,16 +10,18 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::types::ToSql;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior};
 
 use crate::outcome::Outcome;
 use crate::report::Report;
 use crate::retry::{Backoff, Failed, GaveUp};
 
 mod alive;
+pub(crate) mod db;
 mod location;
 mod schema;
+
+use db::{DbError, Param, Row, Statements, Tx, Value, args};
 
 use alive::{is_alive, process_start};
 pub use location::{
@@ -97,28 +99,23 @@ impl State {
 
 crate::named::by_name!(State, "a run state");
 
-/// Binds every outcome `keep` selects as the next parameters in `args`, and returns the SQL
-/// list that names them: `(?4, ?5, ?6)`.
-fn bind_outcomes(args: &mut Vec<Box<dyn ToSql>>, keep: impl Fn(Outcome) -> bool) -> String {
+/// Adds every outcome `keep` selects to `args` and returns the SQL list that names them:
+/// `(?4, ?5, ?6)`.
+fn bind_outcomes(args: &mut Vec<Value>, keep: impl Fn(Outcome) -> bool) -> String {
     let mut list = Vec::new();
     for outcome in Outcome::all().filter(|o| keep(*o)) {
-        args.push(Box::new(outcome));
+        args.push(outcome.value());
         list.push(format!("?{}", args.len()));
     }
     format!("({})", list.join(", "))
 }
 
 /// The report in `column` of a `runs` row whose id is in column 0.
-fn report_at<O: serde::de::DeserializeOwned>(
-    row: &rusqlite::Row<'_>,
-    column: usize,
-) -> rusqlite::Result<Report<O>> {
+fn report_at<O: serde::de::DeserializeOwned>(row: &Row, column: usize) -> Result<Report<O>, DbError> {
     let id: i64 = row.get(0)?;
     let json: String = row.get(column)?;
-    serde_json::from_str(&json).map_err(|e| {
-        let why = format!("the report of run {id} cannot be read: {e}");
-        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, why.into())
-    })
+    serde_json::from_str(&json)
+        .map_err(|e| DbError::new(format!("the report of run {id} cannot be read: {e}")))
 }
 
 /// The newest settled run of a file, from [`Journal::settled_since`].
@@ -247,25 +244,24 @@ impl Journal {
     fn insert(&mut self, state: State, runs: &[(&Report, Option<&str>)]) -> Result<Vec<i64>, JournalError> {
         let pid = std::process::id();
         let start = process_start(pid);
-        let result = self.immediate(|tx| {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO runs (state, cid, filename, pid, pid_start, host, started_ms, report, request)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
+        let result = self.write(|tx| {
             let mut ids = Vec::with_capacity(runs.len());
             for (report, request) in runs {
-                insert.execute(params![
-                    state,
-                    report.cid,
-                    report.filename_bytes(),
-                    pid,
-                    start,
-                    report.host,
-                    now_ms(),
-                    report.to_json(),
-                    request
-                ])?;
-                ids.push(tx.last_insert_rowid());
+                ids.push(tx.insert(
+                    "INSERT INTO runs (state, cid, filename, pid, pid_start, host, started_ms, report, request)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+                    &args![
+                        state,
+                        report.cid,
+                        report.filename_bytes(),
+                        pid,
+                        start,
+                        report.host,
+                        now_ms(),
+                        report.to_json(),
+                        request
+                    ],
+                )?);
             }
             Ok(ids)
         });
@@ -276,11 +272,11 @@ impl Journal {
     /// (any more): another worker or service took it.
     pub fn claim(&mut self, id: i64, report: &Report) -> Result<bool, JournalError> {
         let pid = std::process::id();
-        let result = self.immediate(|tx| {
+        let result = self.write(|tx| {
             tx.execute(
                 "UPDATE runs SET state = ?2, pid = ?3, pid_start = ?4, started_ms = ?5, report = ?6
                  WHERE id = ?1 AND state = ?7",
-                params![
+                &args![
                     id,
                     State::Running,
                     pid,
@@ -296,32 +292,33 @@ impl Journal {
 
     /// The queued runs, oldest first: their ids and requests.
     pub fn queued(&self) -> Result<Vec<(i64, String)>, JournalError> {
-        let read = |e: rusqlite::Error| self.read_error(e);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, coalesce(request, '') FROM runs WHERE state = ?1 ORDER BY id")
-            .map_err(read)?;
-        let rows = stmt.query_map(params![State::Queued], |r| Ok((r.get(0)?, r.get(1)?))).map_err(read)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(read)
+        let read = || -> Result<Vec<(i64, String)>, DbError> {
+            let rows = self.conn.query(
+                "SELECT id, coalesce(request, '') FROM runs WHERE state = ?1 ORDER BY id",
+                &args![State::Queued],
+            )?;
+            rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect()
+        };
+        read().map_err(|e| self.read_error(e))
     }
 
     /// How many runs are in `state`.
     pub fn count(&self, state: State) -> Result<u64, JournalError> {
-        self.conn
-            .query_row("SELECT count(*) FROM runs WHERE state = ?1", params![state], |r| r.get::<_, i64>(0))
-            .map(|n| n.max(0) as u64)
-            .map_err(|e| self.read_error(e))
+        let read = || -> Result<i64, DbError> {
+            let row = self.conn.query_opt("SELECT count(*) FROM runs WHERE state = ?1", &args![state])?;
+            row.map_or(Ok(0), |r| r.get(0))
+        };
+        read().map(|n| n.max(0) as u64).map_err(|e| self.read_error(e))
     }
 
     /// Brings a running row up to date before the job starts (rule, canonical file, MD5s,
     /// argv), so a run that dies during the job is reported with everything known about it.
     pub fn checkpoint(&self, report: &Report) -> Result<(), JournalError> {
         let Some(id) = report.run_id else { return Ok(()) };
-        let json = report.to_json();
-        let result = self.immediate(|tx| {
+        let result = self.write(|tx| {
             tx.execute(
                 "UPDATE runs SET md5 = ?2, report = ?3 WHERE id = ?1 AND state = ?4",
-                params![id, report.md5.actual, json, State::Running],
+                &args![id, report.md5.actual, report.to_json(), State::Running],
             )
         });
         result.map(|_| ()).map_err(|e| self.write_error(e))
@@ -330,22 +327,21 @@ impl Journal {
     /// Completes the run's row with its outcome.
     pub fn finish(&mut self, report: &Report) -> Result<(), JournalError> {
         let Some(id) = report.run_id else { return Ok(()) };
-        let json = report.to_json();
         // This commit is the one that keeps a file from running twice, so it alone waits for
         // the disk (and takes every earlier write of this run with it).
         let durable = |conn: &Connection, level: &str| conn.pragma_update(None, "synchronous", level);
-        let result = durable(&self.conn, "FULL").and_then(|()| {
-            self.immediate(|tx| {
+        let result = durable(&self.conn, "FULL").map_err(DbError::from).and_then(|()| {
+            self.write(|tx| {
                 tx.execute(
                     "UPDATE runs SET state = ?2, md5 = ?3, exit_code = ?4, finished_ms = ?5, report = ?6
                      WHERE id = ?1",
-                    params![
+                    &args![
                         id,
                         State::Ended(report.outcome),
                         report.md5.actual,
                         report.exit_code,
                         now_ms(),
-                        json
+                        report.to_json()
                     ],
                 )
             })
@@ -361,16 +357,16 @@ impl Journal {
         filename: &[u8],
         md5: &str,
     ) -> Result<Option<Previous>, JournalError> {
-        self.conn
-            .query_row(
+        let read = || -> Result<Option<Previous>, DbError> {
+            let row = self.conn.query_opt(
                 "SELECT id, started_ms FROM runs
                  WHERE state = ?4 AND cid = ?1 AND filename = ?2 AND md5 = ?3
                  ORDER BY id DESC LIMIT 1",
-                params![cid, filename, md5, State::Ended(Outcome::Success)],
-                |r| Ok(Previous { run_id: r.get(0)?, started_at: rfc3339_ms(r.get(1)?) }),
-            )
-            .optional()
-            .map_err(|e| self.write_error(e))
+                &args![cid, filename, md5, State::Ended(Outcome::Success)],
+            )?;
+            row.map(|r| Ok(Previous { run_id: r.get(0)?, started_at: rfc3339_ms(r.get(1)?) })).transpose()
+        };
+        read().map_err(|e| self.write_error(e))
     }
 
     /// The newest run of this CID and file name that started after `since` and ended in an
@@ -383,30 +379,27 @@ impl Journal {
         since: SystemTime,
     ) -> Result<Option<Settled>, JournalError> {
         let since_ms = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let mut args: Vec<Box<dyn ToSql>> =
-            vec![Box::new(cid.to_owned()), Box::new(filename.to_vec()), Box::new(since_ms)];
+        let mut args = Vec::from(args![cid, filename, since_ms]);
         let settled = bind_outcomes(&mut args, Outcome::settles);
-        self.conn
-            .query_row(
+        let read = || -> Result<Option<Settled>, DbError> {
+            let row = self.conn.query_opt(
                 &format!(
                     "SELECT id, state, started_ms FROM runs
                      WHERE cid = ?1 AND filename = ?2 AND started_ms > ?3 AND state IN {settled}
                      ORDER BY id DESC LIMIT 1"
                 ),
-                rusqlite::params_from_iter(args),
-                |r| {
-                    let started_ms: i64 = r.get(2)?;
-                    let started = UNIX_EPOCH + Duration::from_millis(started_ms.max(0) as u64);
-                    Ok(Settled {
-                        run_id: r.get(0)?,
-                        outcome: r.get(1)?,
-                        started,
-                        started_at: rfc3339_ms(started_ms),
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.write_error(e))
+                &args,
+            )?;
+            let Some(r) = row else { return Ok(None) };
+            let started_ms: i64 = r.get(2)?;
+            Ok(Some(Settled {
+                run_id: r.get(0)?,
+                outcome: r.get(1)?,
+                started: UNIX_EPOCH + Duration::from_millis(started_ms.max(0) as u64),
+                started_at: rfc3339_ms(started_ms),
+            }))
+        };
+        read().map_err(|e| self.write_error(e))
     }
 
     /// The newest run of this CID and file name still marked running, other than `except`:
@@ -417,51 +410,50 @@ impl Journal {
         filename: &[u8],
         except: Option<i64>,
     ) -> Result<Option<(i64, i64)>, JournalError> {
-        self.conn
-            .query_row(
+        let read = || -> Result<Option<(i64, i64)>, DbError> {
+            let row = self.conn.query_opt(
                 "SELECT id, pid FROM runs WHERE state = ?4 AND cid = ?1 AND filename = ?2 AND id != ?3
                  ORDER BY id DESC LIMIT 1",
-                params![cid, filename, except.unwrap_or(0), State::Running],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.write_error(e))
+                &args![cid, filename, except.unwrap_or(0), State::Running],
+            )?;
+            row.map(|r| Ok((r.get(0)?, r.get(1)?))).transpose()
+        };
+        read().map_err(|e| self.write_error(e))
     }
 
     /// Runs newest first. A row left `running` by a process that is gone is shown as
     /// `interrupted`.
     pub fn history(&self, filter: &Filter) -> Result<Vec<Run>, JournalError> {
         let mut sql = String::from("SELECT id, state, pid, pid_start, host, report FROM runs WHERE 1 = 1");
-        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
         if let Some(id) = filter.id {
-            args.push(Box::new(id));
+            args.push(id.value());
             sql.push_str(&format!(" AND id = ?{}", args.len()));
         }
         if let Some(cid) = &filter.cid {
-            args.push(Box::new(cid.clone()));
+            args.push(cid.value());
             sql.push_str(&format!(" AND cid = ?{}", args.len()));
         }
         if let Some(name) = &filter.filename {
-            args.push(Box::new(name.clone()));
+            args.push(name.value());
             sql.push_str(&format!(" AND filename = ?{}", args.len()));
         }
         if filter.failed {
             sql.push_str(&format!(" AND state NOT IN {}", bind_outcomes(&mut args, Outcome::is_ok)));
         }
-        args.push(Box::new(filter.count as i64));
+        args.push((filter.count as i64).value());
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
-        let read = |e: rusqlite::Error| JournalError::Read { path: self.path.clone(), reason: e.to_string() };
-        let mut stmt = self.conn.prepare(&sql).map_err(read)?;
         let host = crate::report::host();
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args), |r| {
+        let read = || -> Result<Vec<Run>, DbError> {
+            let mut runs = Vec::new();
+            for r in self.conn.query(&sql, &args)? {
                 let state: State = r.get(1)?;
-                let alive = is_alive(r.get(2)?, r.get(3)?, r.get::<_, String>(4)? == host);
-                let mut run: Run = report_at(r, 5)?;
+                let alive = is_alive(r.get(2)?, r.get(3)?, r.get::<String>(4)? == host);
+                let mut run: Run = report_at(&r, 5)?;
                 run.run_id = Some(r.get(0)?);
                 match state {
                     // A run still under way, or waiting, has not failed (yet).
-                    State::Queued | State::Running if alive && filter.failed => return Ok(None),
+                    State::Queued | State::Running if alive && filter.failed => continue,
                     State::Queued => run.outcome = State::Queued,
                     State::Running if alive => run.outcome = State::Running,
                     State::Running => run.outcome = State::Ended(Outcome::Interrupted(0)),
@@ -471,11 +463,11 @@ impl Journal {
                 if !matches!(state, State::Ended(_)) {
                     run.exit_code = None;
                 }
-                Ok(Some(run))
-            })
-            .map_err(read)?;
-        let rows = rows.collect::<Result<Vec<_>, _>>().map_err(read)?;
-        Ok(rows.into_iter().flatten().collect())
+                runs.push(run);
+            }
+            Ok(runs)
+        };
+        read().map_err(|e| self.read_error(e))
     }
 
     /// Records runs whose process died without finishing its row as `interrupted`, so the
@@ -484,37 +476,33 @@ impl Journal {
         self.mark_interrupted().map_err(|e| self.write_error(e))
     }
 
-    fn mark_interrupted(&mut self) -> rusqlite::Result<Vec<Report>> {
+    fn mark_interrupted(&mut self) -> Result<Vec<Report>, DbError> {
         let host = crate::report::host();
         let mut dead: Vec<(i64, Report)> = Vec::new();
-        {
-            let mut stmt = self.conn.prepare(
-                "SELECT id, pid, pid_start, report, filename FROM runs WHERE state = ?2 AND host = ?1",
-            )?;
-            let rows = stmt.query_map(params![host, State::Running], |r| {
-                let (id, pid, start) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                if is_alive(pid, start, true) {
-                    return Ok(None);
-                }
-                let mut report: Report = report_at(r, 3)?;
-                report.filename_raw = r.get(4)?;
-                Ok(Some((id, interrupted(report, id, pid))))
-            })?;
-            for row in rows {
-                dead.extend(row?);
+        let rows = self.conn.query(
+            "SELECT id, pid, pid_start, report, filename FROM runs WHERE state = ?2 AND host = ?1",
+            &args![host, State::Running],
+        )?;
+        for r in rows {
+            let (id, pid, start) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            if is_alive(pid, start, true) {
+                continue;
             }
+            let mut report: Report = report_at(&r, 3)?;
+            report.filename_raw = r.get(4)?;
+            dead.push((id, interrupted(report, id, pid)));
         }
         if dead.is_empty() {
             return Ok(Vec::new());
         }
         // Only the process whose update changes the row reports it, so two invocations that
         // find the same dead run do not both notify.
-        self.immediate(|tx| {
+        self.write(|tx| {
             let mut reaped = Vec::new();
             for (id, report) in dead {
                 let changed = tx.execute(
                     "UPDATE runs SET state = ?4, finished_ms = ?2, report = ?3 WHERE id = ?1 AND state = ?5",
-                    params![id, now_ms(), report.to_json(), State::Ended(report.outcome), State::Running],
+                    &args![id, now_ms(), report.to_json(), State::Ended(report.outcome), State::Running],
                 )?;
                 if changed == 1 {
                     reaped.push(report);
@@ -528,44 +516,42 @@ impl Journal {
     /// invocations. Returns how many rows went, or `None` when it was not this one's turn.
     pub fn prune_if_due(&mut self, retention: Duration) -> Result<Option<usize>, JournalError> {
         let now = now_ms();
-        let due = |conn: &Connection| -> rusqlite::Result<bool> {
-            let last: Option<i64> = conn
-                .query_row("SELECT value FROM meta WHERE key = 'last_prune'", [], |r| r.get(0))
-                .optional()?;
+        let due = |db: &dyn Statements| -> Result<bool, DbError> {
+            let last = db.query_opt("SELECT value FROM meta WHERE key = 'last_prune'", &[])?;
+            let last: Option<i64> = last.map(|r| r.get(0)).transpose()?;
             Ok(last.is_none_or(|t| now - t >= PRUNE_EVERY.as_millis() as i64))
         };
         if !due(&self.conn).map_err(|e| self.write_error(e))? {
             return Ok(None);
         }
         let cutoff = now - retention.as_millis() as i64;
-        let result = self.immediate(|tx| {
+        let result = self.write(|tx| {
             if !due(tx)? {
                 return Ok(None);
             }
             let n = tx.execute(
                 "DELETE FROM runs WHERE started_ms < ?1 AND state NOT IN (?2, ?3)",
-                params![cutoff, State::Running, State::Queued],
+                &args![cutoff, State::Running, State::Queued],
             )?;
-            tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_prune', ?1)", [now])?;
-            Ok(Some(n))
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_prune', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &args![now],
+            )?;
+            Ok(Some(n as usize))
         });
         result.map_err(|e| self.write_error(e))
     }
 
-    pub(crate) fn conn(&self) -> &Connection {
+    /// Statements outside a transaction, for what reads.
+    pub(crate) fn db(&self) -> &dyn Statements {
         &self.conn
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, under
-    /// the busy timeout, rather than on the first write (where SQLite cannot wait for it).
-    pub(crate) fn immediate<T>(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+    /// Runs `f` in a write transaction: the write lock is taken up front, under the busy
+    /// timeout, rather than on the first write (where SQLite cannot wait for it).
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, DbError>) -> Result<T, DbError> {
+        db::write(&self.conn, f)
     }
 }
 

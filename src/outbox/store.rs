@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use rusqlite::params;
 use serde::Serialize;
 
+use crate::journal::db::{DbError, Param, Row, Statements, Tx, args};
 use crate::journal::{Journal, JournalError, now_ms};
 use crate::notify::{DeliveryError, Message};
 
@@ -62,25 +62,25 @@ impl Delivery {
 
     /// Reads a row of `SELECT *` by column name, so the query and the fields cannot fall out
     /// of step.
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+    fn read(r: &Row) -> Result<Delivery, DbError> {
         let message = Message {
-            event: r.get("event")?,
-            event_id: r.get("event_id")?,
-            cid: r.get("cid")?,
-            filename: r.get("filename")?,
-            body: r.get("payload")?,
+            event: r.named("event")?,
+            event_id: r.named("event_id")?,
+            cid: r.named("cid")?,
+            filename: r.named("filename")?,
+            body: r.named("payload")?,
         };
         Ok(Delivery {
-            id: r.get("id")?,
-            run_id: r.get("run_id")?,
-            channel: r.get("channel")?,
-            target: r.get("target")?,
+            id: r.named("id")?,
+            run_id: r.named("run_id")?,
+            channel: r.named("channel")?,
+            target: r.named("target")?,
             message,
-            state: r.get("state")?,
-            attempts: r.get("attempts")?,
-            last_error: r.get("last_error")?,
-            created_ms: r.get("created_ms")?,
-            claimed_until_ms: r.get("claimed_until_ms")?,
+            state: r.named("state")?,
+            attempts: r.named("attempts")?,
+            last_error: r.named("last_error")?,
+            created_ms: r.named("created_ms")?,
+            claimed_until_ms: r.named("claimed_until_ms")?,
         })
     }
 }
@@ -117,11 +117,11 @@ impl<'j> Outbox<'j> {
     ) -> Result<i64, JournalError> {
         let now = now_ms();
         self.write(|tx| {
-            tx.execute(
+            tx.insert(
                 "INSERT INTO outbox (run_id, channel, target, event, event_id, cid, filename, payload, state,
                                      attempts, created_ms, claimed_until_ms)
-                 VALUES (?1, ?2, ?11, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10)",
-                params![
+                 VALUES (?1, ?2, ?11, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10) RETURNING id",
+                &args![
                     run_id,
                     channel,
                     message.event,
@@ -134,8 +134,7 @@ impl<'j> Outbox<'j> {
                     now + lease.as_millis() as i64,
                     target
                 ],
-            )?;
-            Ok(tx.last_insert_rowid())
+            )
         })
     }
 
@@ -147,7 +146,7 @@ impl<'j> Outbox<'j> {
             tx.execute(
                 "UPDATE outbox SET claimed_until_ms = ?3
                  WHERE id = ?1 AND state = ?4 AND (claimed_until_ms IS NULL OR claimed_until_ms < ?2)",
-                params![id, now, now + lease.as_millis() as i64, State::Pending],
+                &args![id, now, now + lease.as_millis() as i64, State::Pending],
             )
         });
         claimed.map(|n| n == 1)
@@ -166,7 +165,7 @@ impl<'j> Outbox<'j> {
                 "UPDATE outbox SET state = ?2, attempts = attempts + ?5, last_error = ?3, delivered_ms = ?4,
                                    claimed_until_ms = NULL
                  WHERE id = ?1",
-                params![id, state, error, delivered_ms, attempts],
+                &args![id, state, error, delivered_ms, attempts],
             )
         });
         recorded.map(|_| ())
@@ -181,11 +180,11 @@ impl<'j> Outbox<'j> {
         } else {
             ("SELECT * FROM outbox WHERE state = ?1 ORDER BY id", None)
         };
-        let read = |e| self.journal.read_error(e);
-        let mut stmt = self.journal.conn().prepare(sql).map_err(read)?;
-        let states = [Some(State::Pending), dead].into_iter().flatten();
-        let rows = stmt.query_map(rusqlite::params_from_iter(states), Delivery::read).map_err(read)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(read)
+        let args: Vec<_> = [Some(State::Pending), dead].into_iter().flatten().map(|s| s.value()).collect();
+        let read = || -> Result<Vec<Delivery>, DbError> {
+            self.journal.db().query(sql, &args)?.iter().map(Delivery::read).collect()
+        };
+        read().map_err(|e| self.journal.read_error(e))
     }
 
     /// Marks pending deliveries older than [`GIVE_UP_AFTER`] dead; returns how many.
@@ -194,16 +193,14 @@ impl<'j> Outbox<'j> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE outbox SET state = ?2 WHERE state = ?3 AND created_ms < ?1",
-                params![cutoff, State::Dead, State::Pending],
+                &args![cutoff, State::Dead, State::Pending],
             )
         })
+        .map(|n| n as usize)
     }
 
-    fn write<T>(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
-    ) -> Result<T, JournalError> {
-        self.journal.immediate(f).map_err(|e| self.journal.write_error(e))
+    fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, DbError>) -> Result<T, JournalError> {
+        self.journal.write(f).map_err(|e| self.journal.write_error(e))
     }
 }
 
