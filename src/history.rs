@@ -20,16 +20,19 @@ pub struct Style {
 /// `history`: prints the runs `filter` selects, as a table or JSON lines, after a line on
 /// stderr naming the journal they came from (or saying there is none, and where else to look).
 pub fn command(config: &Config, filter: &Filter, style: Style) -> Result<u8, Failure> {
-    let path = journal::checked_path(config)?;
     // Looking must not create: no journal yet means no runs yet.
-    let found = journal::open_existing_at(&path)?;
+    let found = journal::open_existing(config)?;
     let runs = match &found {
         Some(journal) => journal.history(filter).map_err(journal::failure)?,
         None => Vec::new(),
     };
     if !style.quiet {
-        let default = config.journal.path.is_none();
-        notice(&whence(&path, found.is_some(), runs.len(), default, &config.path));
+        let at = match &found {
+            Some(journal) => journal.at().to_owned(),
+            None => journal::checked_path(config)?.display().to_string(),
+        };
+        let default = config.journal.path.is_none() && config.journal.url.is_none();
+        notice(&whence(&at, found.is_some(), runs.len(), default, &config.path));
     }
     if style.json {
         print_out(&json_lines(&runs));
@@ -41,8 +44,7 @@ pub fn command(config: &Config, filter: &Filter, style: Style) -> Result<u8, Fai
 
 /// Which journal the runs came from. Runs not there are most often in another user's journal,
 /// since the default one is per user: the FTP server's hooks record theirs as its account.
-fn whence(path: &Path, found: bool, shown: usize, default: bool, config: &Path) -> String {
-    let path = path.display();
+fn whence(path: &str, found: bool, shown: usize, default: bool, config: &Path) -> String {
     let mut text = match (found, shown) {
         (false, _) => format!("no journal at {path}: nothing has been recorded there"),
         (true, 0) => format!("no runs to show in journal {path}"),

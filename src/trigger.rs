@@ -96,6 +96,7 @@ pub fn run(
         Ok(setup) => setup,
         Err(failure) => return (ended(started, Err(failure)), None),
     };
+    started.host = journal.host().to_owned();
     let mut reaped = Vec::new();
     if !req.dry_run {
         reaped = journal.reap_interrupted().unwrap_or_default();

@@ -49,7 +49,20 @@ pub struct Config {
 pub struct Journal {
     /// `None` means the default location in the user's state directory.
     pub path: Option<PathBuf>,
+    /// A PostgreSQL journal, shared by several hosts, instead of the SQLite file.
+    pub url: Option<String>,
+    /// The variable holding the PostgreSQL password.
+    pub password_env: Option<String>,
+    /// This host's name in runs; `None`: the machine's host name.
+    pub host: Option<String>,
     pub retention: Duration,
+}
+
+impl Journal {
+    /// This host's name in runs and payloads.
+    pub fn host(&self) -> String {
+        self.host.clone().unwrap_or_else(crate::report::host)
+    }
 }
 
 /// `[serve]`, for `ftptrigger serve`.
@@ -443,8 +456,11 @@ impl Config {
     /// The variables that hold secrets: the channels', and the service's token. Jobs never
     /// get them.
     pub fn secret_vars(&self) -> Vec<String> {
-        let mut vars: Vec<String> =
-            self.serve.token_env.iter().chain(&self.serve.callback_secret_env).cloned().collect();
+        let mut vars: Vec<String> = (self.serve.token_env.iter())
+            .chain(&self.serve.callback_secret_env)
+            .chain(&self.journal.password_env)
+            .cloned()
+            .collect();
         for channel in self.channels.values() {
             match channel {
                 Channel::Email(e) => vars.extend(e.password_env.clone()),

@@ -14,6 +14,9 @@ pub type Text = Spanned<String>;
 #[serde(deny_unknown_fields)]
 pub struct Journal {
     pub path: Option<Text>,
+    pub url: Option<Text>,
+    pub password_env: Option<Text>,
+    pub host: Option<Text>,
     pub retention: Option<Text>,
 }
 

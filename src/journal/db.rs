@@ -217,29 +217,14 @@ fn from_sqlite(value: ValueRef<'_>) -> Value {
     }
 }
 
-/// Runs statements on a SQLite connection.
+/// What runs statements: a connection, or a transaction on one. `sql` is written once for both
+/// databases, with `?N` parameters (PostgreSQL gets them as `$N`).
 pub trait Statements {
-    fn sqlite(&self) -> &rusqlite::Connection;
-
     /// Runs `sql` with `args`; the number of rows it changed.
-    fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, DbError> {
-        let mut stmt = self.sqlite().prepare_cached(sql)?;
-        Ok(stmt.execute(rusqlite::params_from_iter(args))? as u64)
-    }
+    fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, DbError>;
 
     /// The rows `sql` with `args` selects.
-    fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, DbError> {
-        let mut stmt = self.sqlite().prepare_cached(sql)?;
-        let names: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
-        let count = names.len();
-        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let values = (0..count).map(|i| row.get_ref(i).map(from_sqlite)).collect::<Result<_, _>>()?;
-            out.push(Row { values, names: Arc::clone(&names) });
-        }
-        Ok(out)
-    }
+    fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, DbError>;
 
     /// The first row `sql` selects, if any.
     fn query_opt(&self, sql: &str, args: &[Value]) -> Result<Option<Row>, DbError> {
@@ -253,30 +238,195 @@ pub trait Statements {
     }
 }
 
-impl Statements for rusqlite::Connection {
-    fn sqlite(&self) -> &rusqlite::Connection {
-        self
-    }
+/// A connection to the journal's database.
+pub enum Db {
+    Sqlite(rusqlite::Connection),
+    /// `postgres::Client` wants `&mut` for every statement; the journal is used by one thread
+    /// at a time, so a `RefCell` gives it that behind `&self`.
+    Postgres(std::cell::RefCell<postgres::Client>),
 }
 
-/// A write transaction (SQLite: `BEGIN IMMEDIATE`, so it waits for the write lock up front).
-pub struct Tx<'c> {
-    conn: &'c rusqlite::Connection,
+/// A write transaction: SQLite's `BEGIN IMMEDIATE` (the write lock taken up front, where the
+/// busy timeout applies), PostgreSQL's `BEGIN`.
+pub enum Tx<'c> {
+    Sqlite(&'c rusqlite::Connection),
+    Postgres(std::cell::RefCell<postgres::Transaction<'c>>),
+}
+
+impl Statements for Db {
+    fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, DbError> {
+        match self {
+            Db::Sqlite(conn) => sqlite_execute(conn, sql, args),
+            Db::Postgres(client) => {
+                let refs = pg_args(args);
+                Ok(client.borrow_mut().execute(pg_sql(sql).as_str(), &refs)?)
+            }
+        }
+    }
+
+    fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, DbError> {
+        match self {
+            Db::Sqlite(conn) => sqlite_query(conn, sql, args),
+            Db::Postgres(client) => {
+                let refs = pg_args(args);
+                pg_rows(client.borrow_mut().query(pg_sql(sql).as_str(), &refs)?)
+            }
+        }
+    }
 }
 
 impl Statements for Tx<'_> {
-    fn sqlite(&self) -> &rusqlite::Connection {
-        self.conn
+    fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, DbError> {
+        match self {
+            Tx::Sqlite(conn) => sqlite_execute(conn, sql, args),
+            Tx::Postgres(tx) => {
+                let refs = pg_args(args);
+                Ok(tx.borrow_mut().execute(pg_sql(sql).as_str(), &refs)?)
+            }
+        }
+    }
+
+    fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, DbError> {
+        match self {
+            Tx::Sqlite(conn) => sqlite_query(conn, sql, args),
+            Tx::Postgres(tx) => {
+                let refs = pg_args(args);
+                pg_rows(tx.borrow_mut().query(pg_sql(sql).as_str(), &refs)?)
+            }
+        }
     }
 }
 
-/// Runs `f` in a write transaction on `conn`: committed when it returns `Ok`, else rolled back.
-pub fn write<T>(
-    conn: &rusqlite::Connection,
-    f: impl FnOnce(&Tx<'_>) -> Result<T, DbError>,
-) -> Result<T, DbError> {
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    let value = f(&Tx { conn })?;
-    tx.commit()?;
-    Ok(value)
+impl Db {
+    /// Runs `f` in a write transaction: committed when it returns `Ok`, else rolled back.
+    pub fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, DbError>) -> Result<T, DbError> {
+        match self {
+            Db::Sqlite(conn) => {
+                let tx =
+                    rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+                let value = f(&Tx::Sqlite(conn))?;
+                tx.commit()?;
+                Ok(value)
+            }
+            Db::Postgres(client) => {
+                let mut client = client.borrow_mut();
+                let tx = Tx::Postgres(std::cell::RefCell::new(client.transaction()?));
+                let value = f(&tx)?;
+                let Tx::Postgres(tx) = tx else { unreachable!("made as Postgres above") };
+                tx.into_inner().commit()?;
+                Ok(value)
+            }
+        }
+    }
+}
+
+fn sqlite_execute(conn: &rusqlite::Connection, sql: &str, args: &[Value]) -> Result<u64, DbError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    Ok(stmt.execute(rusqlite::params_from_iter(args))? as u64)
+}
+
+fn sqlite_query(conn: &rusqlite::Connection, sql: &str, args: &[Value]) -> Result<Vec<Row>, DbError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let names: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
+    let count = names.len();
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let values = (0..count).map(|i| row.get_ref(i).map(from_sqlite)).collect::<Result<_, _>>()?;
+        out.push(Row { values, names: Arc::clone(&names) });
+    }
+    Ok(out)
+}
+
+/// `?N` as PostgreSQL writes it: `$N`. (The journal's SQL has no `?` inside a string.)
+fn pg_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn pg_args(args: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    args.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect()
+}
+
+fn pg_rows(rows: Vec<postgres::Row>) -> Result<Vec<Row>, DbError> {
+    let Some(first) = rows.first() else { return Ok(Vec::new()) };
+    let names: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
+    rows.iter()
+        .map(|row| {
+            let values = (0..names.len()).map(|i| row.try_get::<_, Value>(i)).collect::<Result<_, _>>()?;
+            Ok(Row { values, names: Arc::clone(&names) })
+        })
+        .collect()
+}
+
+impl From<postgres::Error> for DbError {
+    fn from(e: postgres::Error) -> DbError {
+        // The server's own words (with the failing detail) when it gave some.
+        match e.as_db_error() {
+            Some(db) => DbError::new(format!("{}: {}", db.severity(), db.message())),
+            None => DbError::new(e),
+        }
+    }
+}
+
+impl postgres::types::ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use postgres::types::Type;
+        match self {
+            Value::Null => Ok(postgres::types::IsNull::Yes),
+            Value::Int(n) => match *ty {
+                Type::INT2 => i16::try_from(*n)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*n)?.to_sql(ty, out),
+                Type::BOOL => (*n != 0).to_sql(ty, out),
+                _ => n.to_sql(ty, out),
+            },
+            Value::Text(s) if *ty == Type::BYTEA => s.as_bytes().to_sql(ty, out),
+            Value::Text(s) => s.to_sql(ty, out),
+            Value::Bytes(b) if *ty == Type::BYTEA => b.to_sql(ty, out),
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+impl<'a> postgres::types::FromSql<'a> for Value {
+    fn from_sql(
+        ty: &postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Value, Box<dyn std::error::Error + Sync + Send>> {
+        use postgres::types::Type;
+        Ok(match *ty {
+            Type::INT8 => Value::Int(i64::from_sql(ty, raw)?),
+            Type::INT4 => Value::Int(i64::from(i32::from_sql(ty, raw)?)),
+            Type::INT2 => Value::Int(i64::from(i16::from_sql(ty, raw)?)),
+            Type::BOOL => Value::Int(i64::from(bool::from_sql(ty, raw)?)),
+            Type::BYTEA => Value::Bytes(Vec::<u8>::from_sql(ty, raw)?),
+            _ => Value::Text(String::from_sql(ty, raw)?),
+        })
+    }
+
+    fn from_sql_null(_: &postgres::types::Type) -> Result<Value, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Value::Null)
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
 }

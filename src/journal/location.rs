@@ -8,19 +8,36 @@ use super::{Journal, JournalError, failure};
 
 /// Opens the config's journal, creating it if needed; failing that, nothing may run.
 pub fn open_for(config: &crate::config::Config) -> Result<Journal, crate::outcome::Failure> {
-    Journal::open(&checked_path(config)?).map_err(failure)
+    let local = checked_path(config)?;
+    let host = config.journal.host();
+    match &config.journal.url {
+        Some(url) => {
+            let password = config
+                .journal
+                .password_env
+                .as_ref()
+                .and_then(|var| config.secret(var, config.defaults.env_file.as_deref()));
+            Journal::connect(url, password.as_deref(), &local, &host).map_err(failure)
+        }
+        None => Journal::open(&local).map(|j| j.with_host(&host)).map_err(failure),
+    }
 }
 
-/// The config's journal if it exists: commands that only look must not create one.
+/// The config's journal if it exists: commands that only look must not create one. (A
+/// PostgreSQL journal always exists once its server can be reached.)
 pub fn open_existing(config: &crate::config::Config) -> Result<Option<Journal>, crate::outcome::Failure> {
-    open_existing_at(&checked_path(config)?)
+    if config.journal.url.is_some() {
+        return open_for(config).map(Some);
+    }
+    let host = config.journal.host();
+    Ok(open_existing_at(&checked_path(config)?)?.map(|j| j.with_host(&host)))
 }
 
 /// The journal at `path` (from [`checked_path`]) if it exists.
 pub fn open_existing_at(path: &Path) -> Result<Option<Journal>, crate::outcome::Failure> {
     let exists = path
         .try_exists()
-        .map_err(|e| failure(JournalError::Open { path: path.to_owned(), reason: e.to_string() }))?;
+        .map_err(|e| failure(JournalError::Open { at: path.display().to_string(), reason: e.to_string() }))?;
     if !exists {
         return Ok(None);
     }

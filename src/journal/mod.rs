@@ -5,60 +5,56 @@
 //! is a short `BEGIN IMMEDIATE` transaction under a generous busy timeout, which is what lets
 //! hundreds of simultaneous invocations share one file without "database is locked".
 
-use std::fs::DirBuilder;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, TransactionBehavior};
-
 use crate::outcome::Outcome;
 use crate::report::Report;
-use crate::retry::{Backoff, Failed, GaveUp};
 
 mod alive;
 pub(crate) mod db;
 mod location;
+mod pg;
 mod schema;
+mod sqlite;
 
-use db::{DbError, Param, Row, Statements, Tx, Value, args};
+use crate::report;
+use db::{Db, DbError, Param, Row, Statements, Tx, Value, args};
 
 use alive::{is_alive, process_start};
 pub use location::{
     checked_path, default_path, open_existing, open_existing_at, open_for, path_for, section_of,
 };
-use schema::MIGRATIONS;
 
 /// A run as the journal shows it: its report, whose outcome is the row's state (`running` for
 /// a run under way).
 pub type Run = Report<State>;
-
-/// How long a writer waits for another before giving up. Writes take milliseconds; this only
-/// matters under a storm of simultaneous invocations.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The WAL is copied into the database once it holds this many pages (4 KiB each; a run
-/// writes about ten).
-const WAL_PAGES: i64 = 64;
 
 /// Retention pruning runs at most this often, by whichever invocation comes along.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("cannot open journal {}: {reason} (check [journal] path and that this user may write its directory)", .path.display())]
-    Open { path: PathBuf, reason: String },
-    #[error("cannot write journal {}: {reason}", .path.display())]
-    Write { path: PathBuf, reason: String },
-    #[error("cannot read journal {}: {reason}", .path.display())]
-    Read { path: PathBuf, reason: String },
+    #[error("cannot open journal {at}: {reason}")]
+    Open { at: String, reason: String },
+    #[error("cannot write journal {at}: {reason}")]
+    Write { at: String, reason: String },
+    #[error("cannot read journal {at}: {reason}")]
+    Read { at: String, reason: String },
     #[error("no place for the journal: set [journal] path, or HOME or XDG_STATE_HOME")]
     NoDefault,
 }
 
 pub struct Journal {
-    conn: Connection,
-    path: PathBuf,
+    db: Db,
+    /// The journal as messages name it: the SQLite file, or the PostgreSQL URL without its
+    /// password.
+    at: String,
+    /// Where this host keeps what is its own (lock files, the spool): the SQLite file, or the
+    /// default journal's place when the journal is PostgreSQL's; its directory is used.
+    local: PathBuf,
+    /// This host's name in runs: `[journal] host`, else the machine's.
+    host: String,
 }
 
 /// An earlier successful run of the same CID, file name and MD5.
@@ -144,86 +140,78 @@ pub fn failure(e: JournalError) -> crate::outcome::Failure {
 }
 
 impl Journal {
-    /// Opens (creating if needed) the journal at `path`; its directory is made with mode 0700,
-    /// since runs record file names and command output.
+    /// Opens (creating if needed) the SQLite journal at `path`; its directory is made with
+    /// mode 0700, since runs record file names and command output.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
-        let fail = |reason: String| JournalError::Open { path: path.to_owned(), reason };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| fail(e.to_string()))?;
-        }
-        let created = !path.exists();
-        let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
-        if created {
-            // File names and job output are nobody else's business; SQLite gives the -wal and
-            // -shm files the database's mode.
-            let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600));
-        }
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail(e.to_string()))?;
-        // WAL lets readers and the one writer proceed together. NORMAL does not wait for the
-        // disk on every commit (the database stays consistent, and a lost `running` row after
-        // a power cut only loses the trace of an unfinished run); `finish` commits with FULL,
-        // so a recorded `success` survives power loss, which is what keeps a file from
-        // running twice.
-        // Switching a new file to WAL can report "locked" without consulting the busy
-        // handler when many processes create the journal at once, so that step retries.
-        let mode: String = retry_busy(|| conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)))
-            .map_err(|e| fail(e.to_string()))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(fail(format!("cannot switch to WAL mode (got {mode})")));
-        }
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| fail(e.to_string()))?;
-        // The last connection to close would copy the WAL into the database and delete it: two
-        // fsyncs at every run's end, and two more when the next run creates a new WAL. Instead
-        // the WAL stays, and the automatic checkpoint copies it every WAL_PAGES pages (a few
-        // runs). Kept small, because the first connection of each run re-reads the whole WAL
-        // to rebuild its index.
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-            .map_err(|e| fail(e.to_string()))?;
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES).map_err(|e| fail(e.to_string()))?;
-        let mut journal = Journal { conn, path: path.to_owned() };
-        retry_busy(|| journal.migrate()).map_err(|e| fail(e.to_string()))?;
+        let at = path.display().to_string();
+        let fail = |reason: String| JournalError::Open {
+            at: at.clone(),
+            reason: format!("{reason} (check [journal] path and that this user may write its directory)"),
+        };
+        let conn = sqlite::open(path).map_err(fail)?;
+        let journal =
+            Journal { db: Db::Sqlite(conn), at: at.clone(), local: path.to_owned(), host: report::host() };
         Ok(journal)
     }
 
-    /// For a connection that answers callers waiting on it (`serve`'s): it never checkpoints
-    /// the WAL itself (the runs' connections do, and a checkpoint waits for the disk), and it
-    /// waits for another writer in steps of a quarter millisecond, not in SQLite's default
-    /// steps of up to 100 ms, which would be the callers' wait.
+    /// Connects to the PostgreSQL journal at `url` (its password, if any, from `password`),
+    /// creating or migrating its schema. `local` anchors this host's lock files and spool.
+    pub fn connect(
+        url: &str,
+        password: Option<&str>,
+        local: &Path,
+        host: &str,
+    ) -> Result<Journal, JournalError> {
+        let at = pg::redacted(url);
+        let client =
+            pg::connect(url, password).map_err(|reason| JournalError::Open { at: at.clone(), reason })?;
+        let db = Db::Postgres(std::cell::RefCell::new(client));
+        let journal = Journal { db, at: at.clone(), local: local.to_owned(), host: host.to_owned() };
+        journal.migrate_postgres().map_err(|e| JournalError::Open { at, reason: e.to_string() })?;
+        Ok(journal)
+    }
+
+    fn migrate_postgres(&self) -> Result<(), DbError> {
+        self.db.write(pg::migrate)
+    }
+
+    /// Names this host `host` in the runs it records (`[journal] host`).
+    pub fn with_host(mut self, host: &str) -> Journal {
+        self.host = host.to_owned();
+        self
+    }
+
+    /// For a connection that answers callers waiting on it (`serve`'s): see
+    /// `sqlite::for_waiting_callers`. PostgreSQL needs nothing of the kind.
     pub fn for_waiting_callers(&mut self) -> Result<(), JournalError> {
-        fn short_steps(attempt: i32) -> bool {
-            std::thread::sleep(Duration::from_micros(250));
-            // The same patience as BUSY_TIMEOUT: 240,000 steps of 250 µs.
-            attempt < 240_000
+        match &mut self.db {
+            Db::Sqlite(conn) => sqlite::for_waiting_callers(conn)
+                .map_err(|e| JournalError::Write { at: self.at.clone(), reason: e.to_string() }),
+            Db::Postgres(_) => Ok(()),
         }
-        self.conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| self.write_error(e))?;
-        self.conn.busy_handler(Some(short_steps)).map_err(|e| self.write_error(e))
     }
 
+    /// The path whose directory holds this host's lock files.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.local
     }
 
-    fn migrate(&mut self) -> rusqlite::Result<()> {
-        let current: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if current >= MIGRATIONS.len() as i64 {
-            return Ok(());
-        }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Another process may have migrated while we waited for the write lock.
-        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        for (version, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", version as i64 + 1)?;
-        }
-        tx.commit()
+    /// The journal as messages name it.
+    pub fn at(&self) -> &str {
+        &self.at
+    }
+
+    /// This host's name in runs.
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     pub(crate) fn write_error(&self, e: impl ToString) -> JournalError {
-        JournalError::Write { path: self.path.clone(), reason: e.to_string() }
+        JournalError::Write { at: self.at.clone(), reason: e.to_string() }
     }
 
     pub(crate) fn read_error(&self, e: impl ToString) -> JournalError {
-        JournalError::Read { path: self.path.clone(), reason: e.to_string() }
+        JournalError::Read { at: self.at.clone(), reason: e.to_string() }
     }
 
     /// Inserts the `running` row for a run that is starting and returns its id.
@@ -293,7 +281,7 @@ impl Journal {
     /// The queued runs, oldest first: their ids and requests.
     pub fn queued(&self) -> Result<Vec<(i64, String)>, JournalError> {
         let read = || -> Result<Vec<(i64, String)>, DbError> {
-            let rows = self.conn.query(
+            let rows = self.db.query(
                 "SELECT id, coalesce(request, '') FROM runs WHERE state = ?1 ORDER BY id",
                 &args![State::Queued],
             )?;
@@ -305,7 +293,7 @@ impl Journal {
     /// How many runs are in `state`.
     pub fn count(&self, state: State) -> Result<u64, JournalError> {
         let read = || -> Result<i64, DbError> {
-            let row = self.conn.query_opt("SELECT count(*) FROM runs WHERE state = ?1", &args![state])?;
+            let row = self.db.query_opt("SELECT count(*) FROM runs WHERE state = ?1", &args![state])?;
             row.map_or(Ok(0), |r| r.get(0))
         };
         read().map(|n| n.max(0) as u64).map_err(|e| self.read_error(e))
@@ -329,8 +317,12 @@ impl Journal {
         let Some(id) = report.run_id else { return Ok(()) };
         // This commit is the one that keeps a file from running twice, so it alone waits for
         // the disk (and takes every earlier write of this run with it).
-        let durable = |conn: &Connection, level: &str| conn.pragma_update(None, "synchronous", level);
-        let result = durable(&self.conn, "FULL").map_err(DbError::from).and_then(|()| {
+        let durable = |level: &str| match &self.db {
+            Db::Sqlite(conn) => conn.pragma_update(None, "synchronous", level).map_err(DbError::from),
+            // Every PostgreSQL commit waits for the disk (synchronous_commit on).
+            Db::Postgres(_) => Ok(()),
+        };
+        let result = durable("FULL").and_then(|()| {
             self.write(|tx| {
                 tx.execute(
                     "UPDATE runs SET state = ?2, md5 = ?3, exit_code = ?4, finished_ms = ?5, report = ?6
@@ -346,7 +338,7 @@ impl Journal {
                 )
             })
         });
-        let _ = durable(&self.conn, "NORMAL");
+        let _ = durable("NORMAL");
         result.map(|_| ()).map_err(|e| self.write_error(e))
     }
 
@@ -358,7 +350,7 @@ impl Journal {
         md5: &str,
     ) -> Result<Option<Previous>, JournalError> {
         let read = || -> Result<Option<Previous>, DbError> {
-            let row = self.conn.query_opt(
+            let row = self.db.query_opt(
                 "SELECT id, started_ms FROM runs
                  WHERE state = ?4 AND cid = ?1 AND filename = ?2 AND md5 = ?3
                  ORDER BY id DESC LIMIT 1",
@@ -382,7 +374,7 @@ impl Journal {
         let mut args = Vec::from(args![cid, filename, since_ms]);
         let settled = bind_outcomes(&mut args, Outcome::settles);
         let read = || -> Result<Option<Settled>, DbError> {
-            let row = self.conn.query_opt(
+            let row = self.db.query_opt(
                 &format!(
                     "SELECT id, state, started_ms FROM runs
                      WHERE cid = ?1 AND filename = ?2 AND started_ms > ?3 AND state IN {settled}
@@ -411,7 +403,7 @@ impl Journal {
         except: Option<i64>,
     ) -> Result<Option<(i64, i64)>, JournalError> {
         let read = || -> Result<Option<(i64, i64)>, DbError> {
-            let row = self.conn.query_opt(
+            let row = self.db.query_opt(
                 "SELECT id, pid FROM runs WHERE state = ?4 AND cid = ?1 AND filename = ?2 AND id != ?3
                  ORDER BY id DESC LIMIT 1",
                 &args![cid, filename, except.unwrap_or(0), State::Running],
@@ -443,12 +435,12 @@ impl Journal {
         }
         args.push((filter.count as i64).value());
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
-        let host = crate::report::host();
+        let host = &self.host;
         let read = || -> Result<Vec<Run>, DbError> {
             let mut runs = Vec::new();
-            for r in self.conn.query(&sql, &args)? {
+            for r in self.db.query(&sql, &args)? {
                 let state: State = r.get(1)?;
-                let alive = is_alive(r.get(2)?, r.get(3)?, r.get::<String>(4)? == host);
+                let alive = is_alive(r.get(2)?, r.get(3)?, r.get::<String>(4)? == *host);
                 let mut run: Run = report_at(&r, 5)?;
                 run.run_id = Some(r.get(0)?);
                 match state {
@@ -477,9 +469,9 @@ impl Journal {
     }
 
     fn mark_interrupted(&mut self) -> Result<Vec<Report>, DbError> {
-        let host = crate::report::host();
+        let host = self.host.clone();
         let mut dead: Vec<(i64, Report)> = Vec::new();
-        let rows = self.conn.query(
+        let rows = self.db.query(
             "SELECT id, pid, pid_start, report, filename FROM runs WHERE state = ?2 AND host = ?1",
             &args![host, State::Running],
         )?;
@@ -521,7 +513,7 @@ impl Journal {
             let last: Option<i64> = last.map(|r| r.get(0)).transpose()?;
             Ok(last.is_none_or(|t| now - t >= PRUNE_EVERY.as_millis() as i64))
         };
-        if !due(&self.conn).map_err(|e| self.write_error(e))? {
+        if !due(&self.db).map_err(|e| self.write_error(e))? {
             return Ok(None);
         }
         let cutoff = now - retention.as_millis() as i64;
@@ -545,29 +537,14 @@ impl Journal {
 
     /// Statements outside a transaction, for what reads.
     pub(crate) fn db(&self) -> &dyn Statements {
-        &self.conn
+        &self.db
     }
 
-    /// Runs `f` in a write transaction: the write lock is taken up front, under the busy
-    /// timeout, rather than on the first write (where SQLite cannot wait for it).
+    /// Runs `f` in a write transaction (SQLite: the write lock is taken up front, under the
+    /// busy timeout, rather than on the first write, where SQLite cannot wait for it).
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, DbError>) -> Result<T, DbError> {
-        db::write(&self.conn, f)
+        self.db.write(f)
     }
-}
-
-/// Runs `f` again while SQLite says the database is busy or locked, for up to
-/// [`BUSY_TIMEOUT`], pausing a little longer each time.
-fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let busy = |e: &rusqlite::Error| {
-        matches!(
-            e.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
-    };
-    Backoff::within(BUSY_TIMEOUT)
-        .pauses(Duration::from_millis(2), Duration::from_millis(100))
-        .run(|_| f().map_err(|e| if busy(&e) { Failed::Retry(e) } else { Failed::Stop(e) }))
-        .map_err(GaveUp::into_error)
 }
 
 /// The report of run `id` as far as it got, ended as interrupted: which signal stopped it, if

@@ -24,6 +24,15 @@ const fn key(
 /// share, where a rule's value wins.
 pub const KEYS: &[Key] = &[
     key("journal", "path", "path", "$XDG_STATE_HOME/ftptrigger/journal.db", "the SQLite journal"),
+    key(
+        "journal",
+        "url",
+        "postgres:// URL",
+        "none",
+        "a PostgreSQL journal shared by several hosts, instead of path",
+    ),
+    key("journal", "password_env", "variable name", "none", "the variable holding the PostgreSQL password"),
+    key("journal", "host", "string", "the machine's host name", "this host's name in runs and payloads"),
     key("journal", "retention", "duration", "90d", "runs older than this are pruned"),
     key(
         "defaults, rule",

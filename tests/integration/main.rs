@@ -12,6 +12,7 @@ mod events;
 mod exec;
 mod explain;
 mod files;
+mod fleet;
 mod ftp;
 mod ftp_proftpd;
 mod ftp_support;

@@ -221,7 +221,45 @@ impl Validator<'_> {
     fn journal(&mut self, raw: raw::Journal) -> Journal {
         let retention =
             self.duration("journal.retention", raw.retention.as_ref(), Duration::from_secs(90 * 86400));
-        Journal { path: raw.path.map(|p| self.resolve(p.get_ref())), retention }
+        if let (Some(path), Some(_)) = (&raw.path, &raw.url) {
+            self.d.error(path.span(), "journal.path", "set path (SQLite) or url (PostgreSQL), not both");
+        }
+        let url = raw.url.as_ref().map(|url| {
+            let text = url.get_ref();
+            if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+                self.d.error(url.span(), "journal.url", "expected a postgres:// or postgresql:// URL");
+            } else if let Err(e) = text.parse::<postgres::Config>() {
+                self.d.error(url.span(), "journal.url", format!("not a PostgreSQL URL: {e}"));
+            }
+            if text.split_once("://").is_some_and(|(_, rest)| {
+                rest.split('@').next().is_some_and(|u| u.contains(':')) && rest.contains('@')
+            }) {
+                self.d.error(
+                    url.span(),
+                    "journal.url",
+                    "holds a password: put it in the variable password_env names",
+                );
+            }
+            text.clone()
+        });
+        let host = raw.host.as_ref().map(|host| {
+            let text = host.get_ref();
+            if text.is_empty() || text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                self.d.error(
+                    host.span(),
+                    "journal.host",
+                    "a host name: not empty, no blanks or control characters",
+                );
+            }
+            text.clone()
+        });
+        Journal {
+            path: raw.path.map(|p| self.resolve(p.get_ref())),
+            url,
+            password_env: self.env_name("journal.password_env", raw.password_env.as_ref()),
+            host,
+            retention,
+        }
     }
 
     fn serve(&mut self, raw: raw::Serve) -> Serve {
