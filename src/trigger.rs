@@ -124,6 +124,7 @@ pub fn run(
     if let Err(e) = journal.finish(&report) {
         report.finish(Err(internal(e)));
     }
+    journal.unlock_all();
     // Notified after the lock is gone: a slow channel must not hold up the next run of the file.
     drop(progress);
     (report, Some(Aftermath { journal, config, reaped }))
@@ -260,15 +261,35 @@ impl<'c> Context<'_, 'c> {
         if req.dry_run {
             return Ok(None);
         }
-        if let Some(lock) = &req.lock {
-            return Ok(Some(Arc::clone(lock)));
-        }
         let wait = if req.no_wait { std::time::Duration::ZERO } else { rule.settings.lock_wait };
-        log::debug!("locking {} (waiting up to {})", upload.path.display(), humantime::format_duration(wait));
-        let dir = lock::dir(self.journal.path());
-        let lock = lock::acquire(&dir, &req.cid, &upload.path, wait, self.interrupt)
-            .map_err(|e| self.lock_failure(e))?;
-        Ok(Some(Arc::new(lock)))
+        let lock = match &req.lock {
+            Some(lock) => Arc::clone(lock),
+            None => {
+                log::debug!(
+                    "locking {} (waiting up to {})",
+                    upload.path.display(),
+                    humantime::format_duration(wait)
+                );
+                let dir = lock::dir(self.journal.path());
+                let lock = lock::acquire(&dir, &req.cid, &upload.path, wait, self.interrupt)
+                    .map_err(|e| self.lock_failure(e))?;
+                Arc::new(lock)
+            }
+        };
+        // A journal shared by several hosts also locks the file for all of them, by CID and
+        // its path within the rule's root (hosts may mount the storage at different paths).
+        let root = rule.root.canonicalize().unwrap_or_else(|_| rule.root.clone());
+        let within = upload.path.strip_prefix(&root).unwrap_or(&upload.path);
+        let key = crate::journal::pg::file_key(&req.cid, within);
+        let stop = || self.interrupt.raised().is_some();
+        match self.journal.lock_file(key, wait, stop) {
+            Ok(true) => Ok(Some(lock)),
+            Ok(false) => match self.interrupt.raised() {
+                Some(signal) => Err(interrupted(signal, "while waiting for the lock")),
+                None => Err(self.lock_failure(LockError::Busy { waited: wait })),
+            },
+            Err(e) => Err(internal(e)),
+        }
     }
 
     /// The MD5 the sender claims for the file: `--md5`, or what its sidecar says of it. The
@@ -374,6 +395,13 @@ impl<'c> Context<'_, 'c> {
         // ftptrigger is SIGKILLed under it: a rerun then waits instead of running alongside.
         if let Some(lock) = lock {
             inherit.push(("FTPTRIGGER_LOCK_FD", lock.as_fd()));
+        }
+        // And the journal's connection, when it is shared by several hosts: its session holds
+        // the file's and the run's locks there, and lives as long as the job, so no host runs
+        // the file alongside a job left running by a SIGKILLed ftptrigger.
+        let session = self.journal.session_socket();
+        if let Some(session) = &session {
+            inherit.push(("FTPTRIGGER_JOURNAL_FD", session.as_fd()));
         }
         for (var, fd) in &inherit {
             job.env.push(((*var).into(), fd.as_raw_fd().to_string().into()));

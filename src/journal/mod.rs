@@ -14,7 +14,7 @@ use crate::report::Report;
 mod alive;
 pub(crate) mod db;
 mod location;
-mod pg;
+pub mod pg;
 mod schema;
 mod sqlite;
 
@@ -251,9 +251,89 @@ impl Journal {
                     ],
                 )?);
             }
+            // A running row's session lock, taken before the row is visible to anyone: what
+            // proves this run alive to every host (see `alive`).
+            if state == State::Running {
+                for id in &ids {
+                    self.lock_run(tx, *id)?;
+                }
+            }
             Ok(ids)
         });
         result.map_err(|e| self.write_error(e))
+    }
+
+    /// PostgreSQL: takes the session-level lock of run `id` (held until this connection ends,
+    /// or `unlock_all`). SQLite: nothing; the pid in the row does that job on one host.
+    fn lock_run(&self, db: &dyn Statements, id: i64) -> Result<(), DbError> {
+        if let Db::Postgres(_) = self.db {
+            db.query("SELECT pg_advisory_lock(?1)", &args![pg::run_key(id)])?;
+        }
+        Ok(())
+    }
+
+    /// Whether the run of a `running` row is alive. SQLite: its process, by pid and start time
+    /// (a row of another host counts as alive). PostgreSQL: whether any session, on any host,
+    /// holds the run's lock: the run's own connection holds it from the insert on, and so
+    /// does its job, orphaned or not, which inherits that connection's socket.
+    fn alive(&self, row_host: &str, pid: i64, start: Option<i64>, id: i64) -> Result<bool, DbError> {
+        match self.db {
+            Db::Sqlite(_) => Ok(is_alive(pid, start, row_host == self.host)),
+            Db::Postgres(_) => {
+                let key = pg::run_key(id);
+                let free: bool = self
+                    .db
+                    .query_opt("SELECT pg_try_advisory_lock(?1)", &args![key])?
+                    .map_or(Ok(false), |r| r.get(0))?;
+                if free {
+                    self.db.query("SELECT pg_advisory_unlock(?1)", &args![key])?;
+                }
+                Ok(!free)
+            }
+        }
+    }
+
+    /// PostgreSQL: takes the cluster-wide lock of file `key` (CID and path within the rule's
+    /// root, see `pg::file_key`), trying for up to `wait`; false when another run, of any
+    /// host, holds it. SQLite: true; the local lock file is the lock.
+    pub fn lock_file(&self, key: i64, wait: Duration, stop: impl Fn() -> bool) -> Result<bool, JournalError> {
+        if let Db::Sqlite(_) = self.db {
+            return Ok(true);
+        }
+        let waiting =
+            crate::retry::Backoff::within(wait).pauses(Duration::from_millis(5), Duration::from_millis(100));
+        let taken = waiting.run(|_| {
+            let row = self.db.query_opt("SELECT pg_try_advisory_lock(?1)", &args![key]);
+            match row.and_then(|r| r.map_or(Ok(false), |r| r.get::<bool>(0))) {
+                Ok(true) => Ok(true),
+                Ok(false) if stop() => Err(crate::retry::Failed::Stop(None)),
+                Ok(false) => Err(crate::retry::Failed::Retry(None)),
+                Err(e) => Err(crate::retry::Failed::Stop(Some(e))),
+            }
+        });
+        match taken {
+            Ok(taken) => Ok(taken),
+            Err(gave_up) => match gave_up.into_error() {
+                Some(e) => Err(self.write_error(e)),
+                None => Ok(false),
+            },
+        }
+    }
+
+    /// PostgreSQL: lets go of every lock this connection holds (the file's, the run's) once
+    /// the run is recorded, so the next run of the file need not wait for the notifications.
+    pub fn unlock_all(&self) {
+        if let Db::Postgres(_) = self.db {
+            let _ = self.db.query("SELECT pg_advisory_unlock_all()", &[]);
+        }
+    }
+
+    /// PostgreSQL: this connection's socket, for a job to inherit (see `alive`). None with
+    /// SQLite, or when the socket cannot be told apart (a Unix-domain connection).
+    pub fn session_socket(&self) -> Option<std::os::fd::OwnedFd> {
+        let Db::Postgres(_) = self.db else { return None };
+        let port: Option<i64> = self.db.query_opt("SELECT inet_client_port()", &[]).ok()??.get(0).ok()?;
+        pg::socket_of_port(u16::try_from(port?).ok()?)
     }
 
     /// Turns queued run `id` into this process's running run; false when it is not queued
@@ -435,12 +515,11 @@ impl Journal {
         }
         args.push((filter.count as i64).value());
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
-        let host = &self.host;
         let read = || -> Result<Vec<Run>, DbError> {
             let mut runs = Vec::new();
             for r in self.db.query(&sql, &args)? {
                 let state: State = r.get(1)?;
-                let alive = is_alive(r.get(2)?, r.get(3)?, r.get::<String>(4)? == *host);
+                let alive = self.alive(&r.get::<String>(4)?, r.get(2)?, r.get(3)?, r.get(0)?)?;
                 let mut run: Run = report_at(&r, 5)?;
                 run.run_id = Some(r.get(0)?);
                 match state {
@@ -469,15 +548,22 @@ impl Journal {
     }
 
     fn mark_interrupted(&mut self) -> Result<Vec<Report>, DbError> {
-        let host = self.host.clone();
+        // SQLite: only this host's rows can be judged (by pid). PostgreSQL: every host's (by
+        // the run's lock), so a run whose host died outright is reaped by the others.
+        let rows = match self.db {
+            Db::Sqlite(_) => self.db.query(
+                "SELECT id, pid, pid_start, report, filename, host FROM runs WHERE state = ?2 AND host = ?1",
+                &args![self.host, State::Running],
+            )?,
+            Db::Postgres(_) => self.db.query(
+                "SELECT id, pid, pid_start, report, filename, host FROM runs WHERE state = ?1",
+                &args![State::Running],
+            )?,
+        };
         let mut dead: Vec<(i64, Report)> = Vec::new();
-        let rows = self.db.query(
-            "SELECT id, pid, pid_start, report, filename FROM runs WHERE state = ?2 AND host = ?1",
-            &args![host, State::Running],
-        )?;
         for r in rows {
             let (id, pid, start) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            if is_alive(pid, start, true) {
+            if self.alive(&r.get::<String>(5)?, pid, start, id)? {
                 continue;
             }
             let mut report: Report = report_at(&r, 3)?;

@@ -55,3 +55,49 @@ pub(super) fn migrate(tx: &Tx<'_>) -> Result<(), DbError> {
     }
     Ok(())
 }
+
+/// The advisory lock key of a file: a hash of the CID and the file's path within its rule's
+/// root, so hosts that mount the storage at different paths agree. The top two bits are 0;
+/// run keys ([`run_key`]) have `01` there, so the two never meet.
+pub fn file_key(cid: &str, relative: &std::path::Path) -> i64 {
+    use std::os::unix::ffi::OsStrExt;
+    let mut bytes = cid.as_bytes().to_vec();
+    bytes.push(0);
+    bytes.extend_from_slice(relative.as_os_str().as_bytes());
+    (xxhash_rust::xxh3::xxh3_64(&bytes) & 0x3FFF_FFFF_FFFF_FFFF) as i64
+}
+
+/// The advisory lock key of run `id`.
+pub(super) fn run_key(id: i64) -> i64 {
+    0x4000_0000_0000_0000 | (id & 0x3FFF_FFFF_FFFF_FFFF)
+}
+
+/// A duplicate of this process's TCP socket whose local port is `port` (the journal's
+/// connection, as the server sees it). Found through /proc: the socket's inode from the kernel's
+/// table of TCP sockets, then the descriptor that names that inode.
+pub(super) fn socket_of_port(port: u16) -> Option<std::os::fd::OwnedFd> {
+    let inode = ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|table| {
+        let text = std::fs::read_to_string(table).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = u16::from_str_radix(fields.get(1)?.rsplit(':').next()?, 16).ok()?;
+            (local_port == port).then(|| fields.get(9).map(|s| (*s).to_owned()))?
+        })
+    })?;
+    let wanted = format!("socket:[{inode}]");
+    let entries = std::fs::read_dir("/proc/self/fd").ok()?;
+    let raw = entries.flatten().find_map(|entry| {
+        let target = std::fs::read_link(entry.path()).ok()?;
+        (target.to_str()? == wanted).then(|| entry.file_name().to_str()?.parse::<i32>().ok())?
+    })?;
+    // SAFETY: `raw` names the journal connection's socket, open for as long as the connection
+    // (which the caller holds) lives; it is borrowed only for the `dup` right here, on the
+    // caller's thread. The copy is checked to be that socket still, so a descriptor closed and
+    // reused meanwhile by another thread is never taken for it.
+    #[allow(unsafe_code)]
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) };
+    let copy = rustix::io::fcntl_dupfd_cloexec(borrowed, 3).ok()?;
+    let same = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&copy)))
+        .is_ok_and(|t| t.to_str() == Some(wanted.as_str()));
+    same.then_some(copy)
+}

@@ -96,3 +96,154 @@ fn an_older_schema_is_migrated_on_first_use() {
     assert_eq!(tables.expect("psql").trim(), "2");
     assert_eq!(history(&w, pg).len(), 1);
 }
+
+/// Two hosts (two configs: their own host name, locks and spool; the same database; the same
+/// upload directory reached by two different paths) invoked on the same 300 files, 32 at a
+/// time each: every job runs exactly once, 300 success rows, the rest skipped as duplicates or
+/// busy, nothing lost, no error.
+#[test]
+fn two_hosts_racing_on_300_files_run_each_job_once() {
+    let Some(pg) = pg_support::server() else { return };
+    let (url, full) = database(pg, "race");
+    let shared = World::new();
+    let files: Vec<String> = (0..300).map(|i| format!("f{i:03}.zip")).collect();
+    for name in &files {
+        shared.upload(name, name.as_bytes());
+    }
+    let log = shared.path("jobs.log");
+    let job = format!("#!/bin/sh\nprintf '%s\\n' \"$FTPTRIGGER_FILENAME\" >> '{}'\n", log.display());
+    let hosts: Vec<World> = ["ftpA", "ftpB"]
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let w = World::new();
+            w.script("job.sh", &job);
+            // Host B sees the uploads through another path to the same directory.
+            let root = if i == 0 {
+                shared.root()
+            } else {
+                let view = w.path("mnt-view");
+                std::os::unix::fs::symlink(shared.root(), &view).expect("symlink");
+                view
+            };
+            let journal = format!("url = \"{url}\"\npassword_env = \"PGPASS\"\nhost = \"{host}\"");
+            let rule = Cfg::default()
+                .rule("stmt", "acme", "*.zip", "")
+                .journal(&journal)
+                .defaults("lock_wait = \"0s\"")
+                .text()
+                .replace("root = \"ftp/acme\"", &format!("root = \"{}\"", root.display()));
+            w.config(&rule);
+            w
+        })
+        .collect();
+    let codes: Vec<i32> = std::thread::scope(|scope| {
+        let handles: Vec<_> = hosts
+            .iter()
+            .map(|w| {
+                let files = &files;
+                let shared = &shared;
+                scope.spawn(move || {
+                    let mut codes = Vec::new();
+                    for batch in files.chunks(32) {
+                        let running: Vec<_> = batch
+                            .iter()
+                            .map(|name| {
+                                let file = shared.root().join(name);
+                                w.cmd()
+                                    .env("PGPASS", pg.password())
+                                    .arg("acme")
+                                    .arg(file)
+                                    .args(["--md5", &md5_hex(name.as_bytes())])
+                                    .spawn()
+                            })
+                            .collect();
+                        codes
+                            .extend(running.into_iter().map(|r| r.wait().output.status.code().unwrap_or(-1)));
+                    }
+                    codes
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("a host")).collect()
+    });
+    assert!(codes.iter().all(|c| *c == 0 || *c == 16), "exit codes other than 0 and 16: {codes:?}");
+    let ran = std::fs::read_to_string(&log).unwrap_or_default();
+    let mut lines: Vec<&str> = ran.lines().collect();
+    assert_eq!(lines.len(), 300, "job runs");
+    lines.sort_unstable();
+    lines.dedup();
+    assert_eq!(lines.len(), 300, "distinct files run");
+    let count = |state: &str| {
+        let sql = format!("SELECT count(*) FROM runs WHERE state = '{state}'");
+        pg.sql(&full, &sql).expect("psql").trim().parse::<usize>().expect("a count")
+    };
+    let (success, skipped, busy) = (count("success"), count("duplicate_skipped"), count("busy"));
+    assert_eq!(success, 300);
+    assert_eq!(success + skipped + busy, 600, "rows lost: {skipped} skipped, {busy} busy");
+    let hosts = pg.sql(&full, "SELECT count(DISTINCT host) FROM runs WHERE state = 'success'").expect("psql");
+    eprintln!(
+        "race: 300 success, {skipped} duplicate_skipped, {busy} busy; success rows from {} hosts",
+        hosts.trim()
+    );
+}
+
+/// Host A's ftptrigger is SIGKILLed while its job runs. From host B the run is alive for as
+/// long as that job lives (its session still holds the locks): B neither reaps it nor runs the
+/// file beside it. Once the job is gone, B shows the run `interrupted`, and runs the file.
+#[test]
+fn a_sigkilled_run_is_interrupted_for_the_other_host_only_once_its_job_is_gone() {
+    let Some(pg) = pg_support::server() else { return };
+    let (url, full) = database(pg, "orphan");
+    let shared = World::new();
+    let file = shared.upload("slow.zip", b"slow");
+    let marks = shared.path("marks");
+    std::fs::create_dir_all(&marks).expect("mkdir");
+    let job = format!(
+        "#!/bin/sh\necho $$ > '{m}/pid'\nprintf 'ran\\n' >> '{m}/runs'\nexec sleep \"${{SLEEP:-0}}\"\n",
+        m = marks.display()
+    );
+    let host = |name: &str| {
+        let w = World::new();
+        w.script("job.sh", &job);
+        let journal = format!("url = \"{url}\"\npassword_env = \"PGPASS\"\nhost = \"{name}\"");
+        let text = Cfg::stmt("")
+            .journal(&journal)
+            .defaults("lock_wait = \"0s\"")
+            .text()
+            .replace("root = \"ftp/acme\"", &format!("root = \"{}\"", shared.root().display()));
+        w.config(&text);
+        w
+    };
+    let (a, b) = (host("ftpA"), host("ftpB"));
+    let md5 = md5_hex(b"slow");
+    let run_on =
+        |w: &World| w.cmd().env("PGPASS", pg.password()).arg("acme").arg(&file).args(["--md5", &md5]);
+    let state = || pg.sql(&full, "SELECT state FROM runs WHERE id = 1").expect("psql").trim().to_owned();
+
+    let first = run_on(&a).env("SLEEP", "60").spawn();
+    crate::support::wait_until(crate::serve::LIMIT, "the job started", || marks.join("pid").exists());
+    first.signal(rustix::process::Signal::KILL);
+    first.wait();
+
+    // The orphaned job still holds host A's session: B does not run the file, nor reap the run.
+    run_on(&b).run().code(16).stderr_has("holds its lock");
+    assert_eq!(state(), "running");
+    let shown = history_of(&b, pg);
+    assert_eq!(shown.last().map(|r| r["outcome"].as_str()), Some(Some("running")), "{shown:?}");
+
+    let orphan: i32 = std::fs::read_to_string(marks.join("pid")).expect("pid").trim().parse().expect("a pid");
+    let orphan = rustix::process::Pid::from_raw(orphan).expect("a pid");
+    rustix::process::kill_process(orphan, rustix::process::Signal::KILL).expect("kill the orphan");
+    crate::support::wait_until(crate::serve::LIMIT, "B sees run 1 interrupted", || {
+        history_of(&b, pg).last().is_some_and(|r| r["outcome"] == "interrupted")
+    });
+    run_on(&b).run().code(0);
+    assert_eq!(state(), "interrupted", "B's run reaps run 1");
+    let runs = std::fs::read_to_string(marks.join("runs")).expect("runs");
+    assert_eq!(runs.lines().count(), 2, "the job ran twice at once, or not again");
+}
+
+fn history_of(w: &World, pg: &PgServer) -> Vec<Value> {
+    history(w, pg)
+}
