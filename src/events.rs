@@ -295,7 +295,10 @@ impl<'j> Store<'j> {
 
     /// Every subscription (of `company_id`, when given), oldest first.
     pub fn list(&self, company_id: Option<&str>) -> Result<Vec<Subscription>, JournalError> {
-        self.select("WHERE ?1 IS NULL OR company_id = ?1 ORDER BY created_ms, id", company_id)
+        self.select(
+            "WHERE CAST(?1 AS TEXT) IS NULL OR company_id = CAST(?1 AS TEXT) ORDER BY created_ms, id",
+            company_id,
+        )
     }
 
     pub fn get(&self, id: &str) -> Result<Option<Subscription>, JournalError> {

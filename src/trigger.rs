@@ -99,6 +99,10 @@ pub fn run(
     started.host = journal.host().to_owned();
     let mut reaped = Vec::new();
     if !req.dry_run {
+        // Runs this host kept while the shared journal was out of reach go in first.
+        for line in crate::journal::spool::replay(&mut journal, &config) {
+            crate::output::notice(&line);
+        }
         reaped = journal.reap_interrupted().unwrap_or_default();
         let row = match req.queued {
             None => journal.begin(&started).map_err(internal),
@@ -121,8 +125,26 @@ pub fn run(
     }
     // The lock (in `progress`) is held until the row is finished: a run waiting for it must
     // find this run's success when it gets in, or it would run the job a second time.
-    if let Err(e) = journal.finish(&report) {
-        report.finish(Err(internal(e)));
+    if let Err(e) = crate::journal::spool::finish(&mut journal, &report) {
+        if !journal.is_shared() {
+            report.finish(Err(internal(e)));
+        } else {
+            // The shared journal is out of reach: the run is kept here, and recorded and
+            // notified by the next invocation; its outcome stands.
+            match crate::journal::spool::keep(journal.path(), &report) {
+                Ok(kept) => {
+                    report.message.push_str(&format!(
+                        " (the journal is out of reach: {e}; the run is kept in {} and recorded, and notified, by \
+                         the next invocation or outbox flush)",
+                        kept.display()
+                    ));
+                    return (report, None);
+                }
+                Err(spool) => {
+                    report.finish(Err(internal(format!("{e}; and it cannot be spooled either: {spool}"))))
+                }
+            }
+        }
     }
     journal.unlock_all();
     // Notified after the lock is gone: a slow channel must not hold up the next run of the file.

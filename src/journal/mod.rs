@@ -16,6 +16,7 @@ pub(crate) mod db;
 mod location;
 pub mod pg;
 mod schema;
+pub mod spool;
 mod sqlite;
 
 use crate::report;
@@ -55,6 +56,8 @@ pub struct Journal {
     local: PathBuf,
     /// This host's name in runs: `[journal] host`, else the machine's.
     host: String,
+    /// PostgreSQL: how to connect again when the connection is lost (URL, password).
+    reconnect: Option<(String, Option<String>)>,
 }
 
 /// An earlier successful run of the same CID, file name and MD5.
@@ -149,8 +152,13 @@ impl Journal {
             reason: format!("{reason} (check [journal] path and that this user may write its directory)"),
         };
         let conn = sqlite::open(path).map_err(fail)?;
-        let journal =
-            Journal { db: Db::Sqlite(conn), at: at.clone(), local: path.to_owned(), host: report::host() };
+        let journal = Journal {
+            db: Db::Sqlite(conn),
+            at: at.clone(),
+            local: path.to_owned(),
+            host: report::host(),
+            reconnect: None,
+        };
         Ok(journal)
     }
 
@@ -166,9 +174,26 @@ impl Journal {
         let client =
             pg::connect(url, password).map_err(|reason| JournalError::Open { at: at.clone(), reason })?;
         let db = Db::Postgres(std::cell::RefCell::new(client));
-        let journal = Journal { db, at: at.clone(), local: local.to_owned(), host: host.to_owned() };
+        let reconnect = Some((url.to_owned(), password.map(str::to_owned)));
+        let journal =
+            Journal { db, at: at.clone(), local: local.to_owned(), host: host.to_owned(), reconnect };
         journal.migrate_postgres().map_err(|e| JournalError::Open { at, reason: e.to_string() })?;
         Ok(journal)
+    }
+
+    /// Whether the journal is shared by several hosts (PostgreSQL), and so may be out of reach
+    /// while a run goes on.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
+    }
+
+    /// PostgreSQL: connects again, after the connection was lost.
+    pub fn reconnect(&mut self) -> Result<(), JournalError> {
+        let Some((url, password)) = &self.reconnect else { return Ok(()) };
+        let client = pg::connect(url, password.as_deref())
+            .map_err(|reason| JournalError::Open { at: self.at.clone(), reason })?;
+        self.db = Db::Postgres(std::cell::RefCell::new(client));
+        Ok(())
     }
 
     fn migrate_postgres(&self) -> Result<(), DbError> {
@@ -354,6 +379,13 @@ impl Journal {
                     State::Queued
                 ],
             )
+            .and_then(|changed| {
+                // As `insert` does for a run that starts: the lock that proves it alive.
+                if changed == 1 {
+                    self.lock_run(tx, id)?;
+                }
+                Ok(changed)
+            })
         });
         result.map(|changed| changed == 1).map_err(|e| self.write_error(e))
     }

@@ -153,9 +153,11 @@ pub struct Flushed {
 /// Retries every pending delivery, oldest first, each claimed so that a concurrent flush or
 /// a live run never sends it too. One whose channel refuses it for good is given up on.
 pub fn flush(journal: &mut Journal, config: &Config) -> Result<Flushed, JournalError> {
+    // Runs kept in the spool while a shared journal was out of reach are written first.
+    let mut notices = crate::journal::spool::replay(journal, config);
     // A run killed outright is otherwise found only by the next upload; cron finds it here.
     let reaped = journal.reap_interrupted()?;
-    let notices = notify_reaped(journal, config, &reaped);
+    notices.extend(notify_reaped(journal, config, &reaped));
     let outbox = Outbox::of(journal);
     let mut done = Flushed { expired: outbox.give_up_old()?, notices, ..Flushed::default() };
     for pending in outbox.undelivered(false)? {

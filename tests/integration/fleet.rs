@@ -247,3 +247,80 @@ fn a_sigkilled_run_is_interrupted_for_the_other_host_only_once_its_job_is_gone()
 fn history_of(w: &World, pg: &PgServer) -> Vec<Value> {
     history(w, pg)
 }
+
+/// The database goes away while the job runs: the run keeps its outcome, is kept in the local
+/// spool, and once the database is back `outbox flush` records it and notifies it, once.
+#[test]
+fn a_run_that_ends_while_the_database_is_down_is_spooled_then_recorded_and_notified_once() {
+    let Some(own) = pg_support::private() else { return };
+    let (url, full) = database(&own, "spool");
+    let hook = crate::servers::HttpReceiver::ok();
+    let w = World::new();
+    let marks = w.path("marks");
+    w.script("job.sh", &format!("#!/bin/sh\ntouch '{}'\nsleep 2\n", marks.display()));
+    let journal = format!("url = \"{url}\"\npassword_env = \"PGPASS\"\nhost = \"ftp1\"");
+    let channel = format!("[channel.hook]\ntype = \"webhook\"\nurl = \"{}\"\nretries = 0\n", hook.url());
+    w.config(&Cfg::stmt("notify_success = [\"hook\"]").journal(&journal).tail(&channel).text());
+    let file = w.upload("a.zip", b"a");
+    let run =
+        w.cmd().env("PGPASS", own.password()).arg("acme").arg(&file).args(["--md5", &md5_hex(b"a")]).spawn();
+    crate::support::wait_until(crate::serve::LIMIT, "the job started", || marks.exists());
+    own.stop();
+    let run = run.wait().code(0).stderr_has("the journal is out of reach");
+    assert!(run.stderr().contains("kept in "), "{}", run.stderr());
+    assert!(!run.stderr().contains(own.password()), "{}", run.stderr());
+    assert_eq!(hook.count(), 0, "notified before it was recorded");
+
+    own.start();
+    w.cmd().env("PGPASS", own.password()).args(["outbox", "flush"]).run().code(0);
+    hook.wait_for(1, crate::serve::LIMIT);
+    assert_eq!(pg_state(&own, &full, 1), "success");
+    w.cmd().env("PGPASS", own.password()).args(["outbox", "flush"]).run().code(0);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(hook.count(), 1, "notified twice");
+    let spool = w.journal_dir().join("ftptrigger/spool");
+    assert_eq!(std::fs::read_dir(&spool).map(|d| d.count()).unwrap_or(0), 0, "left in the spool");
+}
+
+fn pg_state(pg: &PgServer, db: &str, id: i64) -> String {
+    pg.sql(db, &format!("SELECT state FROM runs WHERE id = {id}")).expect("psql").trim().to_owned()
+}
+
+/// `serve` on a PostgreSQL journal: queued runs, subscriptions and their callbacks, the outbox,
+/// `/runs` and `/metrics` all work as they do on SQLite.
+#[test]
+fn serve_queues_fires_events_and_lists_runs_on_postgresql() {
+    use serde_json::json;
+    let Some(pg) = pg_support::server() else { return };
+    let (url, full) = database(pg, "serve");
+    let hook = crate::servers::HttpReceiver::ok();
+    let w = World::new();
+    w.script("job.sh", crate::serve::JOB);
+    let journal = format!("url = \"{url}\"\npassword_env = \"PGPASS\"\nhost = \"ftp1\"");
+    w.config(&Cfg::stmt("tags = { product = \"statements\" }").journal(&journal).tail("[serve]").text());
+    let s = crate::serve::Service::start_with(&w, &[("PGPASS", pg.password())]);
+    let sub = json!({"listener_type": "tagged_file", "company_id": "acme", "tags": {"product": "statements"},
+                     "action": {"external_action": true, "callback_type": "webhook", "callback_url": hook.url(),
+                                "delete_after_action": true}});
+    assert_eq!(s.post("/events", &sub).status, 201);
+    w.upload("a.zip", b"a");
+    let accepted =
+        s.post("/ftpscanner/?async=true", &json!({"cid": "acme", "filename": "a.zip", "md5": md5_hex(b"a")}));
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let id = accepted.json()["run_id"].as_i64().expect("an id");
+    let ended = s.ended(id);
+    assert_eq!(
+        (ended["outcome"].as_str(), ended["host"].as_str()),
+        (Some("success"), Some("ftp1")),
+        "{ended}"
+    );
+    let got = hook.wait_for(1, crate::serve::LIMIT);
+    assert_eq!(got[0].json()["data"]["run_id"], id);
+    crate::support::wait_until(crate::serve::LIMIT, "the one-shot subscription is gone", || {
+        s.get("/events").json() == json!({"events": []})
+    });
+    assert_eq!(s.get("/runs?cid=acme").json()["runs"].as_array().map(Vec::len), Some(1));
+    assert!(s.get("/metrics").body.contains("ftptrigger_outbox_pending 0"));
+    assert!(!s.log().contains("cannot"), "{}", s.log());
+    assert_eq!(pg_state(pg, &full, id), "success");
+}
