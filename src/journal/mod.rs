@@ -197,6 +197,9 @@ impl Journal {
     }
 
     fn migrate_postgres(&self) -> Result<(), DbError> {
+        if pg::is_current(&self.db)? {
+            return Ok(());
+        }
         self.db.write(pg::migrate)
     }
 

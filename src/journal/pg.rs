@@ -36,6 +36,17 @@ pub(super) fn redacted(url: &str) -> String {
     }
 }
 
+/// Whether the schema is already the latest: the common case, answered without a lock (every
+/// run connects, and would otherwise wait for every other run's check in turn).
+pub(super) fn is_current(db: &dyn Statements) -> Result<bool, DbError> {
+    let exists = db.query_opt("SELECT to_regclass('ftptrigger_schema') IS NOT NULL", &[])?;
+    if !exists.map_or(Ok(false), |r| r.get::<bool>(0))? {
+        return Ok(false);
+    }
+    let version = db.query_opt("SELECT version FROM ftptrigger_schema", &[])?;
+    Ok(version.map_or(Ok(0), |r| r.get::<i64>(0))? >= POSTGRES.len() as i64)
+}
+
 /// Brings the schema up to date, in `tx`, holding a lock every other migrator waits for.
 pub(super) fn migrate(tx: &Tx<'_>) -> Result<(), DbError> {
     tx.query("SELECT pg_advisory_xact_lock(?1)", &args![MIGRATION_LOCK])?;
