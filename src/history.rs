@@ -37,7 +37,14 @@ pub fn command(config: &Config, filter: &Filter, style: Style) -> Result<u8, Fai
     if style.json {
         print_out(&json_lines(&runs));
     } else {
-        print_out(&table(&runs, &TimeZone::system(), terminal_width()));
+        let zone = TimeZone::system();
+        // A journal several hosts share says which host ran each run.
+        let text = if config.journal.url.is_some() {
+            host_table(&runs, &zone, terminal_width())
+        } else {
+            table(&runs, &zone, terminal_width())
+        };
+        print_out(&text);
     }
     Ok(0)
 }
@@ -98,6 +105,19 @@ pub fn table(runs: &[Run], zone: &TimeZone, width: Option<usize>) -> String {
         })
         .collect();
     crate::display::table(["RUN", &started, "CID", "FILE", "OUTCOME", "DURATION"], &narrow, FILE, width)
+}
+
+/// [`table`] with the host of each run after its start time, for a journal several hosts share.
+pub fn host_table(runs: &[Run], zone: &TimeZone, width: Option<usize>) -> String {
+    const HEADER: [&str; 8] = ["RUN", "STARTED", "HOST", "CID", "FILE", "OUTCOME", "EXIT", "DURATION"];
+    let rows: Vec<[String; 8]> = runs
+        .iter()
+        .map(|run| {
+            let [id, started, cid, file, outcome, exit, duration] = row(run, zone);
+            [id, started, escape_str(&run.host), cid, file, outcome, exit, duration]
+        })
+        .collect();
+    crate::display::table(HEADER, &rows, 4, width)
 }
 
 /// `2026-11-22 11:00:00 +01:00`: an RFC 3339 time from the journal in `zone`, with its offset,

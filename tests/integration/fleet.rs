@@ -45,6 +45,9 @@ fn runs_duplicates_and_history_live_in_postgresql() {
     assert_eq!((runs[1]["outcome"].as_str(), runs[1]["host"].as_str()), (Some("success"), Some("ftp1")));
     assert_eq!(runs[0]["outcome"], "duplicate_skipped");
     assert!(!w.journal_path().exists(), "a SQLite journal was made too");
+    let table = w.cmd().env("PGPASS", pg.password()).arg("history").run().code(0).stdout();
+    assert!(table.starts_with("RUN  STARTED") && table.contains("  HOST  CID"), "{table}");
+    assert!(table.lines().nth(2).is_some_and(|l| l.contains(" ftp1  acme  a.zip  success")), "{table}");
     let count = pg.sql(&full, "SELECT count(*) FROM runs").expect("psql");
     assert_eq!(count.trim(), "2");
 }
