@@ -327,3 +327,42 @@ fn serve_queues_fires_events_and_lists_runs_on_postgresql() {
     assert!(!s.log().contains("cannot"), "{}", s.log());
     assert_eq!(pg_state(pg, &full, id), "success");
 }
+
+/// TLS as libpq users write it: `sslmode=verify-full` with the server's CA in `sslrootcert`
+/// connects; without that CA it is refused before anything runs; `require` encrypts without
+/// checking; a server without TLS refuses `require`.
+#[test]
+fn sslmode_is_read_as_libpq_reads_it_and_tls_goes_through_rustls() {
+    let Some(own) = pg_support::private() else { return };
+    let (url, _) = database(&own, "tls");
+    let plain = |mode: &str| {
+        let w = world(&format!("{url}?sslmode={mode}"), "ftp1");
+        let file = w.upload("a.zip", b"a");
+        let code = w
+            .cmd()
+            .env("PGPASS", own.password())
+            .arg("acme")
+            .arg(&file)
+            .args(["--md5", &md5_hex(b"a")])
+            .run();
+        code.output.status.code()
+    };
+    assert_eq!(plain("require"), Some(1), "require against a server without TLS");
+    assert_eq!(plain("disable"), Some(0));
+
+    let ca = crate::servers::TestCa::new();
+    own.enable_tls(&ca.server_pem.0, &ca.server_pem.1);
+    let root = ca.write_pem();
+    let run = |query: &str| {
+        let w = world(&format!("{url}?{query}"), "ftp1");
+        let file = w.upload("a.zip", b"a");
+        w.cmd().env("PGPASS", own.password()).arg("acme").arg(&file).args(["--md5", &md5_hex(b"a")]).run()
+    };
+    run(&format!("sslmode=verify-full&sslrootcert={}", root.path().display())).code(0);
+    let refused = run("sslmode=verify-full").code(1);
+    assert!(refused.stderr().contains("cannot open journal"), "{}", refused.stderr());
+    run("sslmode=require").code(0);
+    let other = crate::servers::TestCa::new();
+    let wrong = other.write_pem();
+    run(&format!("sslmode=verify-ca&sslrootcert={}", wrong.path().display())).code(1);
+}

@@ -152,6 +152,27 @@ impl PgServer {
 
     /// Stops the server at once (`pg_ctl stop -m immediate`: connections drop, as in a crash).
     /// On the shared server this disturbs every test running: use a [`private`] one.
+    /// A private cluster only: serves TLS with `cert` and `key` (PEM) from now on (restarts it).
+    pub fn enable_tls(&self, cert: &str, key: &str) {
+        let cluster = self.cluster.as_ref().expect("a cluster of this process");
+        let data = cluster.dir.join("data");
+        let owner =
+            std::fs::metadata(&data).map(|m| std::os::unix::fs::MetadataExt::uid(&m)).expect("data dir");
+        for (name, text, mode) in [("server.crt", cert, 0o644), ("server.key", key, 0o600)] {
+            let path = data.join(name);
+            std::fs::write(&path, text).expect("write the TLS file");
+            std::os::unix::fs::chown(&path, Some(owner), None).expect("chown");
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .expect("chmod");
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
+        text.push_str("\nssl = on\n");
+        std::fs::write(&conf, text).expect("postgresql.conf");
+        self.stop();
+        self.start();
+    }
+
     pub fn stop(&self) {
         self.cluster("stop").run("stop").unwrap_or_else(|e| panic!("{e}"));
     }

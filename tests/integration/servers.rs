@@ -735,6 +735,8 @@ pub struct TestCa {
     pub pem: String,
     chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     key: Vec<u8>,
+    /// The server's certificate and key, PEM, for a server that reads files (PostgreSQL).
+    pub server_pem: (String, String),
 }
 
 impl TestCa {
@@ -750,7 +752,12 @@ impl TestCa {
             .expect("server params")
             .signed_by(&key, &issuer)
             .expect("server certificate");
-        TestCa { pem: ca_cert.pem(), chain: vec![server.der().clone()], key: key.serialize_der() }
+        TestCa {
+            pem: ca_cert.pem(),
+            chain: vec![server.der().clone()],
+            server_pem: (server.pem(), key.serialize_pem()),
+            key: key.serialize_der(),
+        }
     }
 
     /// The CA's certificate in a PEM file, for `ca_file`; removed when dropped.

@@ -228,8 +228,8 @@ impl Validator<'_> {
             let text = url.get_ref();
             if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
                 self.d.error(url.span(), "journal.url", "expected a postgres:// or postgresql:// URL");
-            } else if let Err(e) = text.parse::<postgres::Config>() {
-                self.d.error(url.span(), "journal.url", format!("not a PostgreSQL URL: {e}"));
+            } else if let Some(why) = crate::journal::pg::url_problem(text) {
+                self.d.error(url.span(), "journal.url", why);
             }
             if text.split_once("://").is_some_and(|(_, rest)| {
                 rest.split('@').next().is_some_and(|u| u.contains(':')) && rest.contains('@')
