@@ -2,7 +2,7 @@
 //! the environment rather than the config, and the schema created and migrated on first use.
 
 use super::db::{DbError, Statements, Tx, args};
-use super::schema::POSTGRES;
+use super::schema::{SQLITE, for_postgres};
 
 /// Serializes migrations across every host that connects at once (an arbitrary constant of
 /// ftptrigger's own: "ftptrig" in ASCII).
@@ -214,7 +214,7 @@ pub(super) fn is_current(db: &dyn Statements) -> Result<bool, DbError> {
         return Ok(false);
     }
     let version = db.query_opt("SELECT version FROM ftptrigger_schema", &[])?;
-    Ok(version.map_or(Ok(0), |r| r.get::<i64>(0))? >= POSTGRES.len() as i64)
+    Ok(version.map_or(Ok(0), |r| r.get::<i64>(0))? >= SQLITE.len() as i64)
 }
 
 /// Brings the schema up to date, in `tx`, holding a lock every other migrator waits for.
@@ -228,8 +228,9 @@ pub(super) fn migrate(tx: &Tx<'_>) -> Result<(), DbError> {
             0
         }
     };
-    for (version, sql) in POSTGRES.iter().enumerate().skip(current.max(0) as usize) {
-        for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+    for (version, sql) in SQLITE.iter().enumerate().skip(current.max(0) as usize) {
+        // One statement at a time (the journal's SQL has no `;` inside a statement).
+        for statement in for_postgres(sql).split(';').map(str::trim).filter(|s| !s.is_empty()) {
             tx.execute(statement, &[])?;
         }
         tx.execute("UPDATE ftptrigger_schema SET version = ?1", &args![version as i64 + 1])?;

@@ -72,69 +72,11 @@ ALTER TABLE outbox ADD COLUMN target TEXT;
 "#,
 ];
 
-/// PostgreSQL's, step for step the same schema as SQLite's (`BIGINT` and `BYTEA` where SQLite
-/// has `INTEGER` and `BLOB`); the version is kept in `ftptrigger_schema`.
-pub(super) const POSTGRES: &[&str] = &[
-    r#"
-CREATE TABLE runs (
-    id          BIGSERIAL PRIMARY KEY,
-    state       TEXT    NOT NULL,
-    cid         TEXT    NOT NULL,
-    filename    BYTEA   NOT NULL,
-    md5         TEXT,
-    exit_code   BIGINT,
-    pid         BIGINT  NOT NULL,
-    pid_start   BIGINT,
-    host        TEXT    NOT NULL,
-    started_ms  BIGINT  NOT NULL,
-    finished_ms BIGINT,
-    report      TEXT    NOT NULL
-);
-CREATE INDEX runs_success ON runs (cid, filename, md5) WHERE state = 'success';
-CREATE INDEX runs_running ON runs (state) WHERE state = 'running';
-CREATE INDEX runs_started ON runs (started_ms);
-CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
-"#,
-    r#"
-CREATE TABLE outbox (
-    id               BIGSERIAL PRIMARY KEY,
-    run_id           BIGINT,
-    channel          TEXT    NOT NULL,
-    event            TEXT    NOT NULL,
-    event_id         TEXT    NOT NULL,
-    cid              TEXT,
-    filename         TEXT,
-    payload          TEXT    NOT NULL,
-    state            TEXT    NOT NULL,
-    attempts         BIGINT  NOT NULL,
-    last_error       TEXT,
-    created_ms       BIGINT  NOT NULL,
-    claimed_until_ms BIGINT,
-    delivered_ms     BIGINT
-);
-CREATE INDEX outbox_pending ON outbox (state) WHERE state = 'pending';
-"#,
-    r#"
-CREATE INDEX runs_file ON runs (cid, filename, started_ms);
-"#,
-    r#"
-ALTER TABLE runs ADD COLUMN request TEXT;
-CREATE INDEX runs_queued ON runs (id) WHERE state = 'queued';
-"#,
-    r#"
-CREATE TABLE events (
-    id                  TEXT    PRIMARY KEY,
-    company_id          TEXT    NOT NULL,
-    listener_type       TEXT    NOT NULL,
-    tags                TEXT    NOT NULL,
-    outcomes            TEXT    NOT NULL,
-    callback_url        TEXT    NOT NULL,
-    callback_type       TEXT    NOT NULL,
-    delete_after_action BIGINT  NOT NULL,
-    created_ms          BIGINT  NOT NULL,
-    fired_run_id        BIGINT
-);
-CREATE INDEX events_company ON events (company_id);
-ALTER TABLE outbox ADD COLUMN target TEXT;
-"#,
-];
+/// PostgreSQL's schema is SQLite's, step for step, in PostgreSQL's words: 64-bit integers,
+/// `BIGSERIAL` keys, `BYTEA` for bytes. One text for both, so they cannot drift apart.
+pub(super) fn for_postgres(sqlite: &str) -> String {
+    sqlite
+        .replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+        .replace("INTEGER", "BIGINT")
+        .replace("BLOB", "BYTEA")
+}
