@@ -366,3 +366,43 @@ fn sslmode_is_read_as_libpq_reads_it_and_tls_goes_through_rustls() {
     let wrong = other.write_pem();
     run(&format!("sslmode=verify-ca&sslrootcert={}", wrong.path().display())).code(1);
 }
+
+/// The database password reaches the server only: not the job's environment, not stdout or
+/// stderr (also of a failing run and `-v`), not `history` or `outbox list`; and a delivery that
+/// failed waits in the PostgreSQL outbox until `outbox flush` sends it, once.
+#[test]
+fn the_database_password_stays_secret_and_the_outbox_works_on_postgresql() {
+    let Some(pg) = pg_support::server() else { return };
+    let (url, _) = database(pg, "secret");
+    let hook = crate::servers::HttpReceiver::scripted(vec![
+        crate::servers::Reply::status(503),
+        crate::servers::Reply::ok(),
+    ]);
+    let w = World::new();
+    let env_out = w.path("job.env");
+    w.script("job.sh", &format!("#!/bin/sh\nenv > '{}'\nexit 3\n", env_out.display()));
+    let journal = format!("url = \"{url}\"\npassword_env = \"PGPASS\"\nhost = \"ftp1\"");
+    let channel = format!("[channel.hook]\ntype = \"webhook\"\nurl = \"{}\"\nretries = 0\n", hook.url());
+    w.config(&Cfg::stmt("notify = [\"hook\"]").journal(&journal).tail(&channel).text());
+    let file = w.upload("a.zip", b"a");
+    let with_pw = |args: &[&str]| w.cmd().env("PGPASS", pg.password()).args(args);
+    let run = with_pw(&["-v", "acme"]).arg(&file).args(["--md5", &md5_hex(b"a")]).run().code(14);
+    let listed = with_pw(&["outbox", "list", "--json"]).run().code(0).stdout();
+    assert!(listed.contains("\"state\":\"pending\""), "{listed}");
+    with_pw(&["outbox", "flush"]).run().code(0);
+    hook.wait_for(2, crate::serve::LIMIT);
+    with_pw(&["outbox", "flush"]).run().code(0);
+    assert_eq!(hook.count(), 2, "delivered twice");
+    let history = with_pw(&["history", "--json"]).run().code(0).stdout();
+    let job_env = std::fs::read_to_string(&env_out).expect("the job's environment");
+    for (what, text) in [
+        ("stdout", run.stdout()),
+        ("stderr", run.stderr()),
+        ("outbox list", listed),
+        ("history", history),
+        ("the job's environment", job_env.clone()),
+    ] {
+        assert!(!text.contains(pg.password()), "the password is in {what}:\n{text}");
+    }
+    assert!(!job_env.contains("PGPASS="), "the password's variable reached the job");
+}
