@@ -716,3 +716,36 @@ fn history_of_a_journal_that_does_not_exist_yet_is_empty_and_creates_nothing() {
     w.cmd().arg("history").run().code(0).stdout_is("RUN  STARTED  CID  FILE  OUTCOME  EXIT  DURATION\n");
     assert!(!w.journal_path().exists());
 }
+
+/// The tests above that look at the journal only through the binary and `journal_rows` (one
+/// row per invocation, run ids, duplicates, `history`), run again as they are against a
+/// PostgreSQL journal, each in a fresh database.
+#[test]
+fn the_journal_tests_pass_on_postgresql_too() {
+    let tests: &[(&str, fn())] = &[
+        ("outcomes", every_outcome_leaves_exactly_one_finished_row),
+        ("config_usage", config_and_usage_errors_write_no_row),
+        ("dry_run", dry_run_writes_no_row),
+        ("run_id", json_run_id_is_the_row_id_and_the_job_gets_it_as_placeholder_and_env),
+        ("history_fields", history_json_lines_have_the_fields_of_the_json_result),
+        ("dup", the_same_file_again_is_skipped_naming_the_earlier_run_and_force),
+        ("dup_json", duplicate_json_result_says_duplicate_skipped_and_exit_0),
+        ("force", force_runs_a_duplicate_again),
+        ("dup_defaults", duplicates_run_in_defaults_runs_the_same_file_again),
+        ("dup_rule", duplicates_run_on_the_rule_runs_the_same_file_again),
+        ("dup_wins", duplicates_skip_on_the_rule_wins_over_run_in_defaults),
+        ("new_content", new_content_under_the_same_name_runs),
+        ("other_name", the_same_content_under_another_name_or_cid_runs),
+        ("failed_dup", a_failed_run_is_not_a_duplicate),
+        ("newest", history_is_newest_first_and_shows_20_by_default),
+        ("count", history_count_limits_the_runs_shown),
+        ("cid", history_cid_shows_only_that_cid),
+        ("file", history_file_shows_only_that_file_name),
+        ("failed", history_failed_shows_only_runs_that_did_not_succeed),
+    ];
+    for (name, test) in tests {
+        let Some(_journal) = crate::support::on_postgresql(name) else { return };
+        eprintln!("on PostgreSQL: {name}");
+        test();
+    }
+}

@@ -134,7 +134,7 @@ impl World {
     /// others can write is refused).
     pub fn config(&self, text: &str) -> PathBuf {
         let path = self.config_path();
-        write_mode(&path, text.as_bytes(), 0o640);
+        write_mode(&path, on_the_backend(text).as_bytes(), 0o640);
         path
     }
 
@@ -178,6 +178,9 @@ impl World {
     pub fn cmd_no_config(&self) -> Trigger {
         let mut t = Trigger::bare();
         t.cmd.current_dir(self.dir.path()).env("XDG_STATE_HOME", self.journal_dir());
+        if let Some(pg) = backend() {
+            t.cmd.env(PG_PASSWORD_VAR, &pg.password);
+        }
         t
     }
 
@@ -367,7 +370,10 @@ impl World {
 
     /// The rows of the journal at `path`, oldest first; none when there is no journal.
     pub fn journal_rows(&self) -> Vec<JournalRow> {
-        journal_rows_at(&self.journal_path())
+        match backend() {
+            Some(pg) => pg.rows(),
+            None => journal_rows_at(&self.journal_path()),
+        }
     }
 }
 
@@ -535,5 +541,113 @@ impl Drop for SystemConfig {
         if self.made_dir {
             let _ = fs::remove_dir(Path::new(SYSTEM_CONFIG).parent().expect("a directory"));
         }
+    }
+}
+
+// --- the PostgreSQL journal, for tests that run as they are against both backends ----------
+
+/// The variable a config made for PostgreSQL names as its `password_env`.
+const PG_PASSWORD_VAR: &str = "FTPTRIGGER_TEST_PGPASS";
+
+/// The database the tests of this thread use instead of a SQLite file (see [`on_postgresql`]).
+#[derive(Clone)]
+pub struct PgBackend {
+    /// Without the password.
+    url: String,
+    /// With it, for `psql`.
+    full: String,
+    password: String,
+}
+
+thread_local! {
+    static BACKEND: std::cell::RefCell<Option<PgBackend>> = const { std::cell::RefCell::new(None) };
+}
+
+fn backend() -> Option<PgBackend> {
+    BACKEND.with(|b| b.borrow().clone())
+}
+
+/// Until the guard is dropped, the worlds of this thread keep their journal in a fresh
+/// PostgreSQL database: configs get `[journal] url` (unless they name a journal themselves),
+/// invocations its password, and `journal_rows` reads it. None, after saying why, when there
+/// is no PostgreSQL server to be had. A test written for SQLite that reads the journal only
+/// through the binary and `journal_rows` runs unchanged against PostgreSQL inside it.
+pub fn on_postgresql(hint: &str) -> Option<impl Drop> {
+    let pg = crate::pg_support::server()?;
+    let full = pg.fresh_database(hint);
+    let url = full.replacen(&format!(":{}@", pg.password()), "@", 1);
+    BACKEND.with(|b| *b.borrow_mut() = Some(PgBackend { url, full, password: pg.password().to_owned() }));
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            BACKEND.with(|b| *b.borrow_mut() = None);
+        }
+    }
+    Some(Reset)
+}
+
+/// `text` with its journal in this thread's PostgreSQL database, if there is one.
+fn on_the_backend(text: &str) -> String {
+    let Some(pg) = backend() else { return text.to_owned() };
+    let lines = format!("url = \"{}\"\npassword_env = \"{PG_PASSWORD_VAR}\"\n", pg.url);
+    match text.find("[journal]\n") {
+        // A config that names its own journal keeps it.
+        Some(at)
+            if text[at..]
+                .split("\n[")
+                .next()
+                .is_some_and(|s| s.contains("path =") || s.contains("url =")) =>
+        {
+            text.to_owned()
+        }
+        Some(at) => {
+            format!("{}{lines}{}", &text[..at + "[journal]\n".len()], &text[at + "[journal]\n".len()..])
+        }
+        None => format!("[journal]\n{lines}\n{text}"),
+    }
+}
+
+impl World {
+    /// Everything the journal holds, as text: the SQLite file and its WAL byte for byte, or
+    /// every table of the PostgreSQL database; each with what it is.
+    pub fn journal_contents(&self) -> Vec<(String, String)> {
+        if let Some(pg) = backend() {
+            let server = crate::pg_support::server().expect("the server of this backend");
+            return ["runs", "outbox", "events", "meta"]
+                .iter()
+                .filter_map(|table| {
+                    let text = server.sql(&pg.full, &format!("SELECT * FROM {table}")).ok()?;
+                    Some((format!("table {table}"), text))
+                })
+                .collect();
+        }
+        let wal = PathBuf::from(format!("{}-wal", self.journal_path().display()));
+        [self.journal_path(), wal]
+            .into_iter()
+            .filter_map(|file| {
+                let bytes = fs::read(&file).ok()?;
+                Some((file.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()))
+            })
+            .collect()
+    }
+}
+
+impl PgBackend {
+    fn rows(&self) -> Vec<JournalRow> {
+        let pg = crate::pg_support::server().expect("the server of this backend");
+        let sql = "SELECT id, state, coalesce(exit_code, -1), finished_ms IS NOT NULL FROM runs ORDER BY id";
+        let Ok(out) = pg.sql(&self.full, sql) else { return Vec::new() };
+        out.lines()
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                let f: Vec<&str> = line.split('|').collect();
+                JournalRow {
+                    id: f[0].parse().expect("an id"),
+                    state: f[1].to_owned(),
+                    exit_code: f[2].parse::<i64>().ok().filter(|c| *c >= 0),
+                    finished: f[3] == "t",
+                }
+            })
+            .collect()
     }
 }
