@@ -406,3 +406,23 @@ fn the_database_password_stays_secret_and_the_outbox_works_on_postgresql() {
     }
     assert!(!job_env.contains("PGPASS="), "the password's variable reached the job");
 }
+
+/// The database server stopped before a run: exit 1, the message names the server (not the
+/// password), nothing runs and nothing is spooled; once it is back, the same run succeeds.
+#[test]
+fn a_stopped_database_before_the_run_is_exit_1_and_nothing_runs() {
+    let Some(own) = pg_support::private() else { return };
+    let (url, _) = database(&own, "stopped");
+    let w = world(&url, "ftp1");
+    let file = w.upload("a.zip", b"a");
+    let run =
+        || w.cmd().env("PGPASS", own.password()).arg("acme").arg(&file).args(["--md5", &md5_hex(b"a")]).run();
+    own.stop();
+    let refused = run().code(1).stderr_has(&format!("cannot open journal {url}"));
+    assert!(!refused.stderr().contains(own.password()), "{}", refused.stderr());
+    assert!(!w.job_ran(), "the job ran without a journal");
+    assert!(!w.journal_dir().join("ftptrigger/spool").exists(), "a run that never started was spooled");
+    own.start();
+    run().code(0);
+    assert!(w.job_ran());
+}
