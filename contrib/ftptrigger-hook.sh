@@ -168,10 +168,13 @@ esac
 
 # A sidecar that arrives before its data file finds the previous upload's data file, already
 # processed under that name: that pair is stale, not a mismatch. Wait for the new data file
-# (its own hook runs the pair) instead of reporting one.
+# (its own hook runs the pair) instead of reporting one. A sidecar that claims the digest of
+# the file there is that file's own (sent just after it, and maybe run already by the data
+# file's hook): it goes on to ftptrigger, which finds the duplicate.
 if [ "$file" = "$sidecar" ] && [ "$data" -ot "$sidecar" ] && command -v md5sum >/dev/null 2>&1; then
     sum=$(md5sum <"$data" | cut -c1-32)
-    if "$bin" --config="$config" history --json --count 100 --cid "$cid" --file "${data##*/}" 2>/dev/null </dev/null |
+    if ! grep -qi "$sum" "$sidecar" 2>/dev/null &&
+        "$bin" --config="$config" history --json --count 100 --cid "$cid" --file "${data##*/}" 2>/dev/null </dev/null |
         grep '"outcome":"success"' | grep -q "\"actual\":\"$sum\""; then
         debug "$u: $f: waiting for the data file $d (the one there already succeeded)"
         exit 0

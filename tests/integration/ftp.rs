@@ -604,4 +604,18 @@ fn a_new_sidecar_before_its_data_file_waits_instead_of_a_false_mismatch() {
     fs::write(&data, b"tuesday\n").expect("write");
     assert_eq!(run_hook(&world, "acme", &data, bin), Some(0));
     assert_eq!(jobs(), "acme|feed.csv\nacme|feed.csv\n");
+
+    // Wednesday's pair, sent back to back: the data file's hook already ran the pair when the
+    // sidecar's hook comes (the sidecar the newer of the two). That sidecar is the file's own,
+    // not a stale pair: it finds the duplicate instead of waiting for a file that never comes.
+    let wednesday = fs::File::options().write(true).truncate(true).open(&data).expect("open");
+    std::io::Write::write_all(&mut &wednesday, b"wednesday\n").expect("write");
+    wednesday.set_modified(std::time::SystemTime::now() - Duration::from_secs(5)).expect("set mtime");
+    fs::write(&sidecar, format!("MD5 (feed.csv) = {}\n", md5_hex(b"wednesday\n"))).expect("write");
+    assert_eq!(run_hook(&world, "acme", &data, bin), Some(0));
+    assert_eq!(run_hook(&world, "acme", &sidecar, bin), Some(0));
+    let log = read(&world.path("hook.log"));
+    assert!(log.contains("feed.csv: skipped, duplicate of run "), "{log}");
+    assert_eq!(log.matches("waiting for the data file").count(), 1, "{log}");
+    assert_eq!(jobs(), "acme|feed.csv\nacme|feed.csv\nacme|feed.csv\n");
 }
