@@ -26,6 +26,8 @@ pub struct Explanation {
     pub rules: Vec<Candidate>,
     /// The command a run would execute, when a rule matches and the file lies inside its root.
     pub command: Option<Command>,
+    /// The content types the chosen rule accepts (`mime`), checked after the MD5; none: any.
+    pub mime: Option<Vec<String>>,
     /// How a run would end before hashing, when it would not get that far.
     pub outcome: Option<Outcome>,
     pub message: Option<String>,
@@ -64,6 +66,7 @@ pub fn explain(config: &Config, cid: &str, file: &Path) -> (Explanation, Result<
         config: config.path.clone(),
         rules: Vec::new(),
         command: None,
+        mime: None,
         outcome: None,
         message: None,
         text_name: escape(shown),
@@ -100,6 +103,7 @@ fn fill(
     }
     let (rule, captures) =
         rules::find(config, cid, name).ok_or_else(|| rules::not_configured(&config.path, cid, file))?;
+    found.mime = rule.mime.clone();
     let resolved = verify::resolve_in_root(file, &rule.root, &rule.name)
         .map_err(|err| Failure::new(Outcome::BadFile, err.to_string()))?;
     let size = std::fs::symlink_metadata(&resolved).ok().filter(|m| m.is_file()).map(|m| m.len());
@@ -145,6 +149,10 @@ impl Explanation {
         }
         match (&self.describe, self.outcome) {
             (Some(describe), _) => {
+                if let Some(mime) = &self.mime {
+                    let _ =
+                        writeln!(out, "after the MD5, its content type must be one of: {}", mime.join(", "));
+                }
                 let _ =
                     writeln!(out, "a run would execute ({{md5}} and {{run_id}} are filled in at run time):");
                 out.push_str(describe);

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod display;
 pub mod events;
 pub mod exec;

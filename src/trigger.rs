@@ -251,6 +251,7 @@ impl<'c> Context<'_, 'c> {
             );
             return (progress, Err(Failure::new(Outcome::Md5Mismatch, detail)));
         }
+        stage!(progress, self.content_accepted(found.rule, &upload));
         stage!(progress, self.not_done_before(&found, &actual));
 
         let job = self.plan(&found, &upload, &actual);
@@ -354,6 +355,23 @@ impl<'c> Context<'_, 'c> {
             size as f64 / took.as_secs_f64().max(1e-9) / 1e6
         );
         Ok(actual)
+    }
+
+    /// Fails with `bad_file` when the rule lists content types (`mime`) and the file, sniffed
+    /// from its first bytes, is none of them.
+    fn content_accepted(&self, rule: &Rule, upload: &Upload) -> Result<(), Failure> {
+        let Some(accepted) = &rule.mime else { return Ok(()) };
+        let found = crate::content::type_of(&upload.head(crate::content::HEAD).map_err(bad_file)?);
+        if accepted.iter().any(|t| t == found) {
+            return Ok(());
+        }
+        let detail = format!(
+            "file {} is {found}, which rule {} does not accept (mime: {})",
+            escape(&upload.name),
+            escape_str(&rule.name),
+            accepted.join(", ")
+        );
+        Err(Failure::new(Outcome::BadFile, detail))
     }
 
     /// Fails with `duplicate_skipped` when the rule skips duplicates (and `--force` does not

@@ -227,6 +227,24 @@ impl Upload {
         Ok(Md5Hex::from_digest(&digest))
     }
 
+    /// Up to `n` bytes from the start of the file, read through the verified descriptor
+    /// without moving its offset.
+    pub fn head(&self, n: usize) -> Result<Vec<u8>, FileError> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0; n];
+        let mut got = 0;
+        while got < n {
+            match self.file.read_at(&mut buf[got..], got as u64) {
+                Ok(0) => break,
+                Ok(read) => got += read,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(FileError::Unreadable { path: self.path.clone(), source: err }),
+            }
+        }
+        buf.truncate(got);
+        Ok(buf)
+    }
+
     /// Puts the descriptor back at the start, for a job that inherits it: it shares the
     /// offset, which hashing left at the end.
     pub fn rewind(&mut self) -> Result<(), FileError> {

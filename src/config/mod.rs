@@ -161,6 +161,8 @@ pub struct Rule {
     /// Where `scan` finds a file's MD5 sidecar: a path template over the file's placeholders,
     /// relative to the file's directory unless absolute. Default `{file}.md5`.
     pub sidecar: Template,
+    /// The content types the rule accepts, sniffed from the file's first bytes; `None`: any.
+    pub mime: Option<Vec<String>>,
 }
 
 /// The rules of one CID, in config order, with all their globs compiled into one set: one

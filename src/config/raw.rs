@@ -79,6 +79,7 @@ with_settings! {
         pub tags: BTreeMap<String, String>,
         pub recursive: Option<bool>,
         pub sidecar: Option<Text>,
+        pub mime: Option<Vec<Text>>,
     }
 }
 

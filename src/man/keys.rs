@@ -114,6 +114,13 @@ pub const KEYS: &[Key] = &[
         "scan: walk the root's subdirectories too (never through symlinks)",
     ),
     key("rule", "sidecar", "path template", "\"{file}.md5\"", "scan: where a file's MD5 sidecar is"),
+    key(
+        "rule",
+        "mime",
+        "[content types]",
+        "any",
+        "accepted types, sniffed from the first bytes after the MD5 check (text/plain for text); else exit 13",
+    ),
     key("channel.NAME", "type", "\"email\" | \"webhook\"", "required", "what the channel is"),
     key(
         "email",

@@ -20,6 +20,7 @@ mod ftp_vsftpd;
 mod fuzzed;
 mod hostile;
 mod journal;
+mod lifecycle;
 mod limits;
 mod md5;
 mod notify;

@@ -101,6 +101,27 @@ impl Validator<'_> {
             else {
                 continue;
             };
+            let mime = r.mime.map(|types| {
+                types
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, t)| {
+                        let ok = t.get_ref().split_once('/').is_some_and(|(a, b)| {
+                            !a.is_empty()
+                                && !b.is_empty()
+                                && t.get_ref().bytes().all(|c| c.is_ascii_graphic())
+                        });
+                        if !ok {
+                            let msg = format!(
+                                "{:?} is not a content type; write e.g. \"application/zip\"",
+                                t.get_ref()
+                            );
+                            self.d.error(t.span(), format!("{}[{j}]", field("mime")), msg);
+                        }
+                        t.into_inner().to_ascii_lowercase()
+                    })
+                    .collect()
+            });
             let root_dir = self.resolve(root.get_ref());
             if !root_dir.is_dir() {
                 self.d.warning(
@@ -134,6 +155,7 @@ impl Validator<'_> {
                 settings,
                 recursive: r.recursive.unwrap_or(false),
                 sidecar,
+                mime,
             });
         }
         rules
