@@ -113,6 +113,41 @@ pub struct Settings {
     /// `scan` reports a file still without its sidecar, or a sidecar still without its file,
     /// once it is this old.
     pub sidecar_wait: Duration,
+    /// `scan` removes files with these names (abandoned partial uploads) once untouched for
+    /// `partials_after`.
+    pub partials: Partials,
+    pub partials_after: Duration,
+}
+
+/// Glob patterns of the names FTP servers give uploads in progress.
+#[derive(Debug, Clone)]
+pub struct Partials {
+    pub patterns: Vec<String>,
+    pub set: globset::GlobSet,
+}
+
+impl Partials {
+    /// The set of `patterns`, or the first pattern that is not a glob.
+    pub fn new(patterns: Vec<String>) -> Result<Partials, (usize, String)> {
+        let mut builder = globset::GlobSetBuilder::new();
+        for (i, p) in patterns.iter().enumerate() {
+            let glob = globset::GlobBuilder::new(p)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| (i, e.to_string()))?;
+            builder.add(glob);
+        }
+        let set = builder.build().map_err(|e| (0, e.to_string()))?;
+        Ok(Partials { patterns, set })
+    }
+}
+
+impl Default for Partials {
+    fn default() -> Partials {
+        let patterns = [".pureftpd-upload.*", "*.part", "*.filepart"].map(str::to_owned).to_vec();
+        Partials::new(patterns)
+            .unwrap_or_else(|_| Partials { patterns: Vec::new(), set: globset::GlobSet::empty() })
+    }
 }
 
 impl Default for Settings {
@@ -127,6 +162,8 @@ impl Default for Settings {
             env_file: None,
             settle: Duration::from_secs(30),
             sidecar_wait: Duration::from_secs(24 * 3600),
+            partials: Partials::default(),
+            partials_after: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -53,6 +53,8 @@ macro_rules! with_settings {
             pub env_file: Option<Text>,
             pub settle: Option<Text>,
             pub sidecar_wait: Option<Text>,
+            pub partials: Option<Vec<Text>>,
+            pub partials_after: Option<Text>,
         }
     };
 }
@@ -96,6 +98,8 @@ impl Rule {
             env_file: self.env_file.take(),
             settle: self.settle.take(),
             sidecar_wait: self.sidecar_wait.take(),
+            partials: self.partials.take(),
+            partials_after: self.partials_after.take(),
         }
     }
 }

@@ -66,6 +66,20 @@ pub const KEYS: &[Key] = &[
     key("defaults, rule", "notify_success", "[channel names]", "[]", "channels told about successes"),
     key(
         "defaults, rule",
+        "partials",
+        "[globs]",
+        "[\".pureftpd-upload.*\", \"*.part\", \"*.filepart\"]",
+        "scan: names of uploads in progress; removed once untouched for partials_after",
+    ),
+    key(
+        "defaults, rule",
+        "partials_after",
+        "duration",
+        "24h",
+        "scan: when a partial upload counts as abandoned",
+    ),
+    key(
+        "defaults, rule",
         "env_file",
         "path",
         "none",

@@ -56,9 +56,12 @@ pub fn command(config: Arc<Config>, options: &Options, interrupt: &Interrupt) ->
     // A dry run writes nothing, not even a new journal.
     let mut journal =
         if options.dry_run { journal::open_existing(&config)? } else { Some(journal::open_for(&config)?) };
-    let (found, problems) = survey(&config, &rules);
+    let (found, partials, problems) = survey(&config, &rules);
     for problem in &problems {
         out.problem(problem);
+    }
+    for partial in &partials {
+        remove_partial(partial, options.dry_run, &out);
     }
     let Plan { due, reports, mut tally } = plan(found, journal.as_ref(), options, &out)?;
     if options.dry_run {
@@ -81,6 +84,32 @@ pub fn command(config: Arc<Config>, options: &Options, interrupt: &Interrupt) ->
         return Ok(Outcome::Interrupted(signal).code());
     }
     Ok(if tally.failed > 0 { Outcome::ScanFailed.code() } else { 0 })
+}
+
+/// Removes an abandoned partial upload (in a dry run, only says it would), unless it changed or
+/// was replaced since the survey saw it. Says what it did.
+fn remove_partial(partial: &survey::Partial, dry_run: bool, out: &Printer) {
+    let untouched = humantime::format_duration(std::time::Duration::from_secs(partial.untouched.as_secs()));
+    if dry_run {
+        out.partial(
+            &partial.shown,
+            &format!("would remove abandoned partial upload (untouched for {untouched})"),
+        );
+        return;
+    }
+    // Still the same regular file, not a symlink put there since: then it goes.
+    let same = std::fs::symlink_metadata(&partial.path)
+        .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(|t| t == partial.modified));
+    if !same {
+        return;
+    }
+    match std::fs::remove_file(&partial.path) {
+        Ok(()) => out.partial(
+            &partial.shown,
+            &format!("removed abandoned partial upload (untouched for {untouched})"),
+        ),
+        Err(e) => out.problem(&format!("cannot remove abandoned partial upload {}: {e}", partial.shown)),
+    }
 }
 
 /// What the survey found to do: files to run (oldest first), failures to report, and the count

@@ -53,6 +53,17 @@ impl Printer {
         print_out(&text);
     }
 
+    /// What became of an abandoned partial upload: a line on stdout (`{"partial": .., "action": ..}`
+    /// with `--json`); `--quiet` keeps it out of cron's mail.
+    pub(super) fn partial(&self, shown: &str, action: &str) {
+        if self.json {
+            let line = serde_json::json!({"partial": shown, "action": action});
+            print_out(&format!("{line}\n"));
+        } else if !self.quiet {
+            print_out(&format!("{action}: {shown}\n"));
+        }
+    }
+
     /// Notification trouble, which does not change the outcome; `--quiet` keeps it to failures.
     pub(super) fn notices(&self, notices: &[String], ok: bool) {
         if !(self.quiet && ok) {

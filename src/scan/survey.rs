@@ -18,10 +18,25 @@ struct Walked {
     modified: SystemTime,
 }
 
-/// Every file the rules take, oldest first, each once; and the roots or directories that
-/// could not be read.
-pub(super) fn survey<'c>(config: &'c Config, rules: &[&'c Rule]) -> (Vec<Found<'c>>, Vec<String>) {
+/// An abandoned partial upload: a file named as FTP servers name uploads in progress
+/// (`[defaults] partials`) and untouched for longer than `partials_after`.
+pub(super) struct Partial {
+    pub path: PathBuf,
+    pub shown: String,
+    pub modified: SystemTime,
+    pub untouched: std::time::Duration,
+}
+
+/// Every file the rules take, oldest first, each once; the abandoned partial uploads in their
+/// roots; and the roots or directories that could not be read.
+pub(super) fn survey<'c>(
+    config: &'c Config,
+    rules: &[&'c Rule],
+) -> (Vec<Found<'c>>, Vec<Partial>, Vec<String>) {
     let mut problems = Vec::new();
+    let mut partials: Vec<Partial> = Vec::new();
+    let mut partial_seen = HashSet::new();
+    let now = SystemTime::now();
     let mut walks: HashMap<(PathBuf, bool), Vec<Walked>> = HashMap::new();
     let mut found = Vec::new();
     let mut seen = HashSet::new();
@@ -42,9 +57,20 @@ pub(super) fn survey<'c>(config: &'c Config, rules: &[&'c Rule]) -> (Vec<Found<'
                 found.push(file);
             }
         }
+        for file in files.iter() {
+            let name = file.path.file_name().unwrap_or_default();
+            let untouched = now.duration_since(file.modified).unwrap_or_default();
+            if rule.settings.partials.set.is_match(Path::new(name))
+                && untouched > rule.settings.partials_after
+                && partial_seen.insert(file.path.clone())
+            {
+                let shown = shown(rule, &root, &file.path);
+                partials.push(Partial { path: file.path.clone(), shown, modified: file.modified, untouched });
+            }
+        }
     }
     found.sort_by(|a, b| (a.modified, &a.path).cmp(&(b.modified, &b.path)));
-    (found, problems)
+    (found, partials, problems)
 }
 
 /// The regular files in `root`, and in its subdirectories when `recursive`. Symlinks are

@@ -38,3 +38,39 @@ fn mime_accepts_the_listed_types_and_refuses_the_rest_naming_what_it_found() {
     let out = w.cmd().arg("check").run().code(10).stdout();
     assert!(out.contains("rule[0].mime[0]: \"zip\" is not a content type"), "{out}");
 }
+
+/// `scan` removes abandoned partial uploads (named as FTP servers name uploads in progress,
+/// untouched for `partials_after`) and says so; a fresh one, another name, or a symlink stays;
+/// `--dry-run` only says what it would remove.
+#[test]
+fn scan_removes_abandoned_partial_uploads_and_leaves_fresh_ones() {
+    let w = World::new();
+    w.config(&Cfg::stmt("").defaults("partials_after = \"1h\"").text());
+    let old = |name: &str| {
+        let path = w.upload(name, b"half an upl");
+        let file = std::fs::File::options().write(true).open(&path).expect("open");
+        file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200))
+            .expect("mtime");
+        path
+    };
+    let abandoned = [old(".pureftpd-upload.5f3a.acme.ACME_1.zip"), old("big.zip.part"), old("x.filepart")];
+    let fresh = w.upload("now.zip.part", b"still coming");
+    let other = old("notes.txt");
+    std::os::unix::fs::symlink(&other, w.root().join("link.part")).expect("symlink");
+
+    let dry = w.cmd().args(["scan", "--dry-run"]).run().code(0).stdout();
+    assert_eq!(dry.matches("would remove abandoned partial upload (untouched for 2h").count(), 3, "{dry}");
+    assert!(abandoned.iter().all(|p| p.exists()), "a dry run removed something");
+
+    let out = w.cmd().arg("scan").run().code(0).stdout();
+    assert!(out.contains("removed abandoned partial upload (untouched for 2h"), "{out}");
+    assert!(out.contains(": acme/.pureftpd-upload.5f3a.acme.ACME_1.zip\n"), "{out}");
+    assert!(abandoned.iter().all(|p| !p.exists()), "{out}");
+    assert!(fresh.exists() && other.exists(), "removed what was not an abandoned partial");
+    assert!(w.root().join("link.part").symlink_metadata().is_ok(), "a symlink was removed");
+    assert!(!w.job_ran());
+
+    w.config(&Cfg::stmt("").defaults("partials = [\"a{b\"]").text());
+    let check = w.cmd().arg("check").run().code(10).stdout();
+    assert!(check.contains("defaults.partials[0]: not a glob"), "{check}");
+}

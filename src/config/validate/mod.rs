@@ -18,7 +18,9 @@ use self::channels::channel;
 use self::rules::index;
 use super::diag::Diagnostics;
 use super::raw::{self, Text};
-use super::{Config, Diagnostic, Duplicates, Journal, Scope, Serve, Settings, env_file, read_named_file};
+use super::{
+    Config, Diagnostic, Duplicates, Journal, Partials, Scope, Serve, Settings, env_file, read_named_file,
+};
 
 /// The raw sections, each deserialized on its own.
 #[derive(Default)]
@@ -354,6 +356,29 @@ impl Validator<'_> {
                 &field("sidecar_wait"),
                 raw.sidecar_wait.as_ref(),
                 parent.sidecar_wait,
+            ),
+            partials: match raw.partials {
+                None => parent.partials.clone(),
+                Some(patterns) => {
+                    let spans: Vec<_> = patterns.iter().map(|p| p.span()).collect();
+                    match Partials::new(patterns.into_iter().map(Spanned::into_inner).collect()) {
+                        Ok(partials) => partials,
+                        Err((i, why)) => {
+                            let span = spans.get(i).cloned().unwrap_or(0..0);
+                            self.d.error(
+                                span,
+                                format!("{}[{i}]", field("partials")),
+                                format!("not a glob: {why}"),
+                            );
+                            parent.partials.clone()
+                        }
+                    }
+                }
+            },
+            partials_after: self.positive(
+                &field("partials_after"),
+                raw.partials_after.as_ref(),
+                parent.partials_after,
             ),
         }
     }
