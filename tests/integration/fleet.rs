@@ -426,3 +426,15 @@ fn a_stopped_database_before_the_run_is_exit_1_and_nothing_runs() {
     run().code(0);
     assert!(w.job_ran());
 }
+
+/// A database password kept in `[defaults] env_file` is found there: `check` does not call it
+/// unset.
+#[test]
+fn a_password_in_the_env_file_is_not_called_unset() {
+    let w = World::new();
+    crate::support::write_mode(&w.path("secrets.env"), b"PGPASS=s3cret\n", 0o600);
+    let journal = "url = \"postgres://ftptrigger@db.example/ftptrigger\"\npassword_env = \"PGPASS\"";
+    w.config(&Cfg::stmt("").journal(journal).defaults("env_file = \"secrets.env\"").text());
+    let out = w.cmd().arg("check").run().code(0).stdout();
+    assert!(!out.contains("journal.password_env"), "{out}");
+}

@@ -236,6 +236,7 @@ impl Validator<'_> {
 
     fn webhook(&mut self, field: &dyn Fn(&str) -> String, w: raw::Webhook) -> Option<Webhook> {
         let _ = w.kind;
+        let bearer_wins = w.bearer_token_env.is_some();
         let url = w.url.get_ref();
         if let Err(problem) = webhook_url(url) {
             self.d.error(w.url.span(), field("url"), problem);
@@ -283,13 +284,13 @@ impl Validator<'_> {
                 None => 3,
             },
             ca: w.ca_file.and_then(|raw| self.ca_file(&field("ca_file"), &raw)),
-            oauth2: w.oauth2.map(|raw| self.oauth2(&field("oauth2"), raw)),
+            oauth2: w.oauth2.map(|raw| self.oauth2(&field("oauth2"), raw, bearer_wins)),
         })
     }
 
     /// `oauth2 = { token_url, client_id, client_secret_env, scope }`, each checked where it
     /// stands.
-    fn oauth2(&mut self, field: &str, raw: raw::OAuth2) -> OAuth2 {
+    fn oauth2(&mut self, field: &str, raw: raw::OAuth2, bearer_wins: bool) -> OAuth2 {
         let key = |name: &str| format!("{field}.{name}");
         if let Err(problem) = token_url(raw.token_url.get_ref()) {
             self.d.error(raw.token_url.span(), key("token_url"), problem);
@@ -300,7 +301,17 @@ impl Validator<'_> {
         if let Some(scope) = raw.scope.as_ref().filter(|s| s.get_ref().trim().is_empty()) {
             self.d.error(scope.span(), key("scope"), "must not be empty: leave scope out to ask for none");
         }
-        let client_secret_env = self.env_name(&key("client_secret_env"), Some(&raw.client_secret_env));
+        // With bearer_token_env set the client secret is never read: unset, it is no problem.
+        let client_secret_env = if bearer_wins {
+            let name = raw.client_secret_env.get_ref();
+            if !is_env_name(name) {
+                let msg = format!("{name:?} is not an environment variable name");
+                self.d.error(raw.client_secret_env.span(), key("client_secret_env"), msg);
+            }
+            Some(name.clone())
+        } else {
+            self.env_name(&key("client_secret_env"), Some(&raw.client_secret_env))
+        };
         OAuth2 {
             token_url: raw.token_url.into_inner(),
             client_id: raw.client_id.into_inner(),

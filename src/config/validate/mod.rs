@@ -96,10 +96,11 @@ pub fn validate_parsed(
     let mut v = Validator { d, dir, env_files: BTreeMap::new(), secrets_file: None };
     let names: Vec<String> = sections.channels.iter().map(|(n, _)| n.get_ref().clone()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let journal = v.journal(sections.journal);
     let defaults = v.settings("defaults", sections.defaults, &Settings::default(), &names);
     let rules = v.rules(sections.rules, &defaults, &names);
     v.secrets_file = defaults.env_file.clone();
+    // After `[defaults] env_file` is known: a password kept there is no unset variable.
+    let journal = v.journal(sections.journal);
     let channels = v.channels(sections.channels);
     let serve = v.serve(sections.serve);
     v.d.found.sort_by_key(|p| (p.line, p.col));
