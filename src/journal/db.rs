@@ -257,20 +257,14 @@ impl Statements for Db {
     fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, DbError> {
         match self {
             Db::Sqlite(conn) => sqlite_execute(conn, sql, args),
-            Db::Postgres(client) => {
-                let refs = pg_args(args);
-                Ok(client.borrow_mut().execute(pg_sql(sql).as_str(), &refs)?)
-            }
+            Db::Postgres(client) => pg_execute(&mut *client.borrow_mut(), sql, args),
         }
     }
 
     fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, DbError> {
         match self {
             Db::Sqlite(conn) => sqlite_query(conn, sql, args),
-            Db::Postgres(client) => {
-                let refs = pg_args(args);
-                pg_rows(client.borrow_mut().query(pg_sql(sql).as_str(), &refs)?)
-            }
+            Db::Postgres(client) => pg_query(&mut *client.borrow_mut(), sql, args),
         }
     }
 }
@@ -279,20 +273,14 @@ impl Statements for Tx<'_> {
     fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, DbError> {
         match self {
             Tx::Sqlite(conn) => sqlite_execute(conn, sql, args),
-            Tx::Postgres(tx) => {
-                let refs = pg_args(args);
-                Ok(tx.borrow_mut().execute(pg_sql(sql).as_str(), &refs)?)
-            }
+            Tx::Postgres(tx) => pg_execute(&mut *tx.borrow_mut(), sql, args),
         }
     }
 
     fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, DbError> {
         match self {
             Tx::Sqlite(conn) => sqlite_query(conn, sql, args),
-            Tx::Postgres(tx) => {
-                let refs = pg_args(args);
-                pg_rows(tx.borrow_mut().query(pg_sql(sql).as_str(), &refs)?)
-            }
+            Tx::Postgres(tx) => pg_query(&mut *tx.borrow_mut(), sql, args),
         }
     }
 }
@@ -352,11 +340,18 @@ fn pg_sql(sql: &str) -> String {
     out
 }
 
-fn pg_args(args: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
-    args.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect()
+/// `sql` on a PostgreSQL connection or transaction; the number of rows it changed.
+fn pg_execute(client: &mut impl postgres::GenericClient, sql: &str, args: &[Value]) -> Result<u64, DbError> {
+    Ok(client.execute(pg_sql(sql).as_str(), &pg_args(args))?)
 }
 
-fn pg_rows(rows: Vec<postgres::Row>) -> Result<Vec<Row>, DbError> {
+/// The rows `sql` selects on a PostgreSQL connection or transaction.
+fn pg_query(
+    client: &mut impl postgres::GenericClient,
+    sql: &str,
+    args: &[Value],
+) -> Result<Vec<Row>, DbError> {
+    let rows = client.query(pg_sql(sql).as_str(), &pg_args(args))?;
     let Some(first) = rows.first() else { return Ok(Vec::new()) };
     let names: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
     rows.iter()
@@ -365,6 +360,10 @@ fn pg_rows(rows: Vec<postgres::Row>) -> Result<Vec<Row>, DbError> {
             Ok(Row { values, names: Arc::clone(&names) })
         })
         .collect()
+}
+
+fn pg_args(args: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    args.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect()
 }
 
 impl From<postgres::Error> for DbError {
