@@ -299,6 +299,9 @@ impl<'c> Context<'_, 'c> {
                 Arc::new(lock)
             }
         };
+        if !self.journal.is_shared() {
+            return Ok(Some(lock));
+        }
         // A journal shared by several hosts also locks the file for all of them, by CID and
         // its path within the rule's root (hosts may mount the storage at different paths).
         let root = rule.root.canonicalize().unwrap_or_else(|_| rule.root.clone());

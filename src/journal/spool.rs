@@ -56,6 +56,10 @@ pub fn keep(local: &Path, report: &Report) -> std::io::Result<PathBuf> {
 /// run not written yet, a notification that failed). A file is removed only once its row is
 /// written.
 pub fn replay(journal: &mut Journal, config: &Config) -> Vec<String> {
+    // Only a shared journal can be out of reach, so only its runs are ever spooled.
+    if !journal.is_shared() {
+        return Vec::new();
+    }
     let Ok(entries) = std::fs::read_dir(dir(journal.path())) else { return Vec::new() };
     let mut lines = Vec::new();
     for path in entries.flatten().map(|e| e.path()) {

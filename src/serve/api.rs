@@ -230,7 +230,7 @@ async fn one_run(State(service): State<Arc<Service>>, Path(id): Path<String>) ->
 
 async fn read_runs(service: &Arc<Service>, filter: Filter) -> Result<Vec<Value>, Response> {
     let runs = journal(service, move |j| j.history(&filter)).await?;
-    Ok(runs.iter().map(|run| serde_json::from_str(&run.to_json()).unwrap_or(Value::Null)).collect())
+    Ok(runs.iter().map(|run| serde_json::to_value(run).unwrap_or(Value::Null)).collect())
 }
 
 /// `POST /events`: a subscription, 201 with its id; 422 in the event API's own forms.
