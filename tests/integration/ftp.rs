@@ -21,8 +21,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::ftp_support::{
-    Daemon, FtpClient, JOB, LIMIT, PASSWORD_HASH, both_handled, count, find_tool, free_port,
-    history_outcomes, hook_invocations, hooked_journal, job_runs, read, skip, skip_or_fail, wait_for,
+    Daemon, FtpClient, JOB, LIMIT, PASSWORD_HASH, Pairs, Server, count, find_tool, free_port,
+    history_outcomes, hook_invocations, hooked_journal, job_runs, read, skip, skip_or_fail, upload_pairs,
     wait_listening,
 };
 use crate::servers::HttpReceiver;
@@ -88,40 +88,7 @@ fn pure_ftpd_uploads_run_the_job_once_in_either_order_and_a_bad_sidecar_notifies
     world.script("job.sh", JOB);
     let server = FtpServer::start(&tools, &world);
 
-    // Data first, then its sidecar: the first upload waits, the second runs the job.
-    let a = b"id,amount\n1,10\n2,20\n";
-    server.upload("A.csv", a);
-    server.wait_for_log("the hook to see A.csv wait for its sidecar", |log| {
-        count(log, "/A.csv: waiting for the sidecar") == 1
-    });
-    server.upload("A.csv.md5", format!("{}  A.csv\n", md5_hex(a)).as_bytes());
-    server.wait_for_log("the hook to run A.csv", |log| count(log, "/A.csv: done (ftptrigger exit 0)") == 1);
-    assert_eq!(job_runs(&world), vec![format!("A.csv {} 0", md5_hex(a))], "{}", server.diagnostics());
-
-    // Sidecar first (bare hex, upper case), then the data.
-    let b = b"id,amount\n3,30\n";
-    server.upload("B.csv.md5", format!("{}\n", md5_hex(b).to_uppercase()).as_bytes());
-    server.wait_for_log("the hook to see B.csv.md5 wait for its data file", |log| {
-        count(log, "/B.csv.md5: waiting for the data file") == 1
-    });
-    server.upload("B.csv", b);
-    server.wait_for_log("the hook to run B.csv", |log| count(log, "/B.csv: done (ftptrigger exit 0)") == 1);
-
-    // Both back to back, as a client sends them: both hooks may see both files, and ftptrigger's
-    // lock and duplicate check still run the job once.
-    let d = b"id,amount\n4,40\n";
-    server.upload("D.csv", d);
-    server.upload("D.csv.md5", format!("MD5 (D.csv) = {}\n", md5_hex(d)).as_bytes());
-    server.wait_for_log("the hook to handle both D uploads", |log| both_handled(log, "D.csv"));
-
-    // A sidecar with the wrong MD5: nothing runs, and the rule's webhook hears md5_mismatch.
-    let c = b"id,amount\n5,50\n";
-    server.upload("C.csv", c);
-    // (waiting first: had both hooks seen both files, each would report the mismatch)
-    server.wait_for_log("the hook to see C.csv wait for its sidecar", |log| {
-        count(log, "/C.csv: waiting for the sidecar") == 1
-    });
-    server.upload("C.csv.md5", format!("{}  C.csv\n", md5_hex(b"something else")).as_bytes());
+    let Pairs { a, b, c, d } = upload_pairs(&server, &world, 0);
     server.wait_for_log("the hook to report C.csv's mismatch", |log| {
         count(log, "/C.csv: ftptrigger exit 12") >= 1
     });
@@ -352,22 +319,15 @@ impl FtpServer {
         }
         panic!("pure-ftpd did not start: {last_failure}");
     }
+}
 
-    /// `curl -T` of `content` as NAME into the user's root; fails the test if curl does.
-    fn upload(&self, name: &str, content: &[u8]) {
-        if let Err(why) = self.client.upload(name, content) {
-            panic!("{why}{}", self.diagnostics());
-        }
+impl Server for FtpServer {
+    fn client(&self) -> &FtpClient {
+        &self.client
     }
 
-    fn hook_log(&self) -> String {
-        read(&self.dir.join("hook.log"))
-    }
-
-    /// Polls the hook's log until `done` says so, for at most [`LIMIT`]: the hook runs
-    /// asynchronously, after pure-uploadscript reads the upload from its pipe.
-    fn wait_for_log(&self, what: &str, done: impl Fn(&str) -> bool) {
-        wait_for(what, || done(&self.hook_log()), || self.diagnostics());
+    fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Everything worth seeing when something went wrong.

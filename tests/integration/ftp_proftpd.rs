@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::ftp_support::{
-    Account, Daemon, FtpClient, JOB, PASSWORD_HASH, both_handled, count, find_tool, free_port,
+    Account, Daemon, FtpClient, JOB, PASSWORD_HASH, Pairs, Server, count, find_tool, free_port,
     history_outcomes, hook_invocations, hooked_journal, job_runs, own, read, skip, skip_or_fail,
-    unpacked_servers, wait_for, wait_listening,
+    unpacked_servers, upload_pairs, wait_for, wait_listening,
 };
 use crate::support::{World, md5_hex, write_mode};
 
@@ -56,40 +56,7 @@ fn proftpd_mod_exec_runs_the_job_once_per_pair_as_the_users_account_and_a_bad_si
     let server = ProFtpd::start(&tools, &world);
     let uid = server.account.uid;
 
-    // Data first, then its sidecar (md5sum's form): the first upload's hook waits, the second's
-    // runs the job.
-    let a = b"id,amount\n1,10\n2,20\n";
-    server.upload("A.csv", a);
-    server.wait_for_log("the hook to see A.csv wait for its sidecar", |log| {
-        count(log, "/A.csv: waiting for the sidecar") == 1
-    });
-    server.upload("A.csv.md5", format!("{}  A.csv\n", md5_hex(a)).as_bytes());
-    server.wait_for_log("the hook to run A.csv", |log| count(log, "/A.csv: done (ftptrigger exit 0)") == 1);
-    assert_eq!(job_runs(&world), vec![format!("A.csv {} {uid}", md5_hex(a))], "{}", server.diagnostics());
-
-    // Sidecar first (bare hex, upper case), then the data.
-    let b = b"id,amount\n3,30\n";
-    server.upload("B.csv.md5", format!("{}\n", md5_hex(b).to_uppercase()).as_bytes());
-    server.wait_for_log("the hook to see B.csv.md5 wait for its data file", |log| {
-        count(log, "/B.csv.md5: waiting for the data file") == 1
-    });
-    server.upload("B.csv", b);
-    server.wait_for_log("the hook to run B.csv", |log| count(log, "/B.csv: done (ftptrigger exit 0)") == 1);
-
-    // Both back to back: the hooks (and, with FTPTRIGGER_HOOK_BACKGROUND, their ftptriggers) may
-    // overlap; ftptrigger's lock and duplicate check still run the job once.
-    let d = b"id,amount\n4,40\n";
-    server.upload("D.csv", d);
-    server.upload("D.csv.md5", format!("MD5 (D.csv) = {}\n", md5_hex(d)).as_bytes());
-    server.wait_for_log("the hook to handle both D uploads", |log| both_handled(log, "D.csv"));
-
-    // A sidecar with the wrong MD5: nothing runs, and the journal says md5_mismatch.
-    let c = b"id,amount\n5,50\n";
-    server.upload("C.csv", c);
-    server.wait_for_log("the hook to see C.csv wait for its sidecar", |log| {
-        count(log, "/C.csv: waiting for the sidecar") == 1
-    });
-    server.upload("C.csv.md5", format!("{}  C.csv\n", md5_hex(b"something else")).as_bytes());
+    let Pairs { a, b, c: _, d } = upload_pairs(&server, &world, uid);
     server.wait_for_log("the hook to report C.csv's mismatch", |log| {
         count(log, "/C.csv: ftptrigger exit 12") == 1
     });
@@ -280,28 +247,22 @@ impl ProFtpd {
         panic!("proftpd did not start: {last_failure}");
     }
 
-    /// `curl -T` of `content` as NAME into the user's home; fails the test if curl does.
-    fn upload(&self, name: &str, content: &[u8]) {
-        if let Err(why) = self.client.upload(name, content) {
-            panic!("{why}{}", self.diagnostics());
-        }
-    }
-
-    fn hook_log(&self) -> String {
-        read(&self.dir.join("hook.log"))
-    }
-
     fn exec_log(&self) -> String {
         read(&self.dir.join("exec.log"))
     }
 
-    /// Polls the hook's log until `done` says so: the hook's ftptrigger runs in the background.
-    fn wait_for_log(&self, what: &str, done: impl Fn(&str) -> bool) {
-        self.wait_for(what, || done(&self.hook_log()));
-    }
-
     fn wait_for(&self, what: &str, done: impl Fn() -> bool) {
         wait_for(what, done, || self.diagnostics());
+    }
+}
+
+impl Server for ProFtpd {
+    fn client(&self) -> &FtpClient {
+        &self.client
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Everything worth seeing when something went wrong.

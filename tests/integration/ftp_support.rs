@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::support::{World, write_mode};
+use crate::support::{World, md5_hex, write_mode};
 
 /// The FTP password every test login has.
 pub const PASSWORD: &str = "ftptrigger-test";
@@ -184,6 +184,91 @@ impl FtpClient {
             Err(format!("curl -T {name} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)))
         }
     }
+}
+
+// --- a server under test -------------------------------------------------------------------
+
+/// What the server tests drive: uploads with `curl -T`, and, for a server that runs a hook per
+/// upload, the hook's log in `hook.log` of the test's directory.
+pub trait Server {
+    fn client(&self) -> &FtpClient;
+    /// The test's directory: the world, with the server's own files.
+    fn dir(&self) -> &Path;
+    /// Everything worth seeing when something went wrong.
+    fn diagnostics(&self) -> String;
+
+    /// `curl -T` of `content` as NAME; fails the test if curl does.
+    fn upload(&self, name: &str, content: &[u8]) {
+        if let Err(why) = self.client().upload(name, content) {
+            panic!("{why}{}", self.diagnostics());
+        }
+    }
+
+    fn hook_log(&self) -> String {
+        read(&self.dir().join("hook.log"))
+    }
+
+    /// Polls the hook's log until `done` says so, for at most [`LIMIT`]: the hook runs
+    /// asynchronously, after the server has finished the upload.
+    fn wait_for_log(&self, what: &str, done: impl Fn(&str) -> bool)
+    where
+        Self: Sized,
+    {
+        wait_for(what, || done(&self.hook_log()), || self.diagnostics());
+    }
+}
+
+/// The contents [`upload_pairs`] sent: A, B and D with their sidecars, C with a wrong one.
+pub struct Pairs {
+    pub a: &'static [u8],
+    pub b: &'static [u8],
+    pub c: &'static [u8],
+    pub d: &'static [u8],
+}
+
+/// The uploads every hooked server gets, each handled before the next: A then its sidecar (the
+/// first hook waits, the second runs the job, as `uid`); B's sidecar first (bare hex, upper case),
+/// then B; D and its sidecar back to back (both hooks may see both files: ftptrigger's lock and
+/// duplicate check still run the job once); then C, and once its hook waits, a sidecar that
+/// gives another MD5 (had both hooks seen both files, each would report the mismatch). What the
+/// mismatch comes to is the caller's to check.
+pub fn upload_pairs(server: &impl Server, world: &World, uid: u32) -> Pairs {
+    let pairs = Pairs {
+        a: b"id,amount\n1,10\n2,20\n",
+        b: b"id,amount\n3,30\n",
+        c: b"id,amount\n5,50\n",
+        d: b"id,amount\n4,40\n",
+    };
+    server.upload("A.csv", pairs.a);
+    server.wait_for_log("the hook to see A.csv wait for its sidecar", |log| {
+        count(log, "/A.csv: waiting for the sidecar") == 1
+    });
+    server.upload("A.csv.md5", format!("{}  A.csv\n", md5_hex(pairs.a)).as_bytes());
+    server.wait_for_log("the hook to run A.csv", |log| count(log, "/A.csv: done (ftptrigger exit 0)") == 1);
+    assert_eq!(
+        job_runs(world),
+        vec![format!("A.csv {} {uid}", md5_hex(pairs.a))],
+        "{}",
+        server.diagnostics()
+    );
+
+    server.upload("B.csv.md5", format!("{}\n", md5_hex(pairs.b).to_uppercase()).as_bytes());
+    server.wait_for_log("the hook to see B.csv.md5 wait for its data file", |log| {
+        count(log, "/B.csv.md5: waiting for the data file") == 1
+    });
+    server.upload("B.csv", pairs.b);
+    server.wait_for_log("the hook to run B.csv", |log| count(log, "/B.csv: done (ftptrigger exit 0)") == 1);
+
+    server.upload("D.csv", pairs.d);
+    server.upload("D.csv.md5", format!("MD5 (D.csv) = {}\n", md5_hex(pairs.d)).as_bytes());
+    server.wait_for_log("the hook to handle both D uploads", |log| both_handled(log, "D.csv"));
+
+    server.upload("C.csv", pairs.c);
+    server.wait_for_log("the hook to see C.csv wait for its sidecar", |log| {
+        count(log, "/C.csv: waiting for the sidecar") == 1
+    });
+    server.upload("C.csv.md5", format!("{}  C.csv\n", md5_hex(b"something else")).as_bytes());
+    pairs
 }
 
 // --- what the tests look at -----------------------------------------------------------------

@@ -19,8 +19,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::ftp_support::{
-    Account, Daemon, EtcFile, FtpClient, JOB, LIMIT, PASSWORD_HASH, find_tool, free_port, history_outcomes,
-    job_runs, outcomes, own, read, skip, skip_or_fail, unpacked_servers, wait_listening,
+    Account, Daemon, EtcFile, FtpClient, JOB, LIMIT, PASSWORD_HASH, Server, find_tool, free_port,
+    history_outcomes, job_runs, outcomes, own, read, skip, skip_or_fail, unpacked_servers, wait_listening,
 };
 use crate::support::{Run, Trigger, World, md5_hex, write_mode};
 
@@ -266,13 +266,6 @@ impl Vsftpd {
         panic!("vsftpd did not start: {last_failure}");
     }
 
-    /// `curl -T` of `content` as NAME into the customer's home; fails the test if curl does.
-    fn upload(&self, name: &str, content: &[u8]) {
-        if let Err(why) = self.client.upload(name, content) {
-            panic!("{why}{}", self.diagnostics());
-        }
-    }
-
     /// The shipped cron line's command, run as the scan account the way cron would (`/bin/sh -c`,
     /// the cron file's PATH), with only the installed paths changed: `ftptrigger` found first in
     /// a directory of this test's, the config from `FTPTRIGGER_CONFIG`, the flock in a directory
@@ -317,6 +310,16 @@ impl Vsftpd {
         let mut scan = Trigger::bare().timeout(LIMIT);
         scan.cmd = cron_job;
         scan.run()
+    }
+}
+
+impl Server for Vsftpd {
+    fn client(&self) -> &FtpClient {
+        &self.client
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Everything worth seeing when something went wrong.
