@@ -232,23 +232,19 @@ fn a_sigkilled_run_is_interrupted_for_the_other_host_only_once_its_job_is_gone()
     // The orphaned job still holds host A's session: B does not run the file, nor reap the run.
     run_on(&b).run().code(16).stderr_has("holds its lock");
     assert_eq!(state(), "running");
-    let shown = history_of(&b, pg);
+    let shown = history(&b, pg);
     assert_eq!(shown.last().map(|r| r["outcome"].as_str()), Some(Some("running")), "{shown:?}");
 
     let orphan: i32 = std::fs::read_to_string(marks.join("pid")).expect("pid").trim().parse().expect("a pid");
     let orphan = rustix::process::Pid::from_raw(orphan).expect("a pid");
     rustix::process::kill_process(orphan, rustix::process::Signal::KILL).expect("kill the orphan");
     crate::support::wait_until(crate::serve::LIMIT, "B sees run 1 interrupted", || {
-        history_of(&b, pg).last().is_some_and(|r| r["outcome"] == "interrupted")
+        history(&b, pg).last().is_some_and(|r| r["outcome"] == "interrupted")
     });
     run_on(&b).run().code(0);
     assert_eq!(state(), "interrupted", "B's run reaps run 1");
     let runs = std::fs::read_to_string(marks.join("runs")).expect("runs");
     assert_eq!(runs.lines().count(), 2, "the job ran twice at once, or not again");
-}
-
-fn history_of(w: &World, pg: &PgServer) -> Vec<Value> {
-    history(w, pg)
 }
 
 /// The database goes away while the job runs: the run keeps its outcome, is kept in the local

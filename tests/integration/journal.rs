@@ -743,9 +743,5 @@ fn the_journal_tests_pass_on_postgresql_too() {
         ("file", history_file_shows_only_that_file_name),
         ("failed", history_failed_shows_only_runs_that_did_not_succeed),
     ];
-    for (name, test) in tests {
-        let Some(_journal) = crate::support::on_postgresql(name) else { return };
-        eprintln!("on PostgreSQL: {name}");
-        test();
-    }
+    crate::support::run_on_postgresql(tests);
 }

@@ -1436,9 +1436,5 @@ fn the_outbox_and_secret_tests_pass_on_postgresql_too() {
         ("job_env", channel_secrets_are_not_passed_to_the_job),
         ("every_outcome", secrets_stay_secret_for_every_outcome),
     ];
-    for (name, test) in tests {
-        let Some(_journal) = crate::support::on_postgresql(name) else { return };
-        eprintln!("on PostgreSQL: {name}");
-        test();
-    }
+    crate::support::run_on_postgresql(tests);
 }

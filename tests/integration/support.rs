@@ -586,6 +586,16 @@ pub fn on_postgresql(hint: &str) -> Option<impl Drop> {
     Some(Reset)
 }
 
+/// Runs each of `tests` (written for SQLite) again inside [`on_postgresql`], each in a fresh
+/// database named after it; none when there is no PostgreSQL server to be had.
+pub fn run_on_postgresql(tests: &[(&str, fn())]) {
+    for (name, test) in tests {
+        let Some(_journal) = on_postgresql(name) else { return };
+        eprintln!("on PostgreSQL: {name}");
+        test();
+    }
+}
+
 /// `text` with its journal in this thread's PostgreSQL database, if there is one.
 fn on_the_backend(text: &str) -> String {
     let Some(pg) = backend() else { return text.to_owned() };
