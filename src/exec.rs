@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -156,8 +156,12 @@ pub fn close_inherited_on_exec() {
     }
 }
 
+/// The number the first descriptor a job inherits gets; the next get the numbers after it.
+pub const INHERITED_FROM: RawFd = 3;
+
 /// Runs `job` to completion (or its timeout, or until `interrupt` fires) and reports how it
-/// ended. The job inherits the descriptors `inherit`, under the same numbers.
+/// ended. The job inherits the descriptors `inherit` as 3, 4, 5, ... in that order: single
+/// digits, which `sh` needs to redirect from one (`<&3`), whatever numbers they have here.
 pub fn run(
     job: &Job,
     output: Output,
@@ -231,31 +235,61 @@ pub fn run(
     Ok(Finished { status: status.code(), signal: status.signal(), timed_out, interrupted, duration, tail })
 }
 
-/// Starts `cmd`, with `inherit` open in it. The descriptors stay close-on-exec here and are
-/// made inheritable in the child, between fork and exec: flipping them in this process would
-/// let any process started meanwhile by another thread (a `scan --jobs` worker, lettre's
-/// `sendmail`) inherit them too, and a lock held by a stray `sendmail` keeps its file waiting.
+/// Starts `cmd`, with `inherit` open in it as [`INHERITED_FROM`] and on. The descriptors stay
+/// close-on-exec here; the child, between fork and exec, puts copies at those numbers and
+/// makes them inheritable. Flipping them in this process would let any process started
+/// meanwhile by another thread (a `scan --jobs` worker, lettre's `sendmail`) inherit them
+/// too, and a lock held by a stray `sendmail` keeps its file waiting.
 fn spawn(cmd: &mut Command, inherit: &[BorrowedFd<'_>]) -> io::Result<Child> {
     if !inherit.is_empty() {
-        let numbers: Vec<RawFd> = inherit.iter().map(AsRawFd::as_raw_fd).collect();
-        let keep_open = move || {
-            for &number in &numbers {
-                // SAFETY: `number` is open in the child, which got a copy of our descriptor
-                // table at fork while `inherit` kept each of them open in ours, and nothing in
-                // the child closes it before exec.
+        let sources: Vec<RawFd> = inherit.iter().map(AsRawFd::as_raw_fd).collect();
+        let past_targets = INHERITED_FROM + sources.len() as RawFd;
+        // Filled in the child; reserved here, since the child must not allocate.
+        let mut copies: Vec<RawFd> = Vec::with_capacity(sources.len());
+        let renumber = move || {
+            copies.clear();
+            // First a copy of each above the target numbers, so that placing one cannot
+            // close another that is still to be placed (a source may sit on a target number).
+            for &source in &sources {
+                // SAFETY: `source` is open in the child, which got a copy of our descriptor
+                // table at fork while `inherit` kept each of them open in ours, and nothing
+                // in the child closed it before this point.
                 #[allow(unsafe_code)]
-                let fd = unsafe { BorrowedFd::borrow_raw(number) };
-                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+                let fd = unsafe { BorrowedFd::borrow_raw(source) };
+                copies.push(rustix::io::fcntl_dupfd_cloexec(fd, past_targets)?.into_raw_fd());
+            }
+            for (target, &copy) in (INHERITED_FROM..).zip(copies.iter()) {
+                // SAFETY: the child is single-threaded and about to exec, so no one else owns
+                // or uses `target`: whatever it was (a close-on-exec descriptor of ours, or a
+                // source already copied above) goes at exec anyway. Closing a number that is
+                // not open is harmless.
+                #[allow(unsafe_code)]
+                unsafe {
+                    rustix::io::close(target)
+                };
+                // SAFETY: `copy` was made open just above and is not closed before exec.
+                #[allow(unsafe_code)]
+                let copy = unsafe { BorrowedFd::borrow_raw(copy) };
+                // `target` is free now, so the lowest free number from `target` is `target`.
+                let placed = rustix::io::fcntl_dupfd_cloexec(copy, target)?.into_raw_fd();
+                if placed != target {
+                    return Err(rustix::io::Errno::BADF.into());
+                }
+                // SAFETY: `placed` was just made open and stays open through exec.
+                #[allow(unsafe_code)]
+                let placed = unsafe { BorrowedFd::borrow_raw(placed) };
+                rustix::io::fcntl_setfd(placed, rustix::io::FdFlags::empty())?;
             }
             Ok(())
         };
         // SAFETY: the closure runs in the child between fork and exec, where only
-        // async-signal-safe calls are sound. It reads a vector allocated before the fork and
-        // makes one fcntl(2) system call per descriptor: no allocation, no lock, no other call
-        // (an error becomes an io::Error from its raw number, which does not allocate).
+        // async-signal-safe calls are sound. It pushes into a vector whose capacity was
+        // reserved before the fork (no allocation), and makes only fcntl(2) and close(2)
+        // system calls: no lock, no other call (an error becomes an io::Error from its raw
+        // number, which does not allocate).
         #[allow(unsafe_code)]
         unsafe {
-            cmd.pre_exec(keep_open);
+            cmd.pre_exec(renumber);
         }
     }
     cmd.spawn()

@@ -28,6 +28,11 @@ pub struct Explanation {
     pub command: Option<Command>,
     /// The content types the chosen rule accepts (`mime`), checked after the MD5; none: any.
     pub mime: Option<Vec<String>>,
+    /// What the chosen rule does with the file after a success, and after a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_success: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<String>,
     /// How a run would end before hashing, when it would not get that far.
     pub outcome: Option<Outcome>,
     pub message: Option<String>,
@@ -67,6 +72,8 @@ pub fn explain(config: &Config, cid: &str, file: &Path) -> (Explanation, Result<
         rules: Vec::new(),
         command: None,
         mime: None,
+        on_success: None,
+        on_failure: None,
         outcome: None,
         message: None,
         text_name: escape(shown),
@@ -104,6 +111,8 @@ fn fill(
     let (rule, captures) =
         rules::find(config, cid, name).ok_or_else(|| rules::not_configured(&config.path, cid, file))?;
     found.mime = rule.mime.clone();
+    found.on_success = rule.settings.on_success.as_ref().map(|a| a.describe(&rule.root));
+    found.on_failure = rule.settings.on_failure.as_ref().map(|a| a.describe(&rule.root));
     let resolved = verify::resolve_in_root(file, &rule.root, &rule.name)
         .map_err(|err| Failure::new(Outcome::BadFile, err.to_string()))?;
     let size = std::fs::symlink_metadata(&resolved).ok().filter(|m| m.is_file()).map(|m| m.len());
@@ -156,6 +165,14 @@ impl Explanation {
                 let _ =
                     writeln!(out, "a run would execute ({{md5}} and {{run_id}} are filled in at run time):");
                 out.push_str(describe);
+                for (when, action) in [
+                    ("after a success", &self.on_success),
+                    ("after a failure (exit 12, 13 for the content type, 14, 15)", &self.on_failure),
+                ] {
+                    if let Some(action) = action {
+                        let _ = writeln!(out, "{when}, the file and its sidecar are {action}");
+                    }
+                }
             }
             (None, Some(Outcome::NotConfigured)) => {
                 let _ = writeln!(out, "no rule matches: a run would exit {}", Outcome::NotConfigured.code());

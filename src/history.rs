@@ -141,11 +141,21 @@ fn row(run: &Run, zone: &TimeZone) -> [String; 7] {
         number(run.run_id),
         local_time(&run.started_at, zone),
         escape_str(&run.cid),
-        escape_str(&run.filename),
+        file_cell(run),
         run.outcome.name().to_owned(),
         number(run.exit_code.map(i64::from)),
         duration,
     ]
+}
+
+/// The file's name, and where `on_success` / `on_failure` moved it: relative to the directory
+/// it landed in when it went below it (`done/20261129/a.zip`), else in full.
+fn file_cell(run: &Run) -> String {
+    let Some(moved) = &run.moved_to else { return escape_str(&run.filename) };
+    let landed = std::path::Path::new(&run.file).parent().unwrap_or(std::path::Path::new("/"));
+    let moved = std::path::Path::new(moved);
+    let shown = moved.strip_prefix(landed).unwrap_or(moved);
+    format!("{} → {}", escape_str(&run.filename), escape_str(&shown.to_string_lossy()))
 }
 
 /// `4ms`, `0.42s`, `5.1s`, `2m 5s`: precise where it is short, coarse where it is long.

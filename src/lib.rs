@@ -14,6 +14,7 @@ pub mod explain;
 pub mod history;
 pub mod interrupt;
 pub mod journal;
+pub mod lifecycle;
 pub mod lock;
 pub mod man;
 pub mod md5block;

@@ -43,6 +43,19 @@ pub struct Row {
     pub notifies: bool,
     /// The HTTP status `serve` answers a run that ends so.
     pub http: u16,
+    /// Which of the rule's `on_success` / `on_failure` acts on the upload afterwards.
+    pub after: After,
+}
+
+/// Which lifecycle action follows an outcome (see [`crate::lifecycle`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum After {
+    /// Nothing: the file stays (it was not the upload's fault, or not one to act on).
+    Leave,
+    OnSuccess,
+    OnFailure,
+    /// `on_failure`, when the run ended for the file's content type; else nothing.
+    OnFailureOfContent,
 }
 
 /// Declares [`Outcome`] and [`TABLE`] from one list, so no outcome can exist without its
@@ -52,7 +65,7 @@ macro_rules! outcomes {
         $(#[doc = $doc:literal])*
         $variant:ident $(($field:ty))? => $code:expr, $name:literal,
             failure: $failure:literal, settles: $settles:literal, notifies: $notifies:literal,
-            http: $http:literal, $meaning:expr;
+            http: $http:literal, after: $after:ident, $meaning:expr;
     )*) => {
         /// How an invocation ended. The exit codes are a stable contract (see `shared/SPEC.md`).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,6 +83,7 @@ macro_rules! outcomes {
                 settles: $settles,
                 notifies: $notifies,
                 http: $http,
+                after: After::$after,
             }, )*
         ];
 
@@ -97,39 +111,39 @@ macro_rules! outcomes {
 }
 
 outcomes! {
-    Success => Code::Exit(0), "success", failure: false, settles: true, notifies: true, http: 200,
+    Success => Code::Exit(0), "success", failure: false, settles: true, notifies: true, http: 200, after: OnSuccess,
         "the command ran and exited 0 (or --dry-run found nothing wrong)";
-    DuplicateSkipped => Code::Exit(0), "duplicate_skipped", failure: false, settles: true, notifies: false, http: 200,
+    DuplicateSkipped => Code::Exit(0), "duplicate_skipped", failure: false, settles: true, notifies: false, http: 200, after: Leave,
         "this CID, file name and MD5 already succeeded before; nothing ran (--force runs it anyway)";
-    InternalError => Code::Exit(1), "internal_error", failure: true, settles: false, notifies: false, http: 500,
+    InternalError => Code::Exit(1), "internal_error", failure: true, settles: false, notifies: false, http: 500, after: Leave,
         "unexpected failure (an I/O error, a bug); the message says what";
-    Usage => Code::Exit(2), "usage", failure: true, settles: false, notifies: false, http: 400,
+    Usage => Code::Exit(2), "usage", failure: true, settles: false, notifies: false, http: 400, after: Leave,
         "bad arguments, or a malformed --md5 value";
-    ScanFailed => Code::Exit(3), "scan_failed", failure: true, settles: false, notifies: false, http: 500,
+    ScanFailed => Code::Exit(3), "scan_failed", failure: true, settles: false, notifies: false, http: 500, after: Leave,
         "scan only: at least one file failed";
     /// A notification that `notify-test` or `outbox flush` sent did not go through; never the
     /// outcome of a run, whose exit code notification trouble does not change.
-    DeliveryFailed => Code::Exit(4), "delivery_failed", failure: true, settles: false, notifies: false, http: 500,
+    DeliveryFailed => Code::Exit(4), "delivery_failed", failure: true, settles: false, notifies: false, http: 500, after: Leave,
         "notify-test, outbox flush: a notification was not delivered (each failure is reported; \
          outbox flush leaves it in the outbox, or gives it up as dead)";
-    ConfigError => Code::Exit(10), "config_error", failure: true, settles: false, notifies: false, http: 500,
+    ConfigError => Code::Exit(10), "config_error", failure: true, settles: false, notifies: false, http: 500, after: Leave,
         "the config is missing, unreadable, invalid, writable by others, or owned by another user";
-    NotConfigured => Code::Exit(11), "not_configured", failure: true, settles: true, notifies: true, http: 400,
+    NotConfigured => Code::Exit(11), "not_configured", failure: true, settles: true, notifies: true, http: 400, after: Leave,
         "the CID and file name combination is not set up for processing";
-    Md5Mismatch => Code::Exit(12), "md5_mismatch", failure: true, settles: true, notifies: true, http: 400,
+    Md5Mismatch => Code::Exit(12), "md5_mismatch", failure: true, settles: true, notifies: true, http: 400, after: OnFailure,
         "the MD5 given does not match the file's MD5";
-    BadFile => Code::Exit(13), "bad_file", failure: true, settles: true, notifies: true, http: 400,
+    BadFile => Code::Exit(13), "bad_file", failure: true, settles: true, notifies: true, http: 400, after: OnFailureOfContent,
         "the file is missing, unreadable, not a regular file, a symlink, outside the CID's root, \
-         or changed while being verified; or its MD5 sidecar is unreadable, malformed, or gives it \
-         two different digests";
-    ProcessFailed => Code::Exit(14), "process_failed", failure: true, settles: true, notifies: true, http: 500,
+         changed while being verified, or of a content type the rule does not accept; or its MD5 \
+         sidecar is unreadable, malformed, or gives it two different digests";
+    ProcessFailed => Code::Exit(14), "process_failed", failure: true, settles: true, notifies: true, http: 500, after: OnFailure,
         "the command exited non-zero, was killed by a signal, or could not start";
-    TimedOut => Code::Exit(15), "timed_out", failure: true, settles: true, notifies: true, http: 500,
+    TimedOut => Code::Exit(15), "timed_out", failure: true, settles: true, notifies: true, http: 500, after: OnFailure,
         "the command ran past its timeout and its whole process group was killed";
-    Busy => Code::Exit(16), "busy", failure: true, settles: false, notifies: true, http: 409,
+    Busy => Code::Exit(16), "busy", failure: true, settles: false, notifies: true, http: 409, after: Leave,
         "another run of the same CID and file holds the lock";
     /// `ftptrigger` itself received this signal number.
-    Interrupted(i32) => Code::Signal, "interrupted", failure: true, settles: false, notifies: true, http: 503,
+    Interrupted(i32) => Code::Signal, "interrupted", failure: true, settles: false, notifies: true, http: 503, after: Leave,
         "ftptrigger itself got signal n (TERM, INT, HUP)";
 }
 
@@ -180,6 +194,11 @@ impl Outcome {
     /// The HTTP status `serve` answers a run that ends so.
     pub fn http_status(self) -> u16 {
         self.row().http
+    }
+
+    /// Which lifecycle action follows a run that ends so.
+    pub fn after(self) -> After {
+        self.row().after
     }
 }
 

@@ -38,6 +38,9 @@ pub struct Report<O = Outcome> {
     pub exit_code: Option<u8>,
     pub message: String,
     pub process: Option<Process>,
+    /// Where `on_success` / `on_failure` moved the file, absolute; absent when it stayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<String>,
     pub started_at: String,
     pub finished_at: String,
     /// Not serialized: the exact bytes of the file name (JSON holds a lossy copy). Empty in a
@@ -119,6 +122,7 @@ impl Report {
             exit_code: Some(0),
             message: String::new(),
             process: None,
+            moved_to: None,
             started_at: timestamp(now),
             finished_at: timestamp(now),
             filename_raw: filename.as_bytes().to_vec(),

@@ -6,7 +6,7 @@
 //! nothing runs unrecorded: no journal, no job.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -15,8 +15,9 @@ use crate::display::{escape, escape_str};
 use crate::exec::{self, Finished, Job, Output};
 use crate::interrupt::{self, Interrupt};
 use crate::journal::Journal;
+use crate::lifecycle;
 use crate::lock::{self, FileLock, LockError};
-use crate::outcome::{Failure, Outcome};
+use crate::outcome::{After, Failure, Outcome};
 use crate::plan::{self, Facts};
 
 use crate::report::{Md5Pair, Process, Report};
@@ -118,10 +119,16 @@ pub fn run(
         }
     }
     let ctx = Context { req, config: &config, journal: &journal, interrupt, started: &started };
-    let (progress, result) = ctx.execute();
+    let mut progress = Progress::default();
+    let mut upload = None;
+    let result = ctx.execute(&mut progress, &mut upload);
     let mut report = ended(progress.report(&started), result);
     if req.dry_run {
         return (report, None);
+    }
+    // Before the row is finished, so the journal says where the file went.
+    if let Some(upload) = &upload {
+        ctx.dispose(&progress, upload, &mut report);
     }
     // The lock (in `progress`) is held until the row is finished: a run waiting for it must
     // find this run's success when it gets in, or it would run the job a second time.
@@ -180,6 +187,11 @@ struct Progress<'c> {
     md5: Md5Pair,
     process: Option<Process>,
     lock: Option<Arc<FileLock>>,
+    /// The rule's named regex groups, for `move_to`.
+    captures: Captures,
+    /// The run ended because the rule does not accept the file's content type: the one
+    /// `bad_file` that `on_failure` acts on.
+    refused_content: bool,
 }
 
 impl Progress<'_> {
@@ -200,17 +212,6 @@ impl Progress<'_> {
     }
 }
 
-/// A stage's product, or the end of the run: its failure, returned with what the stages
-/// before it produced.
-macro_rules! stage {
-    ($progress:ident, $stage:expr) => {
-        match $stage {
-            Ok(product) => product,
-            Err(failure) => return ($progress, Err(failure)),
-        }
-    };
-}
-
 /// The rule that takes the file.
 struct Found<'c> {
     name: OsString,
@@ -229,43 +230,89 @@ struct Context<'r, 'c> {
 
 impl<'c> Context<'_, 'c> {
     /// The stages of a run, in order. Each hands its product to those after it, or ends the run
-    /// with a [`Failure`]; either way what they produced comes back with how the run ended.
-    fn execute(&self) -> (Progress<'c>, Result<String, Failure>) {
+    /// with a [`Failure`]; either way what they produced is left in `progress`, and the file,
+    /// once open, in `upload`.
+    fn execute(&self, progress: &mut Progress<'c>, upload: &mut Option<Upload>) -> Result<String, Failure> {
         let req = self.req;
-        let mut progress = Progress::default();
-        let found = stage!(progress, self.find_rule());
+        let found = self.find_rule()?;
         progress.rule = Some(found.rule);
-        let mut upload =
-            stage!(progress, verify::open(&req.file, &found.rule.root, &found.rule.name).map_err(bad_file));
+        progress.captures = found.captures.clone();
+        let upload =
+            upload.insert(verify::open(&req.file, &found.rule.root, &found.rule.name).map_err(bad_file)?);
         progress.file = Some((upload.path.clone(), upload.size()));
-        progress.lock = stage!(progress, self.lock(found.rule, &upload));
+        progress.lock = self.lock(found.rule, upload)?;
 
-        let expected = stage!(progress, self.expected(&upload));
+        let expected = self.expected(upload)?;
         progress.md5.expected = Some(expected.to_string());
-        let actual = stage!(progress, self.hash(&mut upload));
+        let actual = self.hash(upload)?;
         progress.md5.actual = Some(actual.to_string());
         if actual != expected {
             let detail = format!(
                 "MD5 {expected} does not match the file's MD5 {actual} after transfer (file {})",
                 escape(&upload.name)
             );
-            return (progress, Err(Failure::new(Outcome::Md5Mismatch, detail)));
+            return Err(Failure::new(Outcome::Md5Mismatch, detail));
         }
-        stage!(progress, self.content_accepted(found.rule, &upload));
-        stage!(progress, self.not_done_before(&found, &actual));
+        self.content_accepted(found.rule, upload).inspect_err(|_| progress.refused_content = true)?;
+        self.not_done_before(&found, &actual)?;
 
-        let job = self.plan(&found, &upload, &actual);
+        let job = self.plan(&found, upload, &actual);
         progress.process = Some(Process::new(&job, None));
         if req.dry_run {
             let text = format!("dry run: rule {} would run:\n{}", found.rule.name, plan::describe(&job));
             print_plan(&text, req.output);
-            return (progress, Ok(format!("dry run: {} verified, nothing ran", escape(&found.name))));
+            return Ok(format!("dry run: {} verified, nothing ran", escape(&found.name)));
         }
-        stage!(progress, self.ready(&mut upload));
-        stage!(progress, self.journal.checkpoint(&progress.report(self.started)).map_err(internal));
-        let finished = stage!(progress, self.start(&job, &upload, progress.lock.as_deref()));
+        self.ready(upload)?;
+        self.journal.checkpoint(&progress.report(self.started)).map_err(internal)?;
+        let finished = self.start(&job, upload, progress.lock.as_deref())?;
         progress.process = Some(Process::new(&job, Some(&finished)));
-        (progress, judge(&job, &finished, &escape(&upload.name)))
+        judge(&job, &finished, &escape(&upload.name))
+    }
+
+    /// `on_success` / `on_failure`: the upload, and its sidecar, moved or deleted as the rule
+    /// says for how the run ended. Where it went goes into the report; trouble here does not
+    /// change the outcome (the run is over), but the message says the file stayed, and why.
+    fn dispose(&self, progress: &Progress<'_>, upload: &Upload, report: &mut Report) {
+        let Some(rule) = progress.rule else { return };
+        let action = match report.outcome.after() {
+            After::OnSuccess => rule.settings.on_success.as_ref(),
+            After::OnFailure => rule.settings.on_failure.as_ref(),
+            After::OnFailureOfContent if progress.refused_content => rule.settings.on_failure.as_ref(),
+            After::OnFailureOfContent | After::Leave => None,
+        };
+        let Some(action) = action else { return };
+        let sidecar = match &self.req.expected {
+            Expected::Sidecar(path) => Some(path.as_path()),
+            Expected::Given(_) => None,
+        };
+        let mut values = plan::file_values(&self.req.cid, &upload.path, &progress.captures);
+        values.set("rule", &rule.name);
+        values.set("md5", progress.md5.actual.as_deref().unwrap_or_default());
+        values.set("size", upload.size().to_string());
+        values.set("run_id", report.run_id.map(|id| id.to_string()).unwrap_or_default());
+        values.set(
+            "date",
+            jiff::Timestamp::now()
+                .to_zoned_datetime(jiff::tz::TimeZone::system())
+                .strftime("%Y%m%d")
+                .to_string(),
+        );
+        match lifecycle::apply(action, upload, sidecar, &values) {
+            Ok(done) => {
+                if let Some(to) = &done.moved_to {
+                    report.message.push_str(&format!("; moved to {}", escape(to.as_os_str())));
+                    report.moved_to = Some(to.to_string_lossy().into_owned());
+                } else if done.deleted {
+                    report.message.push_str("; deleted");
+                }
+            }
+            Err(e) => {
+                let line = format!("left in place: {e}");
+                log::warn!("{line}");
+                report.message.push_str(&format!("; {line}"));
+            }
+        }
     }
 
     fn find_rule(&self) -> Result<Found<'c>, Failure> {
@@ -446,8 +493,8 @@ impl<'c> Context<'_, 'c> {
         if let Some(session) = &session {
             inherit.push(("FTPTRIGGER_JOURNAL_FD", session.as_fd()));
         }
-        for (var, fd) in &inherit {
-            job.env.push(((*var).into(), fd.as_raw_fd().to_string().into()));
+        for ((var, _), number) in inherit.iter().zip(exec::INHERITED_FROM..) {
+            job.env.push(((*var).into(), number.to_string().into()));
         }
         log::info!("running {}", crate::display::shell_join(&job.argv()));
         let fds: Vec<_> = inherit.iter().map(|(_, fd)| *fd).collect();

@@ -8,6 +8,7 @@
 use std::ffi::OsString;
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -93,6 +94,18 @@ pub struct Upload {
     pub name: OsString,
     file: File,
     identity: Identity,
+    /// Where the file was found, as descriptors taken on the walk down to it: what happens to
+    /// it after its run goes through them, not through a path a customer may swap meanwhile.
+    pub place: Place,
+}
+
+/// The canonical root an upload was opened beneath, and descriptors (`O_PATH`) of the root and
+/// of the directory that holds the file.
+#[derive(Debug)]
+pub struct Place {
+    pub root: PathBuf,
+    pub root_fd: OwnedFd,
+    pub dir_fd: OwnedFd,
 }
 
 /// The file's base name as the rules see it.
@@ -141,7 +154,7 @@ pub fn open(path: &Path, root: &Path, rule: &str) -> Result<Upload, FileError> {
     })?;
     check_type(path, &meta)?;
     let (root, resolved) = resolve_beneath(path, root, rule)?;
-    let file = open_beneath(&root, &resolved).map_err(|err| match err {
+    let (file, place) = open_beneath(&root, &resolved).map_err(|err| match err {
         rustix::io::Errno::LOOP => FileError::Symlink { path: path.to_owned() },
         rustix::io::Errno::NOTDIR => {
             FileError::Changed { path: path.to_owned(), what: "a directory on its path was replaced" }
@@ -157,25 +170,27 @@ pub fn open(path: &Path, root: &Path, rule: &str) -> Result<Upload, FileError> {
         return Err(FileError::Changed { path: path.to_owned(), what });
     }
     let name = file_name(path)?;
-    Ok(Upload { path: resolved, name, file, identity })
+    Ok(Upload { path: resolved, name, file, identity, place })
 }
 
 /// Opens `resolved` by walking down from an open descriptor of `root`, one component at a time
 /// and never following a symlink (O_NOFOLLOW at every step), so a directory swapped for a
 /// symlink after the path was resolved cannot lead outside the root. The file itself is opened
 /// O_NONBLOCK, so a FIFO swapped in cannot block the open.
-fn open_beneath(root: &Path, resolved: &Path) -> rustix::io::Result<File> {
+fn open_beneath(root: &Path, resolved: &Path) -> rustix::io::Result<(File, Place)> {
     use rustix::fs::{CWD, Mode, OFlags, openat};
     let relative = resolved.strip_prefix(root).map_err(|_| rustix::io::Errno::XDEV)?;
     let mut parts: Vec<_> = relative.components().collect();
     let name = parts.pop().ok_or(rustix::io::Errno::ISDIR)?;
     let walk = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let mut dir = openat(CWD, root, walk, Mode::empty())?;
+    let root_fd = openat(CWD, root, walk, Mode::empty())?;
+    let mut dir = rustix::io::fcntl_dupfd_cloexec(&root_fd, 0)?;
     for part in parts {
         dir = openat(&dir, part.as_os_str(), walk, Mode::empty())?;
     }
     let file = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    openat(&dir, name.as_os_str(), file, Mode::empty()).map(File::from)
+    let file = openat(&dir, name.as_os_str(), file, Mode::empty()).map(File::from)?;
+    Ok((file, Place { root: root.to_owned(), root_fd, dir_fd: dir }))
 }
 
 fn check_type(path: &Path, meta: &Metadata) -> Result<(), FileError> {

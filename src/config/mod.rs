@@ -19,6 +19,7 @@ use std::time::Duration;
 pub use diag::{Diagnostic, Severity};
 pub use env_file::is_env_name;
 
+use crate::lifecycle::Action;
 use crate::regular_file::{self, Links, ReadError};
 use crate::template::Template;
 
@@ -117,6 +118,10 @@ pub struct Settings {
     /// `partials_after`.
     pub partials: Partials,
     pub partials_after: Duration,
+    /// What happens to the upload after a successful run; `None`: it stays.
+    pub on_success: Option<Action>,
+    /// ... and after a failed one (see [`crate::lifecycle`] for which failures).
+    pub on_failure: Option<Action>,
 }
 
 /// Glob patterns of the names FTP servers give uploads in progress.
@@ -164,6 +169,8 @@ impl Default for Settings {
             sidecar_wait: Duration::from_secs(24 * 3600),
             partials: Partials::default(),
             partials_after: Duration::from_secs(24 * 3600),
+            on_success: None,
+            on_failure: None,
         }
     }
 }

@@ -55,6 +55,8 @@ macro_rules! with_settings {
             pub sidecar_wait: Option<Text>,
             pub partials: Option<Vec<Text>>,
             pub partials_after: Option<Text>,
+            pub on_success: Option<Spanned<Action>>,
+            pub on_failure: Option<Spanned<Action>>,
         }
     };
 }
@@ -100,8 +102,19 @@ impl Rule {
             sidecar_wait: self.sidecar_wait.take(),
             partials: self.partials.take(),
             partials_after: self.partials_after.take(),
+            on_success: self.on_success.take(),
+            on_failure: self.on_failure.take(),
         }
     }
+}
+
+/// `on_success` / `on_failure`: `{ move_to = "DIR" }`, `{ delete = true }`, or `{}` to leave
+/// the upload where it is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    pub move_to: Option<Text>,
+    pub delete: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -80,6 +80,21 @@ pub const KEYS: &[Key] = &[
     ),
     key(
         "defaults, rule",
+        "on_success",
+        "{ move_to = DIR } | { delete = true } | {}",
+        "{} (leave)",
+        "after exit 0: move the file and its own sidecar to DIR (relative to root; {date} {cid} {rule} \
+         {filename} {stem} {ext} {md5} {size} {run_id} and regex groups), never overwriting (NAME.1, NAME.2)",
+    ),
+    key(
+        "defaults, rule",
+        "on_failure",
+        "{ move_to = DIR } | { delete = true } | {}",
+        "{} (leave)",
+        "the same after exit 12, 13 for the content type, 14 and 15; never after 11, 16 or another 13",
+    ),
+    key(
+        "defaults, rule",
         "env_file",
         "path",
         "none",

@@ -286,7 +286,9 @@ fn a_file_swapped_between_verification_and_start_is_refused_and_nothing_runs() {
 /// After the job starts, the path is out of ftptrigger's hands; the descriptor is not. The job
 /// inherits the one the file was verified through, rewound and read-only, in
 /// `FTPTRIGGER_FILE_FD`: swapped under the running job, the path gives the new file and the
-/// descriptor still the verified one.
+/// descriptor still the verified one. It is descriptor 3 (the lock 4), whatever numbers they
+/// have in ftptrigger (where a leaked one, or the directories a move goes through, push them
+/// up): `sh` redirects only from a single digit.
 #[test]
 fn the_job_reads_the_verified_file_through_its_inherited_descriptor_even_after_a_swap() {
     let w = World::new();
@@ -294,6 +296,7 @@ fn the_job_reads_the_verified_file_through_its_inherited_descriptor_even_after_a
         "job.sh",
         r#"#!/bin/sh
 touch out/started
+echo "$FTPTRIGGER_FILE_FD $FTPTRIGGER_LOCK_FD" > out/fds
 while [ ! -e go ]; do sleep 0.01; done
 cat <&"$FTPTRIGGER_FILE_FD" > out/via-fd
 cat "/dev/fd/$FTPTRIGGER_FILE_FD" > out/via-dev-fd
@@ -303,7 +306,8 @@ echo x >&"$FTPTRIGGER_FILE_FD" 2>/dev/null && echo writable > out/fd-mode || ech
     );
     fs::create_dir(w.path("out")).unwrap();
     let file = w.upload("a.zip", CONTENT);
-    let run = w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(CONTENT)]).spawn();
+    let run =
+        w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(CONTENT)]).with_a_leaked_descriptor().spawn();
     crate::support::wait_until(Duration::from_secs(10), "the job starts", || w.path("out/started").exists());
     fs::rename(w.upload("other.zip", b"swapped in\n"), &file).unwrap();
     fs::write(w.path("go"), b"").unwrap();
@@ -312,4 +316,5 @@ echo x >&"$FTPTRIGGER_FILE_FD" 2>/dev/null && echo writable > out/fd-mode || ech
     assert_eq!(w.recorded("via-dev-fd"), String::from_utf8_lossy(CONTENT));
     assert_eq!(w.recorded("via-path"), "swapped in\n");
     assert_eq!(w.recorded("fd-mode"), "read-only\n");
+    assert_eq!(w.recorded("fds"), "3 4\n");
 }

@@ -1,6 +1,56 @@
-//! What happens to an upload around its run: the content types a rule accepts (`mime`).
+//! What happens to an upload around its run: the content types a rule accepts (`mime`), the
+//! moves and deletes after it (`on_success`, `on_failure`), and abandoned partial uploads.
 
-use crate::support::{Cfg, World, md5_hex};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use crate::servers::HttpReceiver;
+use crate::support::{Cfg, World, is_root, md5_hex, wait_until};
+
+/// Today's `{date}`, as a run expands it (the tests run in the machine's time zone too).
+fn today() -> String {
+    let out = std::process::Command::new("date").arg("+%Y%m%d").output().expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The files under `dir`, relative to it, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+            let path = entry.path();
+            if entry.file_type().expect("type").is_dir() {
+                walk(&path, base, out);
+            } else {
+                out.push(path.strip_prefix(base).expect("below").to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The message and `moved_to` of the journal's last run, from its stored report.
+fn last_report(w: &World) -> serde_json::Value {
+    let report: String = w
+        .journal()
+        .query_row("SELECT report FROM runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .expect("a run");
+    serde_json::from_str(&report).expect("json")
+}
+
+/// A sidecar for `name` holding `content`'s MD5, beside it in the root.
+fn sidecar(w: &World, name: &str, content: &[u8]) -> PathBuf {
+    w.upload(format!("{name}.md5"), format!("{}  {name}\n", md5_hex(content)).as_bytes())
+}
+
+/// The job fails (exit 3) for a file whose content starts with FAIL, and sleeps past the
+/// rule's timeout for one that starts with SLOW.
+const JUDGING_JOB: &str =
+    r#"["sh", "-c", "case $(head -c4 \"$1\") in FAIL) exit 3;; SLOW) sleep 5;; esac", "sh", "{file}"]"#;
 
 /// A zip is a zip, whatever its name: a rule that lists `application/zip` runs it, refuses a
 /// text file named `.zip` as `bad_file` naming the type found (journaled, nothing run), and
@@ -73,4 +123,302 @@ fn scan_removes_abandoned_partial_uploads_and_leaves_fresh_ones() {
     w.config(&Cfg::stmt("").defaults("partials = [\"a{b\"]").text());
     let check = w.cmd().arg("check").run().code(10).stdout();
     assert!(check.contains("defaults.partials[0]: not a glob"), "{check}");
+}
+
+/// The layout the README shows: successes go to `done/YYYYMMDD/`, failures to `failed/`, each
+/// with the sidecar that verified it. A name already taken there gets `.1`, never a
+/// replacement; the journal row, `--json` and `history` say where each file went; a re-upload of
+/// a file already processed is still known as a duplicate after the move, and stays.
+#[test]
+fn success_moves_the_file_and_its_sidecar_into_a_dated_directory_and_never_overwrites() {
+    let w = World::new();
+    let extra = "on_success = { move_to = \"done/{date}\" }\non_failure = { move_to = \"failed\" }";
+    w.config(&Cfg::stmt(extra).text());
+    let file = w.upload("a b $(x).zip", b"first");
+    let side = sidecar(&w, "a b $(x).zip", b"first");
+    let v = w.cmd().arg("acme").arg(&file).arg("--md5-file").arg(&side).arg("--json").run().code(0).json();
+    let done = w.root().join("done").join(today());
+    let moved = done.join("a b $(x).zip");
+    assert_eq!(v["moved_to"], moved.to_string_lossy().as_ref());
+    assert!(v["message"].as_str().unwrap_or_default().contains("; moved to "), "{v}");
+    assert_eq!(std::fs::read(&moved).ok().as_deref(), Some(&b"first"[..]));
+    assert!(done.join("a b $(x).zip.md5").exists(), "the sidecar stayed behind");
+    assert!(!file.exists() && !side.exists());
+    assert_eq!(last_report(&w)["moved_to"], v["moved_to"]);
+    // The job saw the file where it landed.
+    assert_eq!(w.recorded_argv()[0], file.as_os_str());
+
+    // The same bytes again: a duplicate, though the first is in done/ now; it stays.
+    let again = w.upload("a b $(x).zip", b"first");
+    let run = w.cmd().arg("acme").arg(&again).args(["--md5", &md5_hex(b"first"), "--json"]).run();
+    let dup = run.code(0).json();
+    assert_eq!(dup["outcome"], "duplicate_skipped");
+    assert!(dup.get("moved_to").is_none() && again.exists(), "{dup}");
+
+    // New bytes under the same name: processed, and moved beside the first as `.1`.
+    std::fs::write(&again, b"second").expect("re-upload");
+    w.cmd().arg("acme").arg(&again).args(["--md5", &md5_hex(b"second")]).run().code(0);
+    assert_eq!(std::fs::read(&moved).ok().as_deref(), Some(&b"first"[..]), "overwritten");
+    assert_eq!(std::fs::read(done.join("a b $(x).zip.1")).ok().as_deref(), Some(&b"second"[..]));
+
+    let explained = w.cmd().args(["explain", "acme"]).arg(&again).run().code(0).stdout();
+    let says = format!(
+        "after a success, the file and its sidecar are moved to {}/done/{{date}}",
+        w.root().display()
+    );
+    assert!(explained.contains(&says), "{explained}");
+    assert!(explained.contains("sidecar are moved to ") && explained.contains("/failed\n"), "{explained}");
+
+    let history = w.cmd().arg("history").run().code(0).stdout();
+    assert!(history.contains(&format!("a b $(x).zip → done/{}/a b $(x).zip.1", today())), "{history}");
+}
+
+/// `on_failure` acts after a mismatch (12), a refused content type (13), a failed job (14)
+/// and a timeout (15); never after `not_configured` (11), `busy` (16), or another `bad_file`
+/// (here: a sidecar that cannot be read).
+#[test]
+fn on_failure_acts_on_12_content_13_14_15_and_never_on_11_16_or_another_13() {
+    let w = World::new();
+    let hook = HttpReceiver::ok();
+    let rule = "mime = [\"application/zip\", \"text/plain\"]\ntimeout = \"1s\"\nkill_grace = \"1s\"\n\
+                on_failure = { move_to = \"failed/{cid}\" }\nnotify = [\"hook\"]";
+    let cfg = Cfg::default()
+        .rule_running("stmt", "acme", "*.zip", JUDGING_JOB, rule)
+        .tail(&crate::notify::webhook("hook", &hook.url(), ""));
+    w.config(&cfg.text());
+    let failed = w.root().join("failed/acme");
+    let run = |name: &str, content: &[u8], md5: &str| {
+        let path = w.upload(name, content);
+        let v = w.cmd().arg("acme").arg(&path).args(["--md5", md5, "--json"]).run().json();
+        (path, v)
+    };
+    for (name, content, md5, outcome) in [
+        ("mismatch.zip", &b"bytes"[..], md5_hex(b"other"), "md5_mismatch"),
+        ("failing.zip", b"FAIL now", md5_hex(b"FAIL now"), "process_failed"),
+        ("slow.zip", b"SLOW down", md5_hex(b"SLOW down"), "timed_out"),
+        (
+            "image.zip",
+            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
+            md5_hex(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            "bad_file",
+        ),
+    ] {
+        let (path, v) = run(name, content, &md5);
+        assert_eq!(v["outcome"], outcome, "{v}");
+        assert_eq!(v["moved_to"], failed.join(name).to_string_lossy().as_ref(), "{v}");
+        assert!(!path.exists() && failed.join(name).exists(), "{name} was not moved");
+    }
+    // The notifications say where each file went.
+    let told: Vec<String> =
+        hook.wait_for(4, Duration::from_secs(10)).iter().map(|r| r.json()["moved_to"].to_string()).collect();
+    assert!(told.iter().all(|m| m.contains("/failed/acme/")), "{told:?}");
+
+    // 11: no rule for this name; it stays.
+    let (path, v) = run("notes.txt", b"n", &md5_hex(b"n"));
+    assert_eq!((v["outcome"].as_str(), path.exists()), (Some("not_configured"), true), "{v}");
+    // Another 13: a sidecar that is a directory; the file stays.
+    let kept = w.upload("kept.zip", b"k");
+    std::fs::create_dir(w.root().join("kept.zip.md5")).expect("dir");
+    let v = w.cmd().arg("acme").arg(&kept).arg("--md5-file").arg(w.root().join("kept.zip.md5")).arg("--json");
+    let v = v.run().code(13).json();
+    assert!(v.get("moved_to").is_none() && kept.exists(), "{v}");
+
+    // 16: another run holds the lock; the file stays for that run.
+    w.config(
+        &Cfg::default()
+            .rule_running(
+                "stmt",
+                "acme",
+                "*.zip",
+                r#"["sh", "-c", "touch started; while [ ! -e gate ]; do sleep 0.05; done"]"#,
+                "on_failure = { move_to = \"failed\" }\non_success = { move_to = \"done\" }",
+            )
+            .text(),
+    );
+    let held = w.upload("held.zip", b"h");
+    let holder = w.cmd().arg("acme").arg(&held).args(["--md5", &md5_hex(b"h")]).spawn();
+    wait_until(Duration::from_secs(10), "the first run's job started", || w.path("started").exists());
+    let v = w.cmd().arg("acme").arg(&held).args(["--md5", &md5_hex(b"h"), "--no-wait", "--json"]).run();
+    let v = v.code(16).json();
+    assert!(v.get("moved_to").is_none() && held.exists(), "{v}");
+    std::fs::write(w.path("gate"), b"").expect("gate");
+    holder.wait().code(0);
+    assert!(w.root().join("done/held.zip").exists(), "the holder's success did not move it");
+}
+
+/// `delete = true` removes the file and its own sidecar; a listing that also speaks of other
+/// files is theirs too, so it stays (and moves do not take it either).
+#[test]
+fn delete_removes_the_file_and_its_own_sidecar_but_a_shared_listing_stays() {
+    let w = World::new();
+    w.config(&Cfg::stmt("on_success = { delete = true }").text());
+    let file = w.upload("a.zip", b"a");
+    let side = sidecar(&w, "a.zip", b"a");
+    let out = w.cmd().arg("acme").arg(&file).arg("--md5-file").arg(&side).run().code(0).stderr();
+    assert!(out.contains("; deleted"), "{out}");
+    assert!(!file.exists() && !side.exists());
+
+    let b = w.upload("b.zip", b"b");
+    w.upload("c.zip", b"c");
+    let listing =
+        w.upload("MD5SUMS", format!("{}  b.zip\n{}  c.zip\n", md5_hex(b"b"), md5_hex(b"c")).as_bytes());
+    w.cmd().arg("acme").arg(&b).arg("--md5-file").arg(&listing).run().code(0);
+    assert!(!b.exists() && listing.exists(), "the shared listing went with b.zip");
+    assert_eq!(files_under(&w.root()), ["MD5SUMS", "c.zip"]);
+}
+
+/// `check` refuses a `move_to` that would leave the root, is absolute, is a path placeholder,
+/// or asks for both a move and a delete; each with its field.
+#[test]
+fn check_refuses_a_move_to_that_leaves_the_root() {
+    let w = World::new();
+    for (action, expected) in [
+        ("{ move_to = \"../elsewhere\" }", "rule[0].on_success.move_to: \"../elsewhere\" leaves the root"),
+        ("{ move_to = \"done/../../x\" }", "leaves the root"),
+        ("{ move_to = \"/srv/done\" }", "\"/srv/done\" is absolute"),
+        ("{ move_to = \"{dir}/done\" }", "`{dir}` is a path"),
+        ("{ move_to = \".\" }", "is the root itself"),
+        ("{ move_to = \"done/{nope}\" }", "unknown placeholder `{nope}`"),
+        ("{ move_to = \"done\", delete = true }", "either move_to or delete = true, not both"),
+        ("{ moveto = \"done\" }", "unknown field `moveto`"),
+    ] {
+        w.config(&Cfg::stmt(&format!("on_success = {action}")).text());
+        let out = w.cmd().arg("check").run().code(10).stdout();
+        assert!(out.contains(expected), "{action}: {out}");
+    }
+    w.config(&Cfg::stmt("on_success = { move_to = \"done/{date}/{cid}\" }\non_failure = {}").text());
+    w.cmd().arg("check").run().code(0);
+}
+
+/// A `move_to` directory that is a symlink (to outside the root) is not followed: the file
+/// stays, the run's outcome stands, and the message says why.
+#[test]
+fn a_move_to_through_a_symlink_leaves_the_file_in_place() {
+    let w = World::new();
+    w.config(&Cfg::stmt("on_success = { move_to = \"done/today\" }").text());
+    let outside = w.path("outside");
+    std::fs::create_dir_all(&outside).expect("outside");
+    std::fs::create_dir_all(w.root().join("done")).expect("done");
+    std::os::unix::fs::symlink(&outside, w.root().join("done/today")).expect("symlink");
+    let file = w.upload("a.zip", b"a");
+    let v = w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(b"a"), "--json"]).run().code(0).json();
+    let message = v["message"].as_str().unwrap_or_default();
+    assert!(message.contains("left in place: move_to") && message.contains("symlink"), "{message}");
+    assert!(file.exists() && std::fs::read_dir(&outside).expect("outside").next().is_none());
+}
+
+/// A `move_to` on another filesystem (a tmpfs mounted inside the root) is a copy, synced, then
+/// the original removed: same bytes, mode and mtime, nothing left behind. Needs root to mount.
+#[test]
+fn a_move_across_filesystems_copies_syncs_and_removes_the_original() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs for the cross-filesystem move needs root");
+        return;
+    }
+    let w = World::new();
+    w.config(&Cfg::stmt("on_success = { move_to = \"done\" }").text());
+    let done = w.root().join("done");
+    std::fs::create_dir_all(&done).expect("done");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&done)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: this machine does not let root mount a tmpfs");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(done.clone());
+    let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let file = w.upload("big.zip", &content);
+    let old = std::time::SystemTime::now() - Duration::from_secs(86_400);
+    std::fs::File::options().write(true).open(&file).and_then(|f| f.set_modified(old)).expect("mtime");
+    std::fs::write(done.join("big.zip"), b"already here").expect("clash");
+    let v = w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(&content), "--json"]).run().code(0).json();
+    assert_eq!(v["moved_to"], done.join("big.zip.1").to_string_lossy().as_ref(), "{v}");
+    assert!(!file.exists(), "the original stayed");
+    assert_eq!(std::fs::read(done.join("big.zip.1")).expect("copy"), content);
+    assert_eq!(std::fs::read(done.join("big.zip")).expect("kept"), b"already here");
+    let copied = std::fs::metadata(done.join("big.zip.1")).expect("meta");
+    assert_eq!(copied.modified().ok(), Some(old));
+    assert_eq!(files_under(&done), ["big.zip", "big.zip.1"], "a temporary copy was left");
+}
+
+/// One step of the property below.
+#[derive(Debug, Clone)]
+enum Step {
+    /// The customer uploads `content` as file `name` (replacing what is there).
+    Upload { name: usize, content: u8 },
+    /// A run for file `name`, with its true MD5 or a wrong one.
+    Run { name: usize, good_md5: bool },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        1 => (0..2usize, 0..6u8).prop_map(|(name, content)| Step::Upload { name, content }),
+        1 => (0..2usize, prop::bool::weighted(0.85)).prop_map(|(name, good_md5)| Step::Run { name, good_md5 }),
+    ]
+}
+
+/// The content of upload `n`: some of them make the job fail.
+fn content(n: u8) -> Vec<u8> {
+    if n % 3 == 2 { format!("FAIL {n}").into_bytes() } else { format!("data {n}").into_bytes() }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Whatever the order of uploads, re-uploads, successes, failures and duplicates, with
+    /// moves on success and on failure: no file is ever lost or overwritten. Every upload that
+    /// the customer did not replace themselves is under the root exactly once at the end.
+    #[test]
+    fn moves_never_lose_or_overwrite_a_file(steps in prop::collection::vec(step(), 4..24)) {
+        let w = World::new();
+        let rule = "on_success = { move_to = \"done\" }\non_failure = { move_to = \"failed\" }";
+        w.config(&Cfg::default().rule_running("stmt", "acme", "*.zip", JUDGING_JOB, rule).text());
+        let names = ["a.zip", "b b.zip"];
+        // What each name in the upload directory holds, as the customer left it.
+        let mut incoming: [Option<Vec<u8>>; 2] = [None, None];
+        // Every upload that was not replaced by the customer's next upload of its name.
+        let mut expected: Vec<Vec<u8>> = Vec::new();
+        for step in &steps {
+            match *step {
+                Step::Upload { name, content: n } => {
+                    if let Some(old) = incoming[name].take() {
+                        let at = expected.iter().position(|e| *e == old).expect("tracked");
+                        expected.remove(at);
+                    }
+                    let bytes = content(n);
+                    w.upload(names[name], &bytes);
+                    expected.push(bytes.clone());
+                    incoming[name] = Some(bytes);
+                }
+                Step::Run { name, good_md5 } => {
+                    let path = w.root().join(names[name]);
+                    let md5 = match (&incoming[name], good_md5) {
+                        (Some(bytes), true) => md5_hex(bytes),
+                        _ => md5_hex(b"not it"),
+                    };
+                    let v = w.cmd().arg("acme").arg(&path).args(["--md5", &md5, "--json"]).run().json();
+                    if v.get("moved_to").is_some() {
+                        incoming[name] = None;
+                    }
+                    prop_assert_eq!(path.exists(), incoming[name].is_some(), "{}", v);
+                }
+            }
+        }
+        let mut found: Vec<Vec<u8>> = files_under(&w.root())
+            .iter()
+            .map(|rel| std::fs::read(w.root().join(rel)).expect("read"))
+            .collect();
+        found.sort();
+        expected.sort();
+        prop_assert_eq!(found, expected);
+    }
 }

@@ -21,6 +21,8 @@ use super::raw::{self, Text};
 use super::{
     Config, Diagnostic, Duplicates, Journal, Partials, Scope, Serve, Settings, env_file, read_named_file,
 };
+use crate::lifecycle::Action;
+use crate::template::Template;
 
 /// The raw sections, each deserialized on its own.
 #[derive(Default)]
@@ -96,7 +98,7 @@ pub fn validate_parsed(
     let mut v = Validator { d, dir, env_files: BTreeMap::new(), secrets_file: None };
     let names: Vec<String> = sections.channels.iter().map(|(n, _)| n.get_ref().clone()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let defaults = v.settings("defaults", sections.defaults, &Settings::default(), &names);
+    let defaults = v.settings("defaults", sections.defaults, &Settings::default(), &names, &[]);
     let rules = v.rules(sections.rules, &defaults, &names);
     v.secrets_file = defaults.env_file.clone();
     // After `[defaults] env_file` is known: a password kept there is no unset variable.
@@ -324,6 +326,7 @@ impl Validator<'_> {
         raw: raw::Settings,
         parent: &Settings,
         channels: &[&str],
+        captures: &[String],
     ) -> Settings {
         let field = |key: &str| format!("{prefix}.{key}");
         let timeout = self.positive(&field("timeout"), raw.timeout.as_ref(), parent.timeout);
@@ -381,6 +384,64 @@ impl Validator<'_> {
                 raw.partials_after.as_ref(),
                 parent.partials_after,
             ),
+            on_success: match raw.on_success {
+                None => parent.on_success.clone(),
+                Some(action) => self.action(&field("on_success"), action, captures),
+            },
+            on_failure: match raw.on_failure {
+                None => parent.on_failure.clone(),
+                Some(action) => self.action(&field("on_failure"), action, captures),
+            },
+        }
+    }
+
+    /// An `on_success` / `on_failure`: a `move_to` that stays inside the root, `delete`, or
+    /// `{}` to leave the upload where it is (overriding `[defaults]`).
+    fn action(&mut self, field: &str, raw: Spanned<raw::Action>, captures: &[String]) -> Option<Action> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let delete = raw.delete.as_ref().is_some_and(|d| *d.get_ref());
+        match (raw.move_to, delete) {
+            (Some(_), true) => {
+                self.d.error(span, field, "either move_to or delete = true, not both");
+                None
+            }
+            (None, true) => Some(Action::Delete),
+            (None, false) => None,
+            (Some(dir), false) => {
+                let field = format!("{field}.move_to");
+                let mut known = captures.to_vec();
+                known.push("date".to_owned());
+                let template = match Template::parse(dir.get_ref(), &known) {
+                    Ok(template) => template,
+                    Err(err) => {
+                        self.d.error(dir.span(), field, err.to_string());
+                        return None;
+                    }
+                };
+                let absolute = template.placeholders().find(|p| {
+                    !crate::lifecycle::MOVE_PLACEHOLDERS.contains(p) && !captures.iter().any(|c| c == p)
+                });
+                let text = dir.get_ref();
+                let problem = if let Some(p) = absolute {
+                    Some(format!("`{{{p}}}` is a path; move_to is a directory relative to the rule's root"))
+                } else if text.starts_with('/') {
+                    Some(format!("{text:?} is absolute; move_to is a directory relative to the rule's root"))
+                } else if text.split('/').any(|part| part == "..") {
+                    Some(format!("{text:?} leaves the root; move_to must stay inside it (no `..`)"))
+                } else if text.split('/').all(|part| part.is_empty() || part == ".") {
+                    Some(format!("{text:?} is the root itself; name a directory inside it, e.g. \"done\""))
+                } else {
+                    None
+                };
+                match problem {
+                    Some(problem) => {
+                        self.d.error(dir.span(), field, problem);
+                        None
+                    }
+                    None => Some(Action::MoveTo(template)),
+                }
+            }
         }
     }
 

@@ -47,7 +47,6 @@ impl Validator<'_> {
         for RuleAt { index: i, span, rule: mut r } in raw {
             let field = |key: &str| format!("rule[{i}].{key}");
             let (line, _) = self.d.position(span.start);
-            let settings = self.settings(&format!("rule[{i}]"), r.settings(), defaults, channels);
             // A key serde could not read was reported (and taken out) already.
             for (key, absent) in
                 [("cid", r.cid.is_none()), ("root", r.root.is_none()), ("command", r.command.is_none())]
@@ -66,6 +65,14 @@ impl Validator<'_> {
                 );
             }
             let matcher = self.matcher(i, &r, span.clone());
+            let capture_names: Vec<String> = match &matcher {
+                Some(Matcher::Regex { regex, .. }) => {
+                    regex.capture_names().flatten().map(str::to_owned).collect()
+                }
+                _ => Vec::new(),
+            };
+            let settings =
+                self.settings(&format!("rule[{i}]"), r.settings(), defaults, channels, &capture_names);
             let cid = r.cid.as_ref().map_or("", |c| c.get_ref().as_str());
             let name = match (&r.name, &r.pattern, &r.regex) {
                 (Some(n), _, _) => n.get_ref().clone(),
@@ -78,15 +85,12 @@ impl Validator<'_> {
                 let msg = format!("duplicate rule name {name:?} (first used by the rule at line {first})");
                 self.d.error(at, field("name"), msg);
             }
-            let captures: Vec<String> = match &matcher {
-                Some(Matcher::Regex { regex, .. }) => {
-                    regex.capture_names().flatten().map(str::to_owned).collect()
-                }
-                // Without a valid regex its capture names are unknown: checking the
-                // placeholders against none would only add noise.
-                None if r.regex.is_some() => continue,
-                _ => Vec::new(),
-            };
+            // Without a valid regex its capture names are unknown: checking the placeholders
+            // against none would only add noise.
+            if matcher.is_none() && r.regex.is_some() {
+                continue;
+            }
+            let captures = capture_names;
             let path = r.env.iter().find(|(k, _)| k.get_ref() == "PATH").map(|(_, v)| v.as_str());
             let command = r.command.as_ref().and_then(|command| self.command(i, command, &captures, path));
             let sidecar = self.sidecar(&field("sidecar"), r.sidecar.as_ref(), &captures);
