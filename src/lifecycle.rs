@@ -38,6 +38,19 @@ impl Action {
             Action::Delete => "deleted".to_owned(),
         }
     }
+
+    /// The fixed part of a `move_to`, below the root: `done` for `done/{date}`, none for
+    /// `{cid}/done`. `scan` does not look there: what is there was processed already.
+    pub fn fixed_dir(&self) -> Option<PathBuf> {
+        let Action::MoveTo(dir) = self else { return None };
+        let source = dir.source();
+        let fixed = match source.find('{') {
+            None => source,
+            Some(brace) => source[..brace].rsplit_once('/').map_or("", |(fixed, _)| fixed),
+        };
+        let path: PathBuf = fixed.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+        (!path.as_os_str().is_empty()).then_some(path)
+    }
 }
 
 /// The placeholders a `move_to` may use besides the rule's regex captures: what names the
@@ -387,4 +400,23 @@ fn delete(entry: &Entry<'_>) -> Result<(), LifecycleError> {
     }
     rustix::fs::unlinkat(entry.dir, &aside, AtFlags::empty())
         .map_err(io(format!("cannot remove {}", shown())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fixed_dir_of_a_move_to_is_what_comes_before_its_first_placeholder() {
+        let dir = |source: &str| {
+            let captures = ["date".to_owned(), "co".to_owned()];
+            Action::MoveTo(Template::parse(source, &captures).expect("template")).fixed_dir()
+        };
+        assert_eq!(dir("done/{date}"), Some(PathBuf::from("done")));
+        assert_eq!(dir("./archive//done/x{date}/y"), Some(PathBuf::from("archive/done")));
+        assert_eq!(dir("failed"), Some(PathBuf::from("failed")));
+        assert_eq!(dir("{co}/done"), None);
+        assert_eq!(dir("done{date}"), None);
+        assert_eq!(Action::Delete.fixed_dir(), None);
+    }
 }

@@ -171,6 +171,24 @@ fn extra_sections() -> Roff {
         "A file whose CID, file name and MD5 already ended in success is not run again: exit 0, outcome \
          duplicate_skipped. --force runs it anyway; duplicates = \"run\" turns the check off.",
     )]);
+    roff.control("SH", ["LIFECYCLE"]);
+    roff.text([roman(
+        "on_success and on_failure (in a rule or [defaults]) act on the upload once its run is over: { move_to = \
+         \"DIR\" } moves the file, and the sidecar that verified it when that lies in the file's directory and \
+         names no other file, into DIR below the rule's root; { delete = true } removes both; {} leaves them (the \
+         default). on_success follows exit 0; on_failure follows 12, 13 for a refused content type (mime), 14 and \
+         15, never 11, 16, an interruption, a skipped duplicate or another 13. DIR may use {date} (YYYYMMDD, local \
+         time), {cid} {rule} {filename} {stem} {ext} {md5} {size} {run_id} and the regex's named groups; it is \
+         created as needed, component by component from the root's descriptor and never through a symlink, and \
+         check refuses one with .. or an absolute path. A name already taken becomes NAME.1, NAME.2, ...: nothing \
+         is overwritten. Within a filesystem the move is a rename; across filesystems the verified file is \
+         copied, synced, renamed into place, and only then removed. A file changed or replaced since it was \
+         verified stays, for its own run. moved_to (absolute) is in the result, the journal, notifications and \
+         history; the message ends \"; moved to PATH\", \"; deleted\" or \"; left in place: \" and why. scan does \
+         not look inside the fixed part of a move_to (done for done/{date}): what is there was processed. A typical \
+         layout: uploads in the root, on_success = { move_to = \"done/{date}\" }, on_failure = { move_to = \
+         \"failed\" }.",
+    )]);
     roff.control("SH", ["NOTIFICATIONS"]);
     roff.text([roman(
         "Failures (exit 11 to 16, interrupted) are sent to the matching rule's notify channels ([defaults] notify \
@@ -203,8 +221,8 @@ fn extra_sections() -> Roff {
             ),
             (
                 "FTPTRIGGER_FILE_FD, FTPTRIGGER_LOCK_FD",
-                "descriptors the command inherits: the file, read-only and at its start, opened once and verified through; \
-         and the lock. Reading /dev/fd/$FTPTRIGGER_FILE_FD reads the verified file even if the path is swapped \
+                "descriptors the command inherits, always 3 and 4: the file, read-only and at its start, opened once and \
+         verified through; and the lock. Reading /dev/fd/$FTPTRIGGER_FILE_FD reads the verified file even if the path is swapped \
          once the command runs. No other descriptor reaches the command, not even one ftptrigger inherited",
             ),
         ],

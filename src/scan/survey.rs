@@ -105,8 +105,18 @@ fn walk(root: &Path, recursive: bool, problems: &mut Vec<String>) -> Vec<Walked>
 fn taken<'c>(config: &'c Config, rule: &'c Rule, root: &Path, files: &[Walked]) -> Vec<Found<'c>> {
     let regular: HashSet<&Path> = files.iter().map(|f| f.path.as_path()).collect();
     let suffix = rule.sidecar.sibling_suffix();
+    // Where the rule moves what it processed: not uploads any more.
+    let processed: Vec<PathBuf> = [&rule.settings.on_success, &rule.settings.on_failure]
+        .into_iter()
+        .flatten()
+        .filter_map(|action| action.fixed_dir())
+        .map(|dir| root.join(dir))
+        .collect();
     let mut taken = Vec::new();
     for file in files {
+        if processed.iter().any(|dir| file.path.starts_with(dir)) {
+            continue;
+        }
         let name = file.path.file_name().unwrap_or_default();
         let found = |captures, kind| Found {
             rule,

@@ -422,3 +422,34 @@ proptest! {
         prop_assert_eq!(found, expected);
     }
 }
+
+/// The README's layout, driven by `scan`: uploads in `incoming/`, processed files moved to
+/// `done/YYYYMMDD/` and failures to `failed/`, with their sidecars. The next scan walks the
+/// whole root (`recursive`) but leaves what the rule moved alone: nothing is hashed or run
+/// again.
+#[test]
+fn scan_processes_incoming_and_leaves_what_it_moved_alone() {
+    let w = World::new();
+    let rule =
+        "recursive = true\non_success = { move_to = \"done/{date}\" }\non_failure = { move_to = \"failed\" }";
+    w.config(&Cfg::stmt(rule).text());
+    std::fs::create_dir_all(w.root().join("incoming")).expect("incoming");
+    w.upload("incoming/good.zip", b"good");
+    w.upload("incoming/good.zip.md5", format!("{}  good.zip\n", md5_hex(b"good")).as_bytes());
+    w.upload("incoming/bad.zip", b"bad");
+    w.upload("incoming/bad.zip.md5", format!("{}  bad.zip\n", md5_hex(b"other")).as_bytes());
+    w.cmd().args(["scan", "--settle", "0s"]).run().code(3);
+    let done = format!("done/{}", today());
+    assert_eq!(
+        files_under(&w.root()),
+        [
+            format!("{done}/good.zip"),
+            format!("{done}/good.zip.md5"),
+            "failed/bad.zip".into(),
+            "failed/bad.zip.md5".into()
+        ]
+    );
+    let out = w.cmd().args(["scan", "--settle", "0s", "--json"]).run().code(0).stdout();
+    assert!(!out.contains("good.zip") && !out.contains("bad.zip"), "{out}");
+    assert_eq!(w.journal_rows().len(), 2);
+}
