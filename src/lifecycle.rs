@@ -66,6 +66,8 @@ pub struct Disposed {
     pub deleted: bool,
     /// Where its sidecar went, if it went along.
     pub sidecar: Option<PathBuf>,
+    /// Why its sidecar, which should have gone along, stayed.
+    pub sidecar_stayed: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,30 +139,23 @@ pub fn apply(
     match action {
         Action::Delete => {
             delete(&file)?;
-            if let Some(sidecar) = &sidecar {
-                // The file is gone already: a sidecar that cannot go is only left behind.
-                if let Err(e) = delete(sidecar) {
-                    log::warn!("the sidecar stays: {e}");
-                }
-            }
-            Ok(Disposed { deleted: true, ..Disposed::default() })
+            // The file is gone already: a sidecar that cannot go is only left behind.
+            let sidecar_stayed =
+                sidecar.as_ref().and_then(|sidecar| delete(sidecar).err()).map(|e| e.to_string());
+            Ok(Disposed { deleted: true, sidecar_stayed, ..Disposed::default() })
         }
         Action::MoveTo(template) => {
             let relative = target(template, values)?;
             let (dir, dir_path) = make_dirs(place.root_fd.as_fd(), &place.root, &relative)?;
             let name = move_entry(&file, dir.as_fd(), &dir_path)?;
             let moved_to = Some(dir_path.join(name));
-            let sidecar = match &sidecar {
-                None => None,
-                Some(sidecar) => match move_entry(sidecar, dir.as_fd(), &dir_path) {
-                    Ok(name) => Some(dir_path.join(name)),
-                    Err(e) => {
-                        log::warn!("the sidecar stays where it was: {e}");
-                        None
-                    }
-                },
+            let moved = sidecar.as_ref().map(|sidecar| move_entry(sidecar, dir.as_fd(), &dir_path));
+            let (sidecar, sidecar_stayed) = match moved {
+                None => (None, None),
+                Some(Ok(name)) => (Some(dir_path.join(name)), None),
+                Some(Err(e)) => (None, Some(e.to_string())),
             };
-            Ok(Disposed { moved_to, deleted: false, sidecar })
+            Ok(Disposed { moved_to, deleted: false, sidecar, sidecar_stayed })
         }
     }
 }

@@ -306,6 +306,10 @@ impl<'c> Context<'_, 'c> {
                 } else if done.deleted {
                     report.message.push_str("; deleted");
                 }
+                if let Some(why) = done.sidecar_stayed {
+                    log::warn!("the sidecar stays: {why}");
+                    report.message.push_str(&format!(" (its sidecar stays: {why})"));
+                }
             }
             Err(e) => {
                 let line = format!("left in place: {e}");
