@@ -33,13 +33,10 @@ fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// The message and `moved_to` of the journal's last run, from its stored report.
+/// The journal's last run, as `history --json` gives it (from SQLite or PostgreSQL alike).
 fn last_report(w: &World) -> serde_json::Value {
-    let report: String = w
-        .journal()
-        .query_row("SELECT report FROM runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
-        .expect("a run");
-    serde_json::from_str(&report).expect("json")
+    let out = w.cmd().args(["history", "--json", "--count", "1"]).run().code(0).stdout();
+    serde_json::from_str(out.lines().next().expect("a run")).expect("json")
 }
 
 /// A sidecar for `name` holding `content`'s MD5, beside it in the root.
@@ -452,4 +449,15 @@ fn scan_processes_incoming_and_leaves_what_it_moved_alone() {
     let out = w.cmd().args(["scan", "--settle", "0s", "--json"]).run().code(0).stdout();
     assert!(!out.contains("good.zip") && !out.contains("bad.zip"), "{out}");
     assert_eq!(w.journal_rows().len(), 2);
+}
+
+/// The moves against a PostgreSQL journal (shared by several hosts): the same results, and a
+/// moved file is still a duplicate by CID, name and MD5 there.
+#[test]
+fn lifecycle_on_postgresql() {
+    let tests: &[(&str, fn())] = &[
+        ("moves", success_moves_the_file_and_its_sidecar_into_a_dated_directory_and_never_overwrites),
+        ("on_failure", on_failure_acts_on_12_content_13_14_15_and_never_on_11_16_or_another_13),
+    ];
+    crate::support::run_on_postgresql(tests);
 }
