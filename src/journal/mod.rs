@@ -646,6 +646,12 @@ impl Journal {
                 "DELETE FROM runs WHERE started_ms < ?1 AND state NOT IN (?2, ?3)",
                 &args![cutoff, State::Running, State::Queued],
             )?;
+            // And the notifications that are settled (delivered, or given up on) as long: a
+            // pending one stays whatever its age, until `outbox flush` delivers or gives it up.
+            tx.execute(
+                "DELETE FROM outbox WHERE created_ms < ?1 AND state IN (?2, ?3)",
+                &args![cutoff, crate::outbox::State::Delivered, crate::outbox::State::Dead],
+            )?;
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('last_prune', ?1)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -33,7 +33,13 @@ pub const KEYS: &[Key] = &[
     ),
     key("journal", "password_env", "variable name", "none", "the variable holding the PostgreSQL password"),
     key("journal", "host", "string", "the machine's host name", "this host's name in runs and payloads"),
-    key("journal", "retention", "duration", "90d", "runs older than this are pruned"),
+    key(
+        "journal",
+        "retention",
+        "duration",
+        "90d",
+        "runs, and delivered or dead notifications, older than this are pruned",
+    ),
     key(
         "defaults, rule",
         "timeout",

@@ -671,6 +671,44 @@ fn runs_older_than_retention_are_pruned_and_newer_ones_stay() {
     assert_eq!(left, [3, 4]);
 }
 
+/// Notifications go with the runs: delivered ones (and dead ones) older than retention are
+/// deleted; a pending one stays whatever its age, for `outbox flush`.
+#[test]
+fn settled_notifications_older_than_retention_are_pruned_and_pending_ones_stay() {
+    let hook = crate::servers::HttpReceiver::ok();
+    let channels = format!(
+        "{}{}",
+        crate::notify::webhook("up", &hook.url(), ""),
+        crate::notify::webhook("down", "http://127.0.0.1:9/", "retries = 0\ntimeout = \"1s\"")
+    );
+    let w = World::with(
+        &Cfg::stmt("notify_success = [\"up\", \"down\"]")
+            .journal("retention = \"1d\"")
+            .tail(&channels)
+            .text(),
+        JOB,
+    );
+    upload(&w, "acme", "A.zip", "a");
+    trigger(&w, "acme", "A.zip").run().code(0);
+    let states = |w: &World| -> Vec<String> {
+        let conn = w.journal();
+        let mut stmt = conn.prepare("SELECT state FROM outbox ORDER BY channel").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    assert_eq!(states(&w), ["pending", "delivered"]);
+    w.journal().execute("UPDATE outbox SET created_ms = created_ms - ?1", [2 * DAY_MS]).unwrap();
+    prune_is_due(&w);
+    upload(&w, "acme", "B.zip", "b");
+    trigger(&w, "acme", "B.zip").run().code(0);
+    let left: Vec<(String, String)> = {
+        let conn = w.journal();
+        let mut stmt = conn.prepare("SELECT channel, filename FROM outbox ORDER BY id").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    let left: Vec<(&str, &str)> = left.iter().map(|(c, f)| (c.as_str(), f.as_str())).collect();
+    assert_eq!(left, [("down", "A.zip"), ("up", "B.zip"), ("down", "B.zip")]);
+}
+
 #[test]
 fn pruning_happens_at_most_once_an_hour() {
     let w = world_with(r#"retention = "1d""#, "", "");
