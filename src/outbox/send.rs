@@ -84,20 +84,18 @@ fn notify(journal: &Journal, config: &Config, report: &Report) -> Vec<String> {
 }
 
 /// Writes one delivery per destination to the outbox, then tries them all at once. Returns a
-/// line per delivery that failed; those stay in the outbox for `outbox flush`.
+/// line per delivery that failed; those stay in the outbox for `outbox flush`. One that cannot
+/// be written there (the journal refuses writes) is still tried, once, rather than dropped.
 fn send_all(journal: &Journal, config: &Config, run_id: Option<i64>, outgoing: &[Outgoing]) -> Vec<String> {
     let outbox = Outbox::of(journal);
-    let failed = |channel: &str, error: &dyn std::fmt::Display| {
-        format!("notification to {channel} failed: {error}; it waits in the outbox")
-    };
-    let mut queued = Vec::new();
-    for out in outgoing {
-        let lease = notify::worst_case(config, out.route());
-        match outbox.enqueue(run_id, &out.channel, out.target.as_deref(), &out.message, lease) {
-            Ok(id) => queued.push((id, out)),
-            Err(e) => return vec![failed(&out.channel, &format!("not queued: {e}"))],
-        }
-    }
+    let queued: Vec<(Result<i64, String>, &Outgoing)> = outgoing
+        .iter()
+        .map(|out| {
+            let lease = notify::worst_case(config, out.route());
+            let id = outbox.enqueue(run_id, &out.channel, out.target.as_deref(), &out.message, lease);
+            (id.map_err(|e| e.to_string()), out)
+        })
+        .collect();
     let results: Vec<_> = std::thread::scope(|scope| {
         let sends: Vec<_> = queued
             .into_iter()
@@ -115,14 +113,29 @@ fn send_all(journal: &Journal, config: &Config, run_id: Option<i64>, outgoing: &
             Ok(()) => log::info!("notified {channel} ({})", out.message.event.name()),
             Err(e) => log::info!("could not notify {channel}: {e}"),
         }
-        let recorded = outbox.attempted(id, Keep::Every.verdict(&result), attempts);
         if result.is_ok() {
             done_with(journal, channel);
         }
+        let id = match id {
+            Ok(id) => id,
+            Err(unqueued) => {
+                if let Err(e) = result {
+                    lines.push(format!(
+                        "notification to {channel} failed: {e}; and it could not be kept in the outbox \
+                         ({unqueued}), so it is lost"
+                    ));
+                }
+                continue;
+            }
+        };
+        let recorded = outbox.attempted(id, Keep::Every.verdict(&result), attempts);
+        let failed = |error: &dyn std::fmt::Display| {
+            format!("notification to {channel} failed: {error}; it waits in the outbox")
+        };
         match (result, recorded) {
             (Ok(()), Ok(())) => {}
-            (Ok(()), Err(e)) => lines.push(failed(channel, &format!("delivered, but not marked so: {e}"))),
-            (Err(e), _) => lines.push(failed(channel, &e)),
+            (Ok(()), Err(e)) => lines.push(failed(&format!("delivered, but not marked so: {e}"))),
+            (Err(e), _) => lines.push(failed(&e)),
         }
     }
     lines

@@ -709,6 +709,33 @@ fn settled_notifications_older_than_retention_are_pruned_and_pending_ones_stay()
     assert_eq!(left, [("down", "A.zip"), ("up", "B.zip"), ("down", "B.zip")]);
 }
 
+/// A notification the outbox cannot take (here SQLite refuses the insert) is still sent, and
+/// every channel of the run is tried: one that then fails is said to be lost, not queued.
+#[test]
+fn a_notification_the_outbox_refuses_is_still_sent_to_every_channel() {
+    let hook = crate::servers::HttpReceiver::ok();
+    let channels = format!(
+        "{}{}",
+        crate::notify::webhook("down", "http://127.0.0.1:9/", "retries = 0\ntimeout = \"1s\""),
+        crate::notify::webhook("up", &hook.url(), "")
+    );
+    let w = World::with(&Cfg::stmt("notify_success = [\"down\", \"up\"]").tail(&channels).text(), JOB);
+    upload(&w, "acme", "A.zip", "a");
+    trigger(&w, "acme", "A.zip").run().code(0);
+    w.journal()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'outbox refused'); END;",
+        )
+        .unwrap();
+    upload(&w, "acme", "B.zip", "b");
+    let run = trigger(&w, "acme", "B.zip").run().code(0);
+    assert_eq!(hook.wait_for(2, Duration::from_secs(10)).len(), 2, "B's notification did not reach up");
+    run.stderr_has("notification to down failed")
+        .stderr_has("could not be kept in the outbox (")
+        .stderr_has("outbox refused")
+        .stderr_lacks("notification to up");
+}
+
 #[test]
 fn pruning_happens_at_most_once_an_hour() {
     let w = world_with(r#"retention = "1d""#, "", "");
