@@ -9,6 +9,7 @@
 
 mod accept;
 mod api;
+mod connections;
 mod metrics;
 mod request;
 mod workers;
@@ -164,7 +165,7 @@ pub fn command(config: Config, listen: Option<SocketAddr>) -> Result<u8, Failure
                 let _ = tokio::task::spawn_blocking(move || shut_down(&service)).await;
             }
         };
-        axum::serve(listener, app).with_graceful_shutdown(drained).await
+        connections::serve(listener, app, drained).await
     });
     // Served to the end, or failed: either way everything else stops now.
     service.stopping.set();

@@ -286,6 +286,34 @@ fn bad_requests_are_refused_field_by_field() {
     assert!(!w.path("jobs.log").exists());
 }
 
+/// A client that connects and sends part of a request's head, or nothing, is cut off after
+/// the header-read timeout (30 s; shortened here), while other clients are served meanwhile:
+/// slow or idle connections cannot pile up.
+#[test]
+fn a_client_too_slow_to_send_its_headers_is_cut_off() {
+    use std::io::{Read, Write};
+    let w = world("", "");
+    let s = Service::start_with(&w, &[("FTPTRIGGER_TEST_HEADER_TIMEOUT_MS", "500")]);
+    let address = s.base.trim_start_matches("http://").to_owned();
+    let connect = || {
+        let stream = std::net::TcpStream::connect(&address).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        stream
+    };
+    let mut partial = connect();
+    partial.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").expect("write");
+    let mut silent = connect();
+    assert_eq!(s.get("/healthz").json(), json!({"status": "ok"}));
+    let started = std::time::Instant::now();
+    for stream in [&mut partial, &mut silent] {
+        let mut rest = Vec::new();
+        let read = stream.read_to_end(&mut rest);
+        assert!(read.is_ok(), "not closed by the server: {read:?}");
+        assert!(!String::from_utf8_lossy(&rest).contains("200 OK"), "answered an incomplete request");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "cut off after {:?}", started.elapsed());
+}
+
 /// With `token_env`, every route but /healthz needs the bearer token; without it, serve will
 /// not listen beyond loopback.
 #[test]
