@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod digest;
 pub mod display;
 pub mod events;
 pub mod exec;
@@ -218,7 +219,7 @@ fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
     let missing = |what: &str| Failure::new(Outcome::Usage, format!("missing {what}"));
     let expected = match (args.md5.md5, args.md5.md5_file) {
         (Some(md5), _) => Expected::Given(
-            sidecar::Md5Hex::parse(&md5)
+            digest::Md5Hex::parse(&md5)
                 .map_err(|why| Failure::new(Outcome::Usage, format!("--md5: {why}")))?,
         ),
         (None, Some(path)) => Expected::Sidecar(path),

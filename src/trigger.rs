@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::{Config, Duplicates, Rule};
+use crate::digest::{Algorithm, Md5Hex};
 use crate::display::{escape, escape_str};
 use crate::exec::{self, Finished, Job, Output};
 use crate::interrupt::{self, Interrupt};
@@ -21,7 +22,7 @@ use crate::plan::{self, Facts};
 
 use crate::report::{Md5Pair, Process, Report};
 use crate::rules::Captures;
-use crate::sidecar::{self, Md5Hex};
+use crate::sidecar;
 use crate::verify::{self, FileError, Upload};
 
 /// Where the sender's MD5 comes from.
@@ -347,7 +348,7 @@ impl<'c> Context<'_, 'c> {
             }
             self.interrupt.raised().is_some()
         };
-        let hashed = upload.md5(&stop);
+        let hashed = upload.hash(Algorithm::Md5, &stop).map(|digests| digests.md5);
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }

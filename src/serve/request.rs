@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::sidecar::Md5Hex;
+use crate::digest::Md5Hex;
 
 /// A request that passed every check: what a worker needs to start the run, kept in the
 /// journal's `queued` row as JSON.

@@ -71,7 +71,7 @@ fn work(service: &Service, receiver: &Mutex<Receiver<Job>>) {
 /// Runs `job` as the CLI runs a file, answers its caller, then tells the channels.
 fn run(service: &Service, job: Job) {
     let config = service.config();
-    let Ok(md5) = crate::sidecar::Md5Hex::parse(&job.accepted.md5) else {
+    let Ok(md5) = crate::digest::Md5Hex::parse(&job.accepted.md5) else {
         log_line(&format!("run {}: its queued MD5 {:?} is not valid; left queued", job.id, job.accepted.md5));
         return;
     };

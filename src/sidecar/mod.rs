@@ -8,12 +8,12 @@
 mod format;
 
 use std::ffi::{OsStr, OsString};
-use std::fmt;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use crate::digest::Md5Hex;
 use crate::display::escape;
 use crate::outcome::{Failure, Outcome};
 use crate::regular_file::{self, Links, ReadError};
@@ -89,39 +89,6 @@ impl<'a> Target<'a> {
     }
 }
 
-/// An MD5 digest as 32 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Md5Hex(String);
-
-impl Md5Hex {
-    /// Accepts exactly 32 hex digits, any case.
-    pub fn parse(s: &str) -> Result<Md5Hex, String> {
-        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            Ok(Md5Hex(s.to_ascii_lowercase()))
-        } else {
-            let hex = s.bytes().all(|b| b.is_ascii_hexdigit());
-            match s.len() {
-                n if hex => Err(format!("expected 32 hex digits, got {n}")),
-                _ => Err(format!("expected 32 hex digits, got {:?}", crate::display::escape_str(s))),
-            }
-        }
-    }
-
-    pub fn from_digest(bytes: &[u8]) -> Md5Hex {
-        Md5Hex(hex::encode(bytes))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Md5Hex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// Why [`select`] found no MD5 for the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoClaim {
@@ -171,13 +138,6 @@ mod tests {
 
     const H: &str = "d41d8cd98f00b204e9800998ecf8427e";
     const Z: &str = "00000000000000000000000000000000";
-
-    #[test]
-    fn hex_any_case() {
-        assert_eq!(Md5Hex::parse(&H.to_uppercase()).unwrap().as_str(), H);
-        assert!(Md5Hex::parse("d41d8cd98f00b204e9800998ecf8427").is_err());
-        assert!(Md5Hex::parse("g41d8cd98f00b204e9800998ecf8427e").is_err());
-    }
 
     #[test]
     fn selects_the_files_own_entry() {

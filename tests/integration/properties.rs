@@ -8,10 +8,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use ftptrigger::config::{self, Config};
+use ftptrigger::digest::Md5Hex;
 use ftptrigger::md5block;
 use ftptrigger::plan::{self, Facts};
 use ftptrigger::rules;
-use ftptrigger::sidecar::{self, Md5Hex};
+use ftptrigger::sidecar;
 use ftptrigger::template::{BUILTIN, Template, TemplateError, Values};
 use proptest::prelude::*;
 
