@@ -169,7 +169,8 @@ fn extra_sections() -> Roff {
     roff.control("SH", ["DUPLICATES"]);
     roff.text([roman(
         "A file whose CID, file name and MD5 already ended in success is not run again: exit 0, outcome \
-         duplicate_skipped. --force runs it anyway; duplicates = \"run\" turns the check off.",
+         duplicate_skipped. --force runs it anyway; duplicates = \"run\" turns the check off. The MD5 is computed \
+         even when the sender gave a SHA-256, in the same pass over the file.",
     )]);
     roff.control("SH", ["NOTIFICATIONS"]);
     roff.text([roman(
@@ -211,8 +212,8 @@ fn extra_sections() -> Roff {
     );
     roff.control("SH", ["SEE ALSO"]);
     roff.text([roman(
-        "md5sum(1), crontab(5), pure-ftpd(8), proftpd(8), sqlite3(1); README.md, SECURITY.md and contrib/README.md \
-         (the FTP server recipes), installed under share/doc/ftptrigger.",
+        "md5sum(1), sha256sum(1), crontab(5), pure-ftpd(8), proftpd(8), sqlite3(1); README.md, SECURITY.md and \
+         contrib/README.md (the FTP server recipes), installed under share/doc/ftptrigger.",
     )]);
     roff
 }

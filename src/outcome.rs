@@ -104,7 +104,7 @@ outcomes! {
     InternalError => Code::Exit(1), "internal_error", failure: true, settles: false, notifies: false, http: 500,
         "unexpected failure (an I/O error, a bug); the message says what";
     Usage => Code::Exit(2), "usage", failure: true, settles: false, notifies: false, http: 400,
-        "bad arguments, or a malformed --md5 value";
+        "bad arguments, or a malformed --md5 or --sha256 value";
     ScanFailed => Code::Exit(3), "scan_failed", failure: true, settles: false, notifies: false, http: 500,
         "scan only: at least one file failed";
     /// A notification that `notify-test` or `outbox flush` sent did not go through; never the
@@ -117,10 +117,10 @@ outcomes! {
     NotConfigured => Code::Exit(11), "not_configured", failure: true, settles: true, notifies: true, http: 400,
         "the CID and file name combination is not set up for processing";
     Md5Mismatch => Code::Exit(12), "md5_mismatch", failure: true, settles: true, notifies: true, http: 400,
-        "the MD5 given does not match the file's MD5";
+        "the MD5 (or SHA-256) given does not match the file's";
     BadFile => Code::Exit(13), "bad_file", failure: true, settles: true, notifies: true, http: 400,
         "the file is missing, unreadable, not a regular file, a symlink, outside the CID's root, \
-         or changed while being verified; or its MD5 sidecar is unreadable, malformed, or gives it \
+         or changed while being verified; or its MD5 or SHA-256 sidecar is unreadable, malformed, or gives it \
          two different digests";
     ProcessFailed => Code::Exit(14), "process_failed", failure: true, settles: true, notifies: true, http: 500,
         "the command exited non-zero, was killed by a signal, or could not start";

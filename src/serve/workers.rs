@@ -78,7 +78,7 @@ fn run(service: &Service, job: Job) {
     let request = Request {
         cid: job.accepted.cid.clone(),
         file: job.accepted.file(&config),
-        expected: Expected::Given(md5),
+        expected: Expected::Given(md5.as_digest().clone()),
         force: false,
         no_wait: false,
         dry_run: false,
