@@ -147,8 +147,8 @@ fn extra_sections() -> Roff {
     roff.control("SH", ["SERVICE"]);
     roff.text([roman(
         "ftptrigger serve answers HTTP under [serve] base_path: POST /ftpscanner/ with cid, filename (relative to \
-         the root of the CID's first rule whose pattern takes it) and md5, as JSON or a form, runs the file as the \
-         CLI would and answers the result object when the run ends; with ?async=true or Prefer: respond-async it \
+         the root of the CID's first rule whose pattern takes it) and md5 (or sha256), as JSON or a form, runs the \
+         file as the CLI would and answers the result object when the run ends; with ?async=true or Prefer: respond-async it \
          answers 202 {\"run_id\": N, \"status\": \"queued\"} at once. GET /runs (count, cid, failed) and GET \
          /runs/ID show the journal's runs; GET /healthz and GET /metrics (Prometheus text). Bad fields are 422 \
          naming each one; bodies over 64 KiB 413; with token_env, a missing or wrong Authorization: Bearer token \

@@ -1,13 +1,14 @@
-//! `--sha256` and `--sha256-file`, and a rule's `.sha256` sidecar in `scan`: SHA-256 beside
-//! MD5. The MD5 is made all the same, from the same pass over the file (the duplicate check,
-//! the journal's md5 column and `{md5}` depend on it). The digests the tests expect are the
-//! real `sha256sum`'s where it is installed.
+//! `--sha256` and `--sha256-file`, and a rule's `.sha256` sidecar in `scan` and in `serve`'s
+//! requests: SHA-256 beside MD5. The MD5 is made all the same, from the same pass over the
+//! file (the duplicate check, the journal's md5 column and `{md5}` depend on it). The digests
+//! the tests expect are the real `sha256sum`'s where it is installed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
 
+use crate::serve::{JOB as SERVE_JOB, Service};
 use crate::sidecar_forms::{Case, Kind, Verdict::*, case, check_cases, own};
 use crate::support::{Cfg, RECORDING_JOB, World, md5_hex, sha256_hex};
 
@@ -345,4 +346,45 @@ fn scan_reports_a_wrong_or_malformed_sha256_sidecar() {
     assert!(!w.job_ran());
     // Reported once.
     scan(&w).run().code(0).stdout_has("skipped 2");
+}
+
+// --- serve: `sha256` instead of `md5` ----------------------------------------------------------
+
+#[test]
+fn serve_takes_sha256_instead_of_md5() {
+    let w = World::new();
+    w.script("job.sh", SERVE_JOB);
+    w.config(&Cfg::stmt("").tail("[serve]").text());
+    w.upload("a.zip", b"x");
+    let s = Service::start(&w);
+
+    let ok = s.post("/ftpscanner/", &json!({"cid": "acme", "filename": "a.zip", "sha256": sha256_hex(b"x")}));
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let body = ok.json();
+    assert_eq!(body["outcome"], "success");
+    assert_eq!(body["sha256"], json!({"expected": sha256_hex(b"x"), "actual": sha256_hex(b"x")}));
+    assert_eq!(body["md5"]["actual"], md5_hex(b"x"));
+
+    w.upload("b.zip", b"y");
+    let wrong =
+        s.post("/ftpscanner/", &json!({"cid": "acme", "filename": "b.zip", "sha256": sha256_hex(b"x")}));
+    assert_eq!(wrong.status, 400);
+    assert!(wrong.json()["message"].as_str().unwrap().starts_with("ERROR[12]: SHA-256 "), "{}", wrong.body);
+
+    for (body, validations) in [
+        (
+            json!({"cid": "acme", "filename": "a.zip", "sha256": md5_hex(b"x")}),
+            json!({"sha256": "sha256 must be 64 hex digits"}),
+        ),
+        (
+            json!({"cid": "acme", "filename": "a.zip", "md5": md5_hex(b"x"), "sha256": sha256_hex(b"x")}),
+            json!({"sha256": "sha256 must not be given with md5; give one of them"}),
+        ),
+        (json!({"cid": "acme", "filename": "a.zip"}), json!({"md5": "md5 not present"})),
+    ] {
+        let reply = s.post("/ftpscanner/", &body);
+        assert_eq!(reply.status, 422, "{body}");
+        assert_eq!(reply.json()["errors"]["validations"], validations, "{body}");
+    }
+    assert_eq!(crate::serve::jobs_run(&w), ["a.zip"]);
 }
