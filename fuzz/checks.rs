@@ -8,6 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use ftptrigger::config::{self, Config, Diagnostic};
+use ftptrigger::digest::Algorithm;
 use ftptrigger::sidecar;
 use ftptrigger::template::{BUILTIN, Template, Values};
 
@@ -79,16 +80,24 @@ fn summary(config: &Config) -> String {
 /// refusal, never a panic, and what it accepts means what it says: a bare digest only alone;
 /// each entry found by its own name (unless another line gives that name another digest),
 /// and a name with a directory part never by its base name alone; and every name reads back
-/// the same written the way GNU md5sum writes an odd name.
+/// the same written the way GNU md5sum writes an odd name. As an MD5 sidecar and as a SHA-256
+/// one.
 pub fn sidecar(bytes: &[u8]) {
-    let Ok(entries) = sidecar::parse(bytes) else { return };
+    for algorithm in Algorithm::ALL {
+        sidecar_of(bytes, algorithm);
+    }
+}
+
+fn sidecar_of(bytes: &[u8], algorithm: Algorithm) {
+    let Ok(entries) = sidecar::parse(bytes, algorithm) else { return };
     assert!(!entries.is_empty(), "an accepted sidecar has at least one entry");
     assert!(entries.len() == 1 || entries.iter().all(|e| e.name.is_some()), "a bare digest beside others");
     let nowhere = |_: &OsStr| false;
     for entry in &entries {
-        let hex = entry.md5.as_str();
+        let hex = entry.digest.as_str();
         assert!(
-            hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            hex.len() == algorithm.hex_len()
+                && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
             "{hex:?}"
         );
         let Some(name) = &entry.name else { continue };
@@ -96,7 +105,7 @@ pub fn sidecar(bytes: &[u8]) {
         // Found by its own name when it has no directory part, and by what it leads to when
         // it has one: the same digest, or a refusal when another line for it disagrees.
         let same_name = |e: &&sidecar::Entry| e.name.as_deref() == Some(name.as_os_str());
-        let agree = entries.iter().filter(same_name).all(|e| e.md5 == entry.md5);
+        let agree = entries.iter().filter(same_name).all(|e| e.digest == entry.digest);
         let found = if name.as_bytes().contains(&b'/') {
             let base = name.as_bytes().rsplit(|&b| b == b'/').next().unwrap();
             let by_base = sidecar::select(&entries, OsStr::from_bytes(base), nowhere);
@@ -108,7 +117,7 @@ pub fn sidecar(bytes: &[u8]) {
             sidecar::select(&entries, name, nowhere)
         };
         match found {
-            Ok(md5) => assert!(agree && md5 == entry.md5, "{name:?}: {md5} for {entry:?}"),
+            Ok(digest) => assert!(agree && digest == entry.digest, "{name:?}: {digest} for {entry:?}"),
             Err(sidecar::NoClaim::Conflict { .. }) => {
                 assert!(!agree, "{name:?}: a conflict of equal digests")
             }
@@ -128,11 +137,11 @@ pub fn sidecar(bytes: &[u8]) {
                 b => line.push(b),
             }
         }
-        let again =
-            sidecar::parse(&line).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(&line)));
+        let again = sidecar::parse(&line, algorithm)
+            .unwrap_or_else(|e| panic!("{:?}: {e:?}", String::from_utf8_lossy(&line)));
         assert_eq!(
-            (again.len(), &again[0].md5, &again[0].name),
-            (1, &entry.md5, &entry.name),
+            (again.len(), &again[0].digest, &again[0].name),
+            (1, &entry.digest, &entry.name),
             "{:?}",
             String::from_utf8_lossy(&line)
         );

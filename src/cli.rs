@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Verify an uploaded file's MD5 and run the job configured for its customer.
+/// Verify an uploaded file's MD5 (or SHA-256) and run the job configured for its customer.
 ///
 /// Called once per file by an FTP server's post-upload hook, a cron job or an operator:
 /// `ftptrigger <CID> <FILE> --md5 <HEX>` checks that the CID and file name are set up for
@@ -14,10 +14,11 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "ftptrigger",
     version,
-    about = "Verify an uploaded file's MD5 and run the job configured for its customer",
+    about = "Verify an uploaded file's MD5 (or SHA-256) and run the job configured for its customer",
     after_help = crate::outcome::exit_codes_help(),
     subcommand_negates_reqs = true,
     override_usage = "ftptrigger [OPTIONS] <CID> <FILE> (--md5 <HEX> | --md5-file <PATH>)\n       \
+                      ftptrigger [OPTIONS] <CID> <FILE> (--sha256 <HEX> | --sha256-file <PATH>)\n       \
                       ftptrigger [OPTIONS] <COMMAND>",
     max_term_width = 100
 )]
@@ -54,7 +55,7 @@ pub struct Global {
     pub json: bool,
 }
 
-/// What a run needs: which customer, which file, and the MD5 the sender claims.
+/// What a run needs: which customer, which file, and the digest the sender claims.
 #[derive(Debug, Args, Clone)]
 #[group(id = "run_args")]
 pub struct RunArgs {
@@ -67,7 +68,7 @@ pub struct RunArgs {
     pub file: Option<PathBuf>,
 
     #[command(flatten)]
-    pub md5: Md5Source,
+    pub digest: DigestSource,
 
     /// Run even if this CID, file name and MD5 already succeeded before
     #[arg(long)]
@@ -82,9 +83,10 @@ pub struct RunArgs {
     pub dry_run: bool,
 }
 
+/// The sender's digest: exactly one of these.
 #[derive(Debug, Args, Clone)]
 #[group(required = true, multiple = false)]
-pub struct Md5Source {
+pub struct DigestSource {
     /// The MD5 the sender gave: 32 hex digits, any case
     // Checked by the run, not by clap, so that a bad one still gets a JSON result with --json.
     #[arg(long, value_name = "HEX")]
@@ -94,6 +96,16 @@ pub struct Md5Source {
     /// `md5 -r`), or bare hex; at most 1 MiB. A bad sidecar is exit 13
     #[arg(long, value_name = "PATH")]
     pub md5_file: Option<PathBuf>,
+
+    /// The SHA-256 the sender gave: 64 hex digits, any case. The MD5 is still computed (for
+    /// duplicates, the journal and {md5})
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+
+    /// Read the SHA-256 from a sidecar: any listing `sha256sum -c` reads (GNU, `--tag`,
+    /// OpenSSL), or bare hex; at most 1 MiB. A bad sidecar is exit 13
+    #[arg(long, value_name = "PATH")]
+    pub sha256_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,9 +139,10 @@ pub enum Command {
     /// Process every settled file with an MD5 sidecar in the rules' roots (for cron)
     ///
     /// Each file that matches a rule of its root's CID is processed exactly as
-    /// `ftptrigger CID FILE --md5-file SIDECAR` would process it, once it and its sidecar have
-    /// not changed for `settle`. Files without a sidecar wait; those already processed, or being
-    /// processed, are skipped.
+    /// `ftptrigger CID FILE --md5-file SIDECAR` would process it (`--sha256-file` for a rule
+    /// whose `sidecar` ends in `.sha256`), once it and its sidecar have not changed for
+    /// `settle`. Files without a sidecar wait; those already processed, or being processed, are
+    /// skipped.
     Scan {
         /// Only the rules of this CID
         #[arg(long, value_name = "CID")]
@@ -285,7 +298,7 @@ fn mistyped_subcommand(args: &[std::ffi::OsString]) -> Option<(String, String)> 
     let mut args = args.iter().map(|a| a.to_string_lossy());
     while let Some(arg) = args.next() {
         match arg.as_ref() {
-            "-c" | "--config" | "--md5" | "--md5-file" => {
+            "-c" | "--config" | "--md5" | "--md5-file" | "--sha256" | "--sha256-file" => {
                 args.next();
             }
             option if option.starts_with('-') => {}

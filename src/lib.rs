@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod digest;
 pub mod display;
 pub mod events;
 pub mod exec;
@@ -39,6 +40,7 @@ use std::ffi::OsString;
 
 use cli::{Cli, Command, Global, RunArgs};
 use config::{Config, ConfigError};
+use digest::{Algorithm, Digest};
 use outcome::{Failure, Outcome};
 use output::{fail, notice, print_out};
 use trigger::{Expected, Request};
@@ -217,13 +219,25 @@ fn scan_files(global: &Global, options: &scan::Options) -> u8 {
 /// The second stage of argument handling: clap's struct into the request the run sees.
 fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
     let missing = |what: &str| Failure::new(Outcome::Usage, format!("missing {what}"));
-    let expected = match (args.md5.md5, args.md5.md5_file) {
-        (Some(md5), _) => Expected::Given(
-            sidecar::Md5Hex::parse(&md5)
-                .map_err(|why| Failure::new(Outcome::Usage, format!("--md5: {why}")))?,
-        ),
-        (None, Some(path)) => Expected::Sidecar(path),
-        (None, None) => return Err(missing("--md5 or --md5-file")),
+    let given = |algorithm: Algorithm, hex: &str| {
+        Digest::parse(algorithm, hex).map(Expected::Given).map_err(|why| {
+            // A digest of the other algorithm's length is a likely slip: say which flag takes it.
+            let hint = Algorithm::ALL
+                .into_iter()
+                .find(|&other| other != algorithm && Digest::parse(other, hex).is_ok())
+                .map_or(String::new(), |other| {
+                    format!(" ({} has {}; use {})", other.a(), other.hex_len(), digest_flag(other))
+                });
+            Failure::new(Outcome::Usage, format!("{}: {why}{hint}", digest_flag(algorithm)))
+        })
+    };
+    let source = args.digest;
+    let expected = match (source.md5, source.md5_file, source.sha256, source.sha256_file) {
+        (Some(hex), ..) => given(Algorithm::Md5, &hex)?,
+        (_, Some(path), ..) => Expected::Sidecar(path, Algorithm::Md5),
+        (.., Some(hex), _) => given(Algorithm::Sha256, &hex)?,
+        (.., Some(path)) => Expected::Sidecar(path, Algorithm::Sha256),
+        (None, None, None, None) => return Err(missing("--md5, --md5-file, --sha256 or --sha256-file")),
     };
     let output = if global.json {
         exec::Output::Stderr
@@ -245,6 +259,14 @@ fn request(global: &Global, args: RunArgs) -> Result<Request, Failure> {
         dry_run: args.dry_run,
         output,
     })
+}
+
+/// The flag that gives a digest of `algorithm`.
+fn digest_flag(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::Md5 => "--md5",
+        Algorithm::Sha256 => "--sha256",
+    }
 }
 
 /// `-v` says what happens, `-vv` how; without either, only results and errors are printed.

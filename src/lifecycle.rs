@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
+use crate::digest::Algorithm;
 use crate::display::escape;
 use crate::template::{Template, Values};
 use crate::verify::{FileError, Upload};
@@ -117,7 +118,7 @@ impl Entry<'_> {
 pub fn apply(
     action: &Action,
     upload: &Upload,
-    sidecar: Option<&Path>,
+    sidecar: Option<(&Path, Algorithm)>,
     values: &Values,
 ) -> Result<Disposed, LifecycleError> {
     // A file rewritten in place, or replaced, since it was verified is a new upload: it stays
@@ -129,7 +130,7 @@ pub fn apply(
     let place = &upload.place;
     let dir_path = upload.path.parent().unwrap_or(&place.root);
     let file = Entry { dir: place.dir_fd.as_fd(), dir_path, name: &upload.name, file: upload.as_fd() };
-    let sidecar = sidecar.and_then(|path| own_sidecar(upload, path));
+    let sidecar = sidecar.and_then(|(path, algorithm)| own_sidecar(upload, path, algorithm));
     let sidecar = sidecar.as_ref().map(|(name, fd)| Entry {
         dir: place.dir_fd.as_fd(),
         dir_path,
@@ -163,7 +164,7 @@ pub fn apply(
 /// The sidecar at `path` as an entry of the upload's directory, opened, when it goes with the
 /// upload: it lies in the same directory, is a regular file, and names no other file (a
 /// listing of several uploads stays for the others).
-fn own_sidecar(upload: &Upload, path: &Path) -> Option<(OsString, OwnedFd)> {
+fn own_sidecar(upload: &Upload, path: &Path, algorithm: Algorithm) -> Option<(OsString, OwnedFd)> {
     let name = path.file_name()?.to_owned();
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -179,7 +180,7 @@ fn own_sidecar(upload: &Upload, path: &Path) -> Option<(OsString, OwnedFd)> {
     if !rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&fd).ok()?.st_mode).is_file() {
         return None;
     }
-    let entries = crate::sidecar::read(path).ok()?;
+    let entries = crate::sidecar::read(path, algorithm).ok()?;
     let only_this = entries.iter().all(|e| e.name.as_deref().is_none_or(|n| n == upload.name));
     only_this.then_some((name, fd))
 }

@@ -147,8 +147,8 @@ fn extra_sections() -> Roff {
     roff.control("SH", ["SERVICE"]);
     roff.text([roman(
         "ftptrigger serve answers HTTP under [serve] base_path: POST /ftpscanner/ with cid, filename (relative to \
-         the root of the CID's first rule whose pattern takes it) and md5, as JSON or a form, runs the file as the \
-         CLI would and answers the result object when the run ends; with ?async=true or Prefer: respond-async it \
+         the root of the CID's first rule whose pattern takes it) and md5 (or sha256), as JSON or a form, runs the \
+         file as the CLI would and answers the result object when the run ends; with ?async=true or Prefer: respond-async it \
          answers 202 {\"run_id\": N, \"status\": \"queued\"} at once. GET /runs (count, cid, failed) and GET \
          /runs/ID show the journal's runs; GET /healthz and GET /metrics (Prometheus text). Bad fields are 422 \
          naming each one; bodies over 64 KiB 413; with token_env, a missing or wrong Authorization: Bearer token \
@@ -169,7 +169,8 @@ fn extra_sections() -> Roff {
     roff.control("SH", ["DUPLICATES"]);
     roff.text([roman(
         "A file whose CID, file name and MD5 already ended in success is not run again: exit 0, outcome \
-         duplicate_skipped. --force runs it anyway; duplicates = \"run\" turns the check off.",
+         duplicate_skipped. --force runs it anyway; duplicates = \"run\" turns the check off. The MD5 is computed \
+         even when the sender gave a SHA-256, in the same pass over the file.",
     )]);
     roff.control("SH", ["LIFECYCLE"]);
     roff.text([roman(
@@ -229,8 +230,8 @@ fn extra_sections() -> Roff {
     );
     roff.control("SH", ["SEE ALSO"]);
     roff.text([roman(
-        "md5sum(1), crontab(5), pure-ftpd(8), proftpd(8), sqlite3(1); README.md, SECURITY.md and contrib/README.md \
-         (the FTP server recipes), installed under share/doc/ftptrigger.",
+        "md5sum(1), sha256sum(1), crontab(5), pure-ftpd(8), proftpd(8), sqlite3(1); README.md, SECURITY.md and \
+         contrib/README.md (the FTP server recipes), installed under share/doc/ftptrigger.",
     )]);
     roff
 }

@@ -118,7 +118,7 @@ outcomes! {
     InternalError => Code::Exit(1), "internal_error", failure: true, settles: false, notifies: false, http: 500, after: Leave,
         "unexpected failure (an I/O error, a bug); the message says what";
     Usage => Code::Exit(2), "usage", failure: true, settles: false, notifies: false, http: 400, after: Leave,
-        "bad arguments, or a malformed --md5 value";
+        "bad arguments, or a malformed --md5 or --sha256 value";
     ScanFailed => Code::Exit(3), "scan_failed", failure: true, settles: false, notifies: false, http: 500, after: Leave,
         "scan only: at least one file failed";
     /// A notification that `notify-test` or `outbox flush` sent did not go through; never the
@@ -131,11 +131,11 @@ outcomes! {
     NotConfigured => Code::Exit(11), "not_configured", failure: true, settles: true, notifies: true, http: 400, after: Leave,
         "the CID and file name combination is not set up for processing";
     Md5Mismatch => Code::Exit(12), "md5_mismatch", failure: true, settles: true, notifies: true, http: 400, after: OnFailure,
-        "the MD5 given does not match the file's MD5";
+        "the MD5 (or SHA-256) given does not match the file's";
     BadFile => Code::Exit(13), "bad_file", failure: true, settles: true, notifies: true, http: 400, after: OnFailureOfContent,
         "the file is missing, unreadable, not a regular file, a symlink, outside the CID's root, \
-         changed while being verified, or of a content type the rule does not accept; or its MD5 \
-         sidecar is unreadable, malformed, or gives it two different digests";
+         changed while being verified, or of a content type the rule does not accept; or its MD5 or \
+         SHA-256 sidecar is unreadable, malformed, or gives it two different digests";
     ProcessFailed => Code::Exit(14), "process_failed", failure: true, settles: true, notifies: true, http: 500, after: OnFailure,
         "the command exited non-zero, was killed by a signal, or could not start";
     TimedOut => Code::Exit(15), "timed_out", failure: true, settles: true, notifies: true, http: 500, after: OnFailure,

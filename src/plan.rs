@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::config::Rule;
+use crate::digest::Md5Hex;
 use crate::display::{escape, shell_join, shell_quote};
 use crate::exec::Job;
 use crate::rules::Captures;
-use crate::sidecar::Md5Hex;
 use crate::template::Values;
 
 /// Facts about the file that placeholders and `FTPTRIGGER_*` variables carry. `None` means

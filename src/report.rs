@@ -30,7 +30,10 @@ pub struct Report<O = Outcome> {
     pub file: String,
     pub filename: String,
     pub size: Option<u64>,
-    pub md5: Md5Pair,
+    pub md5: DigestPair,
+    /// Only when the sender's digest was a SHA-256; the MD5 is made and shown all the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<DigestPair>,
     pub rule: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub outcome: O,
@@ -72,8 +75,9 @@ crate::named::by_name!(Event, "an event", {
     Test => "test",
 });
 
+/// The digest the sender claimed, and the file's.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Md5Pair {
+pub struct DigestPair {
     pub expected: Option<String>,
     pub actual: Option<String>,
 }
@@ -115,7 +119,8 @@ impl Report {
             file: lossy(file),
             filename: lossy(filename),
             size: None,
-            md5: Md5Pair::default(),
+            md5: DigestPair::default(),
+            sha256: None,
             rule: None,
             tags: BTreeMap::new(),
             outcome: Outcome::Success,
@@ -196,9 +201,20 @@ mod tests {
         report.md5.expected = Some("0".repeat(32));
         report.finish(Err(Failure::new(Outcome::Interrupted(15), "got SIGTERM")));
         let json = report.to_json();
+        assert!(!json.contains("sha256"), "no SHA-256 pair without a SHA-256: {json}");
         let back: Report = serde_json::from_str(&json).expect("reads back");
         assert_eq!(back.outcome.name(), "interrupted");
         assert_eq!(back.exit_code, Some(143));
         assert_eq!(back.to_json(), json);
+
+        report.sha256 = Some(DigestPair { expected: Some("e".repeat(64)), actual: None });
+        let json = report.to_json();
+        assert!(
+            json.contains(
+                r#""md5":{"expected":"00000000000000000000000000000000","actual":null},"sha256":{"#
+            )
+        );
+        let back: Report = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(back.sha256.and_then(|pair| pair.expected), Some("e".repeat(64)));
     }
 }

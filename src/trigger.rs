@@ -1,5 +1,5 @@
 //! One run, top to bottom: the config, the journal row, the rule, the file, the lock, the
-//! sender's MD5, the hash, the duplicate check, the job, the finished row.
+//! sender's digest, the hash, the duplicate check, the job, the finished row.
 //!
 //! Each step either hands the next what it needs or ends the run with a [`Failure`] whose
 //! outcome decides the exit code. Nothing runs unless every check before it passed, and
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::{Config, Duplicates, Rule};
+use crate::digest::{Algorithm, Digest, Md5Hex};
 use crate::display::{escape, escape_str};
 use crate::exec::{self, Finished, Job, Output};
 use crate::interrupt::{self, Interrupt};
@@ -20,16 +21,27 @@ use crate::lock::{self, FileLock, LockError};
 use crate::outcome::{After, Failure, Outcome};
 use crate::plan::{self, Facts};
 
-use crate::report::{Md5Pair, Process, Report};
+use crate::report::{DigestPair, Process, Report};
 use crate::rules::Captures;
-use crate::sidecar::{self, Md5Hex};
-use crate::verify::{self, FileError, Upload};
+use crate::sidecar;
+use crate::verify::{self, Digests, FileError, Upload};
 
-/// Where the sender's MD5 comes from.
+/// Where the sender's digest comes from: given (`--md5`, `--sha256`), or in a sidecar of one
+/// algorithm (`--md5-file`, `--sha256-file`, a rule's `sidecar`).
 #[derive(Debug, Clone)]
 pub enum Expected {
-    Given(Md5Hex),
-    Sidecar(PathBuf),
+    Given(Digest),
+    Sidecar(PathBuf, Algorithm),
+}
+
+impl Expected {
+    /// The algorithm the file is verified with.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Expected::Given(digest) => digest.algorithm(),
+            Expected::Sidecar(_, algorithm) => *algorithm,
+        }
+    }
 }
 
 /// Everything a run needs from the command line, free of clap types.
@@ -184,7 +196,9 @@ struct Progress<'c> {
     rule: Option<&'c Rule>,
     /// The canonical path and the size of the file, once it is open.
     file: Option<(PathBuf, u64)>,
-    md5: Md5Pair,
+    md5: DigestPair,
+    /// There when the sender's digest is a SHA-256.
+    sha256: Option<DigestPair>,
     process: Option<Process>,
     lock: Option<Arc<FileLock>>,
     /// The rule's named regex groups, for `move_to`.
@@ -207,8 +221,17 @@ impl Progress<'_> {
             report.size = Some(*size);
         }
         report.md5 = self.md5.clone();
+        report.sha256 = self.sha256.clone();
         report.process = self.process.clone();
         report
+    }
+
+    /// Where the expected and actual digests of `algorithm` go.
+    fn pair(&mut self, algorithm: Algorithm) -> &mut DigestPair {
+        match algorithm {
+            Algorithm::Md5 => &mut self.md5,
+            Algorithm::Sha256 => self.sha256.get_or_insert_default(),
+        }
     }
 }
 
@@ -234,6 +257,9 @@ impl<'c> Context<'_, 'c> {
     /// once open, in `upload`.
     fn execute(&self, progress: &mut Progress<'c>, upload: &mut Option<Upload>) -> Result<String, Failure> {
         let req = self.req;
+        let algorithm = req.expected.algorithm();
+        // The result shows the SHA-256 pair whenever the sender's digest is one, known or not.
+        progress.pair(algorithm);
         let found = self.find_rule()?;
         progress.rule = Some(found.rule);
         progress.captures = found.captures.clone();
@@ -243,20 +269,25 @@ impl<'c> Context<'_, 'c> {
         progress.lock = self.lock(found.rule, upload)?;
 
         let expected = self.expected(upload)?;
-        progress.md5.expected = Some(expected.to_string());
-        let actual = self.hash(upload)?;
-        progress.md5.actual = Some(actual.to_string());
-        if actual != expected {
+        progress.pair(algorithm).expected = Some(expected.to_string());
+        let digests = self.hash(upload, algorithm)?;
+        progress.md5.actual = Some(digests.md5.to_string());
+        if let Some(sha256) = &digests.sha256 {
+            progress.pair(Algorithm::Sha256).actual = Some(sha256.to_string());
+        }
+        // Fails closed: a digest that was not made matches nothing.
+        let actual = digests.of(algorithm).map_or_else(|| "(none)".to_owned(), Digest::to_string);
+        if actual != expected.as_str() {
             let detail = format!(
-                "MD5 {expected} does not match the file's MD5 {actual} after transfer (file {})",
+                "{algorithm} {expected} does not match the file's {algorithm} {actual} after transfer (file {})",
                 escape(&upload.name)
             );
             return Err(Failure::new(Outcome::Md5Mismatch, detail));
         }
         self.content_accepted(found.rule, upload).inspect_err(|_| progress.refused_content = true)?;
-        self.not_done_before(&found, &actual)?;
+        self.not_done_before(&found, &digests.md5)?;
 
-        let job = self.plan(&found, upload, &actual);
+        let job = self.plan(&found, upload, &digests.md5);
         progress.process = Some(Process::new(&job, None));
         if req.dry_run {
             let text = format!("dry run: rule {} would run:\n{}", found.rule.name, plan::describe(&job));
@@ -283,7 +314,7 @@ impl<'c> Context<'_, 'c> {
         };
         let Some(action) = action else { return };
         let sidecar = match &self.req.expected {
-            Expected::Sidecar(path) => Some(path.as_path()),
+            Expected::Sidecar(path, algorithm) => Some((path.as_path(), *algorithm)),
             Expected::Given(_) => None,
         };
         let mut values = plan::file_values(&self.req.cid, &upload.path, &progress.captures);
@@ -369,14 +400,14 @@ impl<'c> Context<'_, 'c> {
         }
     }
 
-    /// The MD5 the sender claims for the file: `--md5`, or what its sidecar says of it. The
-    /// sidecar is read here, inside the run, so that one the sender got wrong is journaled and
-    /// notified like any other fault of theirs; and with the file open, so that a name in it
-    /// can be resolved to the very file that is hashed.
-    fn expected(&self, upload: &Upload) -> Result<Md5Hex, Failure> {
-        let path = match &self.req.expected {
-            Expected::Given(md5) => return Ok(md5.clone()),
-            Expected::Sidecar(path) => path,
+    /// The digest the sender claims for the file: `--md5` or `--sha256`, or what its sidecar
+    /// says of it. The sidecar is read here, inside the run, so that one the sender got wrong
+    /// is journaled and notified like any other fault of theirs; and with the file open, so
+    /// that a name in it can be resolved to the very file that is hashed.
+    fn expected(&self, upload: &Upload) -> Result<Digest, Failure> {
+        let (path, algorithm) = match &self.req.expected {
+            Expected::Given(digest) => return Ok(digest.clone()),
+            Expected::Sidecar(path, algorithm) => (path, *algorithm),
         };
         let meta = upload
             .as_fd()
@@ -384,11 +415,12 @@ impl<'c> Context<'_, 'c> {
             .map(std::fs::File::from)
             .and_then(|file| file.metadata())
             .map_err(internal)?;
-        sidecar::claim(path, &sidecar::Target::new(&upload.name, &meta))
+        sidecar::claim(path, algorithm, &sidecar::Target::new(&upload.name, &meta))
     }
 
-    /// The file's MD5, with a progress bar for a big file when asked for one.
-    fn hash(&self, upload: &mut Upload) -> Result<Md5Hex, Failure> {
+    /// The file's MD5, and its digest of `algorithm` when that is another, with a progress bar
+    /// for a big file when asked for one.
+    fn hash(&self, upload: &mut Upload, algorithm: Algorithm) -> Result<Digests, Failure> {
         let size = upload.size();
         let bar = (self.req.progress && size >= PROGRESS_FROM).then(|| progress_bar(size, &upload.name));
         let started = std::time::Instant::now();
@@ -398,7 +430,7 @@ impl<'c> Context<'_, 'c> {
             }
             self.interrupt.raised().is_some()
         };
-        let hashed = upload.md5(&stop);
+        let hashed = upload.hash(algorithm, &stop);
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }

@@ -1,7 +1,8 @@
-//! The uploaded file: is it a regular file inside the CID's root, and what is its MD5.
+//! The uploaded file: is it a regular file inside the CID's root, and what are its digests.
 //!
 //! The file is opened once, without following a symlink in its last component and without
-//! blocking on a FIFO, and hashed through that one descriptor. Its identity (device, inode,
+//! blocking on a FIFO, and hashed through that one descriptor, in one pass whatever the digests
+//! asked for. Its identity (device, inode,
 //! size, mtime, ctime) is compared before and after hashing, and against what the path names
 //! afterwards, so a file still being uploaded or swapped underneath us is caught.
 
@@ -11,18 +12,20 @@ use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
-use crate::md5block::Md5;
+use sha2::Digest as _;
 
+use crate::digest::{Algorithm, Digest, Md5Hex};
 use crate::display::escape;
-use crate::sidecar::Md5Hex;
+use crate::md5block::Md5;
 
 /// Bytes read per call while hashing: large enough to keep syscalls rare, small enough that
 /// memory stays flat whatever the file size.
 const CHUNK: usize = 1 << 20;
 
-/// Chunk buffers shared by the reader thread and the hasher: one is filled while one is hashed.
+/// Chunk buffers shared by the reader thread and the MD5 hasher: one is filled while one is
+/// hashed.
 const BUFFERS: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +89,7 @@ impl Identity {
     }
 }
 
-/// An open upload that passed every check but the MD5.
+/// An open upload that passed every check but its digest.
 #[derive(Debug)]
 pub struct Upload {
     /// Canonical absolute path: the parent resolved, the name as given.
@@ -220,18 +223,22 @@ impl Upload {
     }
 
     /// Hashes the file through the descriptor opened by [`open`], then makes sure that what
-    /// was hashed is still the file at the path, unchanged. `stop` is asked between chunks,
-    /// with the bytes hashed so far, so a signal does not have to wait for a multi-gigabyte
-    /// file (and a progress bar can follow).
-    pub fn md5(&mut self, stop: &dyn Fn(u64) -> bool) -> Result<Md5Hex, FileError> {
+    /// was hashed is still the file at the path, unchanged. The MD5 always, since the duplicate
+    /// check, the journal and `{md5}` need it whatever the sender claimed; and the digest of
+    /// `algorithm` too when that is another, from the same reads. `stop` is asked between
+    /// chunks, with the bytes hashed so far, so a signal does not have to wait for a
+    /// multi-gigabyte file (and a progress bar can follow).
+    pub fn hash(&mut self, algorithm: Algorithm, stop: &dyn Fn(u64) -> bool) -> Result<Digests, FileError> {
         let size = self.identity.size;
+        let sha256 = (algorithm == Algorithm::Sha256).then(sha2::Sha256::new);
         // A file of one chunk or less is not worth a thread; without a thread, hash in turn.
-        let threaded = if size > CHUNK as u64 { hash_with_reader(&mut self.file, stop) } else { None };
+        let threaded =
+            if size > CHUNK as u64 { hash_with_reader(&mut self.file, sha256.clone(), stop) } else { None };
         let hashed = match threaded {
             Some(hashed) => hashed,
-            None => hash_inline(&mut self.file, size, stop),
+            None => hash_inline(&mut self.file, size, sha256, stop),
         };
-        let (digest, total) = hashed.map_err(|halt| match halt {
+        let (sums, total) = hashed.map_err(|halt| match halt {
             Halt::Stopped => FileError::Stopped { path: self.path.clone() },
             Halt::Read(err) => FileError::Unreadable { path: self.path.clone(), source: err },
         })?;
@@ -239,7 +246,10 @@ impl Upload {
             return Err(FileError::Changed { path: self.path.clone(), what: "its size changed" });
         }
         self.ensure_unchanged()?;
-        Ok(Md5Hex::from_digest(&digest))
+        Ok(Digests {
+            md5: Md5Hex::from_digest(&sums.md5),
+            sha256: sums.sha256.map(|sum| Digest::from_bytes(Algorithm::Sha256, &sum)),
+        })
     }
 
     /// Up to `n` bytes from the start of the file, read through the verified descriptor
@@ -294,6 +304,24 @@ impl std::os::fd::AsFd for Upload {
     }
 }
 
+/// What hashing a file gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    pub md5: Md5Hex,
+    /// When it was asked for.
+    pub sha256: Option<Digest>,
+}
+
+impl Digests {
+    /// The digest of `algorithm`, if it was made.
+    pub fn of(&self, algorithm: Algorithm) -> Option<&Digest> {
+        match algorithm {
+            Algorithm::Md5 => Some(self.md5.as_digest()),
+            Algorithm::Sha256 => self.sha256.as_ref(),
+        }
+    }
+}
+
 /// Why hashing ended before the end of the file.
 enum Halt {
     /// `stop` said so.
@@ -301,51 +329,104 @@ enum Halt {
     Read(io::Error),
 }
 
-/// What hashing yields: the digest, and how many bytes it covered.
-type Hashed = Result<([u8; 16], u64), Halt>;
+/// The raw digests: the MD5, and the SHA-256 when it was asked for.
+struct Sums {
+    md5: [u8; 16],
+    sha256: Option<[u8; 32]>,
+}
+
+/// What hashing yields: the digests, and how many bytes they cover.
+type Hashed = Result<(Sums, u64), Halt>;
 
 /// Reads and hashes in turn on this thread: for a file of at most one chunk, where starting a
-/// thread would cost more than overlapping saves, or when no thread can be started. The buffer is sized to the file (one byte
-/// more, so the first read takes it all), never past one chunk.
-fn hash_inline(file: &mut File, size: u64, stop: &dyn Fn(u64) -> bool) -> Hashed {
+/// thread would cost more than overlapping saves, or when no thread can be started. The buffer
+/// is sized to the file (one byte more, so the first read takes it all), never past one chunk.
+/// `sha256` hashes the same bytes when it is there.
+fn hash_inline(
+    file: &mut File,
+    size: u64,
+    mut sha256: Option<sha2::Sha256>,
+    stop: &dyn Fn(u64) -> bool,
+) -> Hashed {
     let mut buf = vec![0u8; usize::try_from(size).map_or(CHUNK, |size| size.saturating_add(1).min(CHUNK))];
-    let mut hasher = Md5::new();
+    let mut md5 = Md5::new();
     let mut total: u64 = 0;
     loop {
         if stop(total) {
             return Err(Halt::Stopped);
         }
         match read_some(file, &mut buf).map_err(Halt::Read)? {
-            0 => return Ok((hasher.finalize(), total)),
+            0 => {
+                return Ok((
+                    Sums { md5: md5.finalize(), sha256: sha256.map(|h| h.finalize().into()) },
+                    total,
+                ));
+            }
             n => {
-                hasher.update(&buf[..n]);
+                md5.update(&buf[..n]);
+                if let Some(sha256) = &mut sha256 {
+                    sha256.update(&buf[..n]);
+                }
                 total += n as u64;
             }
         }
     }
 }
 
-/// Hashes on this thread while a reader thread fills the next buffer, so reading overlaps
-/// hashing (`md5sum` does them in turn). [`BUFFERS`] buffers of one chunk go back and forth over
-/// two channels and are reused, so memory stays flat. If this thread leaves early (stopped, or
-/// a read failed), dropping its channel ends make the reader finish its current read and quit,
-/// and the scope waits for it. `None` if the thread could not be started: nothing was read.
-fn hash_with_reader(file: &mut File, stop: &dyn Fn(u64) -> bool) -> Option<Hashed> {
+/// A chunk of the file as read: the buffer, and how much of it the read filled.
+struct Chunk {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Chunk {
+    fn empty() -> Chunk {
+        Chunk { buf: vec![0u8; CHUNK], len: 0 }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Hashes MD5 on this thread while a reader thread fills the next buffer, so reading overlaps
+/// hashing (`md5sum` does them in turn). When `sha256` is there, the reader feeds it each chunk
+/// right after handing the chunk over, so the two digests are made side by side on two cores
+/// from the same buffer, and the pair costs about the slower of the two, not their sum.
+///
+/// [`BUFFERS`] buffers of one chunk go back and forth over two channels and are reused, so
+/// memory stays flat. A chunk is shared (an `Arc`) while both hash it; the reader lets go of
+/// its handle before it waits for an empty buffer, and this thread sends its handle back only
+/// when done with it, so a buffer that comes back is the reader's alone again. If this thread
+/// leaves early (stopped, or a read failed), dropping its channel ends make the reader finish
+/// its current read and quit, and the scope waits for it. `None` if the thread could not be
+/// started: nothing was read.
+fn hash_with_reader(
+    file: &mut File,
+    mut sha256: Option<sha2::Sha256>,
+    stop: &dyn Fn(u64) -> bool,
+) -> Option<Hashed> {
     std::thread::scope(|scope| {
-        let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(BUFFERS);
-        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+        let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<Arc<Chunk>>>(BUFFERS);
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<Arc<Chunk>>(BUFFERS);
         for _ in 0..BUFFERS {
-            empty_tx.send(vec![0u8; CHUNK]).expect("the receiving end is held right here");
+            empty_tx.send(Arc::new(Chunk::empty())).expect("the receiving end is held right here");
         }
         let reader = move || {
-            // Ends at the end of the file (dropping `full_tx` says so), after passing on a read
-            // error, or when the hasher has gone.
-            for mut buf in empty_rx {
-                match read_some(file, &mut buf) {
-                    Ok(0) => break,
+            // Ends at the end of the file (dropping `full_tx` says so) with the SHA-256 if it
+            // made one, after passing on a read error, or when the hasher has gone.
+            for returned in empty_rx {
+                let mut chunk = Arc::try_unwrap(returned).unwrap_or_else(|_| Chunk::empty());
+                match read_some(file, &mut chunk.buf) {
+                    Ok(0) => return Ok(sha256.map(|h| <[u8; 32]>::from(h.finalize()))),
                     Ok(n) => {
-                        if full_tx.send(Ok((buf, n))).is_err() {
+                        chunk.len = n;
+                        let chunk = Arc::new(chunk);
+                        if full_tx.send(Ok(Arc::clone(&chunk))).is_err() {
                             break;
+                        }
+                        if let Some(sha256) = &mut sha256 {
+                            sha256.update(chunk.bytes());
                         }
                     }
                     Err(err) => {
@@ -354,25 +435,32 @@ fn hash_with_reader(file: &mut File, stop: &dyn Fn(u64) -> bool) -> Option<Hashe
                     }
                 }
             }
+            Err(())
         };
-        if std::thread::Builder::new().name("md5-reader".into()).spawn_scoped(scope, reader).is_err() {
-            return None;
-        }
-        let mut hasher = Md5::new();
+        let reader =
+            std::thread::Builder::new().name("hash-reader".into()).spawn_scoped(scope, reader).ok()?;
+        let mut md5 = Md5::new();
         let mut total: u64 = 0;
         loop {
             if stop(total) {
                 return Some(Err(Halt::Stopped));
             }
             match full_rx.recv() {
-                Ok(Ok((buf, n))) => {
-                    hasher.update(&buf[..n]);
-                    total += n as u64;
+                Ok(Ok(chunk)) => {
+                    md5.update(chunk.bytes());
+                    total += chunk.len as u64;
                     // The reader may have finished already; then the buffer is simply freed.
-                    let _ = empty_tx.send(buf);
+                    let _ = empty_tx.send(chunk);
                 }
                 Ok(Err(err)) => return Some(Err(Halt::Read(err))),
-                Err(mpsc::RecvError) => return Some(Ok((hasher.finalize(), total))),
+                Err(mpsc::RecvError) => {
+                    // The end of the file, unless the reader died without saying why.
+                    let sha256 = match reader.join() {
+                        Ok(Ok(sha256)) => sha256,
+                        _ => return Some(Err(Halt::Read(io::Error::other("the reading thread failed")))),
+                    };
+                    return Some(Ok((Sums { md5: md5.finalize(), sha256 }, total)));
+                }
             }
         }
     })
@@ -392,6 +480,7 @@ fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 mod tests {
     use std::cell::Cell;
 
+    // md-5 and sha2 implement different versions of the `Digest` trait.
     use md5::Digest as _;
 
     use super::*;
@@ -437,23 +526,43 @@ mod tests {
         // Inline below and at one chunk, with the reader thread above it.
         for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 12_345] {
             let (_root, mut upload, data) = upload(len);
-            let got = upload.md5(&|_| false).expect("hashes");
-            assert_eq!(got.as_str(), hex::encode(md5::Md5::digest(&data)), "length {len}");
+            let got = upload.hash(Algorithm::Md5, &|_| false).expect("hashes");
+            assert_eq!(got.md5.as_str(), hex::encode(md5::Md5::digest(&data)), "length {len}");
+            assert_eq!(got.sha256, None, "length {len}: SHA-256 only when asked for");
+        }
+    }
+
+    /// Both digests from one pass, the SHA-256 on the reader thread above one chunk: each the
+    /// crates' digest of the whole file, whatever the sizes of the reads.
+    #[test]
+    fn md5_and_sha256_together_hash_like_the_crates_around_the_chunk_boundaries() {
+        for len in
+            [0, 1, 63, 64, 65, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK - 1, 2 * CHUNK, 3 * CHUNK + 12_345]
+        {
+            let (_root, mut upload, data) = upload(len);
+            let got = upload.hash(Algorithm::Sha256, &|_| false).expect("hashes");
+            assert_eq!(got.md5.as_str(), hex::encode(md5::Md5::digest(&data)), "length {len}");
+            let sha256 = got.sha256.as_ref().expect("asked for");
+            assert_eq!(sha256.as_str(), hex::encode(sha2::Sha256::digest(&data)), "length {len}");
+            assert_eq!(got.of(Algorithm::Sha256), Some(sha256));
+            assert_eq!(got.of(Algorithm::Md5), Some(got.md5.as_digest()));
         }
     }
 
     #[test]
     fn stop_is_asked_between_chunks_with_and_without_the_thread() {
-        for (len, asks_before_stop) in [(100, 1), (5 * CHUNK, 1), (5 * CHUNK, 3)] {
-            let (_root, mut upload, _) = upload(len);
-            let asked = Cell::new(0);
-            let stop = |_| {
-                asked.set(asked.get() + 1);
-                asked.get() > asks_before_stop
-            };
-            let err = upload.md5(&stop).expect_err("stopped");
-            assert!(matches!(err, FileError::Stopped { .. }), "length {len}: {err}");
-            assert_eq!(asked.get(), asks_before_stop + 1, "length {len}");
+        for algorithm in [Algorithm::Md5, Algorithm::Sha256] {
+            for (len, asks_before_stop) in [(100, 1), (5 * CHUNK, 1), (5 * CHUNK, 3)] {
+                let (_root, mut upload, _) = upload(len);
+                let asked = Cell::new(0);
+                let stop = |_| {
+                    asked.set(asked.get() + 1);
+                    asked.get() > asks_before_stop
+                };
+                let err = upload.hash(algorithm, &stop).expect_err("stopped");
+                assert!(matches!(err, FileError::Stopped { .. }), "{algorithm}, length {len}: {err}");
+                assert_eq!(asked.get(), asks_before_stop + 1, "{algorithm}, length {len}");
+            }
         }
     }
 }

@@ -148,7 +148,13 @@ pub const KEYS: &[Key] = &[
         "false",
         "scan: walk the root's subdirectories too (never through symlinks)",
     ),
-    key("rule", "sidecar", "path template", "\"{file}.md5\"", "scan: where a file's MD5 sidecar is"),
+    key(
+        "rule",
+        "sidecar",
+        "path template",
+        "\"{file}.md5\"",
+        "scan: where a file's MD5 sidecar is; a name ending in .sha256 holds SHA-256 digests",
+    ),
     key(
         "rule",
         "mime",

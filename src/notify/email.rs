@@ -198,7 +198,11 @@ pub fn body(payload: &Payload) -> String {
 fn facts(run: Option<&Report>, host: &str, event_id: &str) -> Vec<(&'static str, Option<String>)> {
     let of = |fact: fn(&Report) -> Option<String>| run.and_then(fact);
     let process = |fact: fn(&Process) -> Option<String>| run.and_then(|r| r.process.as_ref()).and_then(fact);
-    vec![
+    // Only a run verified by SHA-256 has these; the label fits the column.
+    let sha256 = run
+        .and_then(|r| r.sha256.as_ref())
+        .map(|pair| [("SHA-256 given", pair.expected.clone()), ("SHA-256 actual", pair.actual.clone())]);
+    let mut facts = vec![
         ("Outcome", of(|r| Some(r.outcome.to_string()))),
         ("Exit code", of(|r| r.exit_code.map(|c| c.to_string()))),
         ("CID", of(|r| Some(r.cid.clone()))),
@@ -219,7 +223,12 @@ fn facts(run: Option<&Report>, host: &str, event_id: &str) -> Vec<(&'static str,
         ("Started", of(|r| Some(r.started_at.clone()))),
         ("Finished", of(|r| Some(r.finished_at.clone()))),
         ("Event id", Some(event_id.to_owned())),
-    ]
+    ];
+    if let Some(sha256) = sha256 {
+        let after_md5 = facts.iter().position(|(label, _)| *label == "Rule").unwrap_or(facts.len());
+        facts.splice(after_md5..after_md5, sha256);
+    }
+    facts
 }
 
 #[cfg(test)]
@@ -246,5 +255,22 @@ mod tests {
             body.ends_with("Host           ftp1\nStarted        -\nFinished       -\nEvent id       e-1\n"),
             "{body}"
         );
+    }
+
+    /// A run verified by SHA-256 lists its pair after the MD5 lines; any other run has none.
+    #[test]
+    fn a_sha256_run_lists_its_pair_after_the_md5() {
+        let mut report = Report::start("acme", "/srv/ftp/acme/a.zip".as_ref(), "a.zip".as_ref());
+        report.md5.actual = Some("d41d8cd98f00b204e9800998ecf8427e".into());
+        let plain = body(&Payload::Run(Box::new(report.clone())));
+        assert!(!plain.contains("SHA-256"), "{plain}");
+        let sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        report.sha256 =
+            Some(crate::report::DigestPair { expected: Some(sha256.into()), actual: Some(sha256.into()) });
+        let body = body(&Payload::Run(Box::new(report)));
+        let want = format!(
+            "MD5 actual     d41d8cd98f00b204e9800998ecf8427e\nSHA-256 given  {sha256}\nSHA-256 actual {sha256}\nRule "
+        );
+        assert!(body.contains(&want), "{body}");
     }
 }

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::survey::sidecar_of;
-use super::{Found, Kind};
+use super::{Found, Kind, sidecar_algorithm};
 use crate::config::Duplicates;
+use crate::digest::Algorithm;
 use crate::display::escape;
 use crate::journal::{self, Journal};
 use crate::outcome::{Failure, Outcome};
@@ -67,13 +68,15 @@ fn judge_upload(
             )));
         }
     }
+    let algorithm = sidecar_algorithm(rule);
     let Some(sidecar_changed) = sidecar_changed else {
         let waited = age(changed, now);
         if waited > rule.settings.sidecar_wait {
-            let (this, partner) = (("file", "file", &*file.path), ("MD5 sidecar", "sidecar", &*sidecar));
+            let kind = format!("{algorithm} sidecar");
+            let (this, partner) = (("file", "file", &*file.path), (kind.as_str(), "sidecar", &*sidecar));
             return Ok(overdue(this, partner, waited, rule.settings.sidecar_wait));
         }
-        return Ok(Verdict::Waiting(format!("no MD5 sidecar {} yet", escape(sidecar.as_os_str()))));
+        return Ok(Verdict::Waiting(format!("no {algorithm} sidecar {} yet", escape(sidecar.as_os_str()))));
     };
     let quiet_for = age(changed.max(sidecar_changed), now);
     if quiet_for < settle {
@@ -86,12 +89,19 @@ fn judge_upload(
     let Ok(meta) = fs::symlink_metadata(&file.path) else {
         return Ok(Verdict::Skipped("it is gone".into()));
     };
-    let md5 = match crate::sidecar::claim(&sidecar, &crate::sidecar::Target::new(&file.name, &meta)) {
-        Ok(md5) => md5,
-        Err(failure) if failure.outcome == Outcome::BadFile => return Ok(Verdict::Report(failure)),
-        // A sidecar that names other files is left to the run, which reports the mismatch.
-        Err(_) => return Ok(Verdict::Due { sidecar }),
-    };
+    let claimed =
+        match crate::sidecar::claim(&sidecar, algorithm, &crate::sidecar::Target::new(&file.name, &meta)) {
+            Ok(claimed) => claimed,
+            Err(failure) if failure.outcome == Outcome::BadFile => return Ok(Verdict::Report(failure)),
+            // A sidecar that names other files is left to the run, which reports the mismatch.
+            Err(_) => return Ok(Verdict::Due { sidecar }),
+        };
+    // Duplicates are known by their MD5: a SHA-256 sidecar does not give it, and the run,
+    // which makes it, skips a duplicate after hashing.
+    if claimed.algorithm() != Algorithm::Md5 {
+        return Ok(Verdict::Due { sidecar });
+    }
+    let md5 = claimed;
     if rule.settings.duplicates == Duplicates::Skip
         && let Some(journal) = journal
         && let Some(previous) = journal
@@ -126,7 +136,8 @@ fn judge_orphan(
     }
     let waited = age(changed, now);
     if waited > rule.settings.sidecar_wait {
-        let (this, partner) = (("MD5 sidecar", "sidecar", &*file.path), ("file", "file", upload));
+        let kind = format!("{} sidecar", sidecar_algorithm(rule));
+        let (this, partner) = ((kind.as_str(), "sidecar", &*file.path), ("file", "file", upload));
         return Ok(overdue(this, partner, waited, rule.settings.sidecar_wait));
     }
     Ok(Verdict::Waiting(format!("its file {} has not come yet", escape(upload.as_os_str()))))

@@ -1,6 +1,7 @@
 //! `scan`: for cron, and for FTP servers without upload hooks. Walks each rule's root and
 //! processes every upload that has its MD5 sidecar and has settled, exactly as
-//! `ftptrigger CID FILE --md5-file SIDECAR` would, up to `--jobs` at once, oldest first.
+//! `ftptrigger CID FILE --md5-file SIDECAR` would, up to `--jobs` at once, oldest first. A
+//! rule whose `sidecar` ends in `.sha256` has SHA-256 sidecars (`--sha256-file`).
 //!
 //! First every file is surveyed, with nothing run and nothing written: each comes out due,
 //! waiting, skipped, or to be reported (an upload that waited too long for its sidecar, a
@@ -27,6 +28,7 @@ use self::print::Printer;
 use self::run::{report_once, run_all};
 use self::survey::survey;
 use crate::config::{Config, Rule};
+use crate::digest::Algorithm;
 use crate::display::escape_str;
 use crate::interrupt::Interrupt;
 use crate::journal::{self, Journal};
@@ -172,6 +174,12 @@ fn settle_for(options: &Options, rule: &Rule) -> Duration {
     options.settle.unwrap_or(rule.settings.settle)
 }
 
+/// What the rule's sidecars hold: SHA-256 digests when its `sidecar` template ends in
+/// `.sha256` (any case), else MD5 ones.
+fn sidecar_algorithm(rule: &Rule) -> Algorithm {
+    Algorithm::of_sidecar(rule.sidecar.source())
+}
+
 /// A file a rule takes: an upload, or a sidecar whose upload has not come.
 struct Found<'c> {
     rule: &'c Rule,
@@ -188,7 +196,7 @@ struct Found<'c> {
 
 enum Kind {
     Upload,
-    /// A sidecar (`{file}.md5` form) whose upload, at this path, is not there.
+    /// A sidecar (`{file}.md5` or `{file}.sha256` form) whose upload, at this path, is not there.
     Orphan {
         upload: PathBuf,
     },

@@ -81,7 +81,8 @@ pub(super) fn run_all(
 }
 
 /// One due file: skipped if a run holds its lock or if, judged again, it is no longer due;
-/// else run as `ftptrigger CID FILE --md5-file SIDECAR --no-wait` would, and its channels told.
+/// else run as `ftptrigger CID FILE --md5-file SIDECAR --no-wait` would (`--sha256-file` for a
+/// SHA-256 sidecar), and its channels told.
 fn run_one(
     config: &Arc<Config>,
     file: &Found<'_>,
@@ -120,7 +121,7 @@ fn run_one(
     let request = Request {
         cid: file.rule.cid.clone(),
         file: file.path.clone(),
-        expected: Expected::Sidecar(sidecar),
+        expected: Expected::Sidecar(sidecar, super::sidecar_algorithm(file.rule)),
         force: false,
         no_wait: true,
         dry_run: false,

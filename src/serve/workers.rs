@@ -71,14 +71,17 @@ fn work(service: &Service, receiver: &Mutex<Receiver<Job>>) {
 /// Runs `job` as the CLI runs a file, answers its caller, then tells the channels.
 fn run(service: &Service, job: Job) {
     let config = service.config();
-    let Ok(md5) = crate::sidecar::Md5Hex::parse(&job.accepted.md5) else {
-        log_line(&format!("run {}: its queued MD5 {:?} is not valid; left queued", job.id, job.accepted.md5));
-        return;
+    let digest = match job.accepted.digest() {
+        Ok(digest) => digest,
+        Err(why) => {
+            log_line(&format!("run {}: its queued digest is not valid ({why}); left queued", job.id));
+            return;
+        }
     };
     let request = Request {
         cid: job.accepted.cid.clone(),
         file: job.accepted.file(&config),
-        expected: Expected::Given(md5),
+        expected: Expected::Given(digest),
         force: false,
         no_wait: false,
         dry_run: false,

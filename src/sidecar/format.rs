@@ -1,28 +1,30 @@
-//! The lines of a sidecar, read as GNU `md5sum -c` reads them.
+//! The lines of a sidecar, read as GNU `md5sum -c` (or `sha256sum -c`) reads them.
 //!
 //! Every line `md5sum -c` accepts means here what it means there: `<hex>  <name>`,
 //! `<hex> *<name>`, `md5 -r`'s `<hex> <name>`, `--tag`'s `MD5 (<name>) = <hex>` and OpenSSL's
 //! `MD5(<name>)= <hex>`, each after leading blanks and with GNU's escaped names (a line that
-//! starts with `\`); `#` comment lines and empty lines are skipped, CRLF endings are fine.
+//! starts with `\`); `#` comment lines and empty lines are skipped, CRLF endings are fine. A
+//! SHA-256 sidecar is read the same way, with 64 hex digits and the tag `SHA256`.
 //! Beyond it, for senders on Windows and by hand: a bare digest as the whole sidecar, a UTF-8
-//! byte-order mark, lines of blanks, blanks after the digest of a `--tag` line.
+//! byte-order mark, lines of blanks, blanks after the digest of a `--tag` line; and OpenSSL 3's
+//! `SHA2-256(<name>)= <hex>`, which `sha256sum` does not read.
 //!
 //! Unlike it, a line it would skip as improperly formatted makes the whole sidecar unusable, as
 //! `md5sum -c --strict` does: a listing with a broken line is the sender's to fix, not ours to
 //! guess around. A NUL byte, which `md5sum` reads as the end of the line, is such a line too.
+//! So is a digest of the other algorithm's length: an MD5 in a SHA-256 sidecar is no SHA-256.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::os::unix::ffi::OsStringExt;
 
-use super::Md5Hex;
+use crate::digest::{Algorithm, Digest};
 use crate::display::escape;
 
 /// One line of a sidecar: the digest and, unless it was bare hex, the file it names, exactly
 /// (unescaped, a directory part kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    pub md5: Md5Hex,
+    pub digest: Digest,
     pub name: Option<OsString>,
     /// Its line in the sidecar, from 1.
     pub line: usize,
@@ -58,42 +60,45 @@ impl SidecarError {
         }
     }
 
-    fn what(&self) -> String {
+    fn what(&self, algorithm: Algorithm) -> String {
+        let name = algorithm.name();
         match self {
             SidecarError::Unreadable(why) => format!("cannot be read: {why}"),
-            SidecarError::Empty => "holds no MD5 line".to_owned(),
-            SidecarError::Malformed { .. } => "not an MD5 line (expected `<hex>  <name>`, \
-                `MD5 (<name>) = <hex>` or a bare digest; `#` starts a comment)"
-                .to_owned(),
+            SidecarError::Empty => format!("holds no {name} line"),
+            SidecarError::Malformed { .. } => format!(
+                "not {} line (expected `<hex>  <name>`, `{} (<name>) = <hex>` or a bare digest; `#` starts a \
+                 comment)",
+                algorithm.a(),
+                tags(algorithm)[0]
+            ),
             SidecarError::BareInListing { .. } => {
                 "a bare digest beside other lines; a listing names the file of each digest".to_owned()
             }
-            SidecarError::Conflict { first, name, .. } => {
-                format!("gives {} another MD5 than line {first}", escape(name))
+            SidecarError::Conflict { first, name: file, .. } => {
+                format!("gives {} another {name} than line {first}", escape(file))
             }
         }
     }
 
-    /// The message for the sidecar shown as `path`: `MD5 sidecar PATH:LINE: what`, the form of
-    /// `check`'s diagnostics, so an editor can jump to the line.
-    pub(super) fn of_sidecar(&self, path: &str) -> String {
+    /// The message for the `algorithm` sidecar shown as `path`: `MD5 sidecar PATH:LINE: what`,
+    /// the form of `check`'s diagnostics, so an editor can jump to the line.
+    pub fn of_sidecar(&self, path: &str, algorithm: Algorithm) -> String {
+        let what = self.what(algorithm);
         match self.line() {
-            Some(line) => format!("MD5 sidecar {path}:{line}: {}", self.what()),
-            None => format!("MD5 sidecar {path} {}", self.what()),
+            Some(line) => format!("{algorithm} sidecar {path}:{line}: {what}"),
+            None => format!("{algorithm} sidecar {path} {what}"),
         }
     }
 }
 
-impl fmt::Display for SidecarError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line() {
-            Some(line) => write!(f, "line {line}: {}", self.what()),
-            None => f.write_str(&self.what()),
-        }
+/// The words a `--tag` (or OpenSSL) line of `algorithm` starts with; the first is GNU's.
+fn tags(algorithm: Algorithm) -> &'static [&'static str] {
+    match algorithm {
+        Algorithm::Md5 => &["MD5"],
+        // OpenSSL 3 writes `SHA2-256(<name>)= <hex>`; OpenSSL 1 wrote `SHA256(<name>)= <hex>`.
+        Algorithm::Sha256 => &["SHA256", "SHA2-256"],
     }
 }
-
-impl std::error::Error for SidecarError {}
 
 /// Which of GNU's untagged forms a sidecar uses. `md5sum -c` lets a listing hold one or the
 /// other, never both: the first untagged line decides, and in `md5 -r` form a line that looks
@@ -107,9 +112,12 @@ enum Untagged {
     Reversed,
 }
 
-/// Parses a whole sidecar: every line must be an entry, a comment or blank. A listing of
-/// several lines is fine, and [`select`] finds the file's line; a bare digest must be alone.
-pub fn parse(bytes: &[u8]) -> Result<Vec<Entry>, SidecarError> {
+/// Parses a whole sidecar of `algorithm` digests: every line must be an entry, a comment or
+/// blank. A listing of several lines is fine, and [`select`] finds the file's line; a bare
+/// digest must be alone.
+///
+/// [`select`]: super::select
+pub fn parse(bytes: &[u8], algorithm: Algorithm) -> Result<Vec<Entry>, SidecarError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let mut entries = Vec::new();
     let mut untagged = Untagged::Undecided;
@@ -123,8 +131,9 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Entry>, SidecarError> {
             continue;
         }
         let number = index + 1;
-        let (md5, name) = parse_line(line, &mut untagged).ok_or(SidecarError::Malformed { line: number })?;
-        entries.push(Entry { md5, name: name.map(OsString::from_vec), line: number });
+        let (digest, name) =
+            parse_line(line, algorithm, &mut untagged).ok_or(SidecarError::Malformed { line: number })?;
+        entries.push(Entry { digest, name: name.map(OsString::from_vec), line: number });
     }
     if entries.len() > 1
         && let Some(bare) = entries.iter().position(|e| e.name.is_none())
@@ -138,42 +147,50 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Entry>, SidecarError> {
     Ok(entries)
 }
 
-fn parse_line(line: &[u8], untagged: &mut Untagged) -> Option<(Md5Hex, Option<Vec<u8>>)> {
+fn parse_line(
+    line: &[u8],
+    algorithm: Algorithm,
+    untagged: &mut Untagged,
+) -> Option<(Digest, Option<Vec<u8>>)> {
     if line.contains(&0) {
         return None;
     }
     // Not md5sum's: a digest alone, blanks around it allowed. Editors leave trailing blanks far
     // more often than anyone uploads a file named " ", whose md5sum line would look the same.
-    if let Some(md5) = hex_of(line.trim_ascii()) {
-        return Some((md5, None));
+    if let Some(digest) = hex_of(line.trim_ascii(), algorithm) {
+        return Some((digest, None));
     }
     let line = skip_blanks(line);
     let (escaped, line) = match line.strip_prefix(b"\\") {
         Some(rest) => (true, rest),
         None => (false, line),
     };
-    let (md5, name) = match line.strip_prefix(b"MD5") {
-        Some(rest) => tagged(rest.strip_prefix(b" ").unwrap_or(rest).strip_prefix(b"(")?)?,
-        None => untagged_line(line, untagged)?,
+    let (digest, name) = match tags(algorithm).iter().find_map(|tag| line.strip_prefix(tag.as_bytes())) {
+        Some(rest) => tagged(rest.strip_prefix(b" ").unwrap_or(rest).strip_prefix(b"(")?, algorithm)?,
+        None => untagged_line(line, algorithm, untagged)?,
     };
     let name = if escaped { unescape(name)? } else { name.to_vec() };
-    Some((md5, Some(name)))
+    Some((digest, Some(name)))
 }
 
 /// After `MD5 (` or `MD5(`: `<name>) = <hex>`, the name running to the last `)`, blanks
 /// optional around `=`.
-fn tagged(rest: &[u8]) -> Option<(Md5Hex, &[u8])> {
+fn tagged(rest: &[u8], algorithm: Algorithm) -> Option<(Digest, &[u8])> {
     let close = rest.iter().rposition(|&b| b == b')')?;
     let digest = skip_blanks(&rest[close + 1..]).strip_prefix(b"=")?;
     let digest = skip_blanks(digest);
     let end = digest.iter().rposition(|&b| !is_blank(b)).map_or(0, |i| i + 1);
-    Some((hex_of(&digest[..end])?, &rest[..close]))
+    Some((hex_of(&digest[..end], algorithm)?, &rest[..close]))
 }
 
 /// `<hex>`, one blank, then `<name>` (reversed form) or ` <name>` / `*<name>` (GNU form).
-fn untagged_line<'l>(line: &'l [u8], untagged: &mut Untagged) -> Option<(Md5Hex, &'l [u8])> {
+fn untagged_line<'l>(
+    line: &'l [u8],
+    algorithm: Algorithm,
+    untagged: &mut Untagged,
+) -> Option<(Digest, &'l [u8])> {
     let end = line.iter().position(|&b| is_blank(b))?;
-    let md5 = hex_of(&line[..end])?;
+    let digest = hex_of(&line[..end], algorithm)?;
     let rest = &line[end + 1..];
     let gnu_like = matches!(rest, [b' ' | b'*', _, ..]);
     let name = match (*untagged, gnu_like) {
@@ -188,7 +205,7 @@ fn untagged_line<'l>(line: &'l [u8], untagged: &mut Untagged) -> Option<(Md5Hex,
             rest
         }
     };
-    (!name.is_empty()).then_some((md5, name))
+    (!name.is_empty()).then_some((digest, name))
 }
 
 /// GNU's escaped name: `\\`, `\n` and `\r` stand for a backslash, a newline and a CR; any
@@ -221,8 +238,8 @@ fn skip_blanks(bytes: &[u8]) -> &[u8] {
     &bytes[start..]
 }
 
-fn hex_of(bytes: &[u8]) -> Option<Md5Hex> {
-    Md5Hex::parse(std::str::from_utf8(bytes).ok()?).ok()
+fn hex_of(bytes: &[u8], algorithm: Algorithm) -> Option<Digest> {
+    Digest::parse(algorithm, std::str::from_utf8(bytes).ok()?).ok()
 }
 
 #[cfg(test)]
@@ -231,6 +248,11 @@ mod tests {
 
     const H: &str = "d41d8cd98f00b204e9800998ecf8427e";
     const Z: &str = "00000000000000000000000000000000";
+    const S: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn parse(input: &[u8]) -> Result<Vec<Entry>, SidecarError> {
+        super::parse(input, Algorithm::Md5)
+    }
 
     fn one(input: &[u8]) -> Entry {
         let mut entries = parse(input).unwrap();
@@ -245,7 +267,7 @@ mod tests {
     #[test]
     fn all_formats() {
         assert_eq!(one(format!("{H}\n").as_bytes()).name, None);
-        assert_eq!(one(format!("  {}\r\n", H.to_uppercase()).as_bytes()).md5.as_str(), H);
+        assert_eq!(one(format!("  {}\r\n", H.to_uppercase()).as_bytes()).digest.as_str(), H);
         assert_eq!(name(&format!("{H}  a b.zip\n")), "a b.zip");
         assert_eq!(name(&format!("{H} *a.zip")), "a.zip");
         assert_eq!(name(&format!("{H} a.zip")), "a.zip");
@@ -255,7 +277,7 @@ mod tests {
         assert_eq!(name(&format!("MD5 (a.zip)=\t{H} ")), "a.zip");
         assert_eq!(name(&format!("\\{H}  a\\nb\\\\c\\rd")), "a\nb\\c\rd");
         assert_eq!(name(&format!("\\MD5 (a\\\\b\\n) = {H}")), "a\\b\n");
-        assert_eq!(one(format!("\u{feff}{H}").as_bytes()).md5.as_str(), H);
+        assert_eq!(one(format!("\u{feff}{H}").as_bytes()).digest.as_str(), H);
         assert_eq!(one(format!("# by a Windows tool\n\n{H}  a.zip\r\n").as_bytes()).line, 3);
     }
 
@@ -303,12 +325,53 @@ mod tests {
     #[test]
     fn messages_name_the_sidecar_and_the_line() {
         assert_eq!(
-            SidecarError::Malformed { line: 3 }.of_sidecar("/up/f.md5"),
+            SidecarError::Malformed { line: 3 }.of_sidecar("/up/f.md5", Algorithm::Md5),
             "MD5 sidecar /up/f.md5:3: not an MD5 line (expected `<hex>  <name>`, `MD5 (<name>) = <hex>` \
              or a bare digest; `#` starts a comment)"
         );
         let conflict = SidecarError::Conflict { first: 1, line: 4, name: "a\nb".into() };
-        assert_eq!(conflict.of_sidecar("s"), "MD5 sidecar s:4: gives a\\nb another MD5 than line 1");
-        assert_eq!(SidecarError::Empty.of_sidecar("s"), "MD5 sidecar s holds no MD5 line");
+        assert_eq!(
+            conflict.of_sidecar("s", Algorithm::Md5),
+            "MD5 sidecar s:4: gives a\\nb another MD5 than line 1"
+        );
+        assert_eq!(SidecarError::Empty.of_sidecar("s", Algorithm::Md5), "MD5 sidecar s holds no MD5 line");
+        assert_eq!(
+            SidecarError::Malformed { line: 1 }.of_sidecar("f.sha256", Algorithm::Sha256),
+            "SHA-256 sidecar f.sha256:1: not a SHA-256 line (expected `<hex>  <name>`, `SHA256 (<name>) = <hex>` \
+             or a bare digest; `#` starts a comment)"
+        );
+        assert_eq!(
+            conflict.of_sidecar("s", Algorithm::Sha256),
+            "SHA-256 sidecar s:4: gives a\\nb another SHA-256 than line 1"
+        );
+    }
+
+    /// The forms `sha256sum`, `sha256sum --tag` and OpenSSL 1 and 3 write, with 64 digits; the
+    /// 32 of an MD5 are no SHA-256, and the other algorithm's tag is no tag.
+    #[test]
+    fn sha256_lines_in_every_form() {
+        let sha = |input: String| super::parse(input.as_bytes(), Algorithm::Sha256);
+        for line in [
+            format!("{S}  a.zip\n"),
+            format!("{S} *a.zip\n"),
+            format!("SHA256 (a.zip) = {S}\n"),
+            format!("SHA256(a.zip)= {S}\n"),
+            format!("SHA2-256(a.zip)= {S}\n"),
+            format!("{}  a.zip\r\n", S.to_uppercase()),
+        ] {
+            let entries = sha(line.clone()).unwrap_or_else(|e| panic!("{line:?}: {e:?}"));
+            assert_eq!((entries[0].digest.as_str(), entries[0].name.as_deref()), (S, Some("a.zip".as_ref())));
+            assert_eq!(entries[0].digest.algorithm(), Algorithm::Sha256);
+        }
+        assert_eq!(sha(format!("{S}\n")).unwrap()[0].name, None);
+        for line in [
+            format!("{H}  a.zip"),
+            H.to_owned(),
+            format!("MD5 (a.zip) = {S}"),
+            format!("SHA256 (a.zip) = {H}"),
+        ] {
+            assert_eq!(sha(line.clone()), Err(SidecarError::Malformed { line: 1 }), "{line:?}");
+        }
+        assert_eq!(parse(format!("{S}  a.zip").as_bytes()), Err(SidecarError::Malformed { line: 1 }));
     }
 }

@@ -1,4 +1,5 @@
-//! The MD5 the sender claims: `--md5 HEX`, or a sidecar file read as GNU `md5sum -c` reads it.
+//! The digest the sender claims in a sidecar file, read as GNU `md5sum -c` (or `sha256sum -c`)
+//! reads it.
 //!
 //! A sidecar is read whole (`format` knows the forms of its lines); the file's entry is the
 //! line that names it by its base name, or by a path that leads to it from the sidecar's
@@ -8,12 +9,12 @@
 mod format;
 
 use std::ffi::{OsStr, OsString};
-use std::fmt;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use crate::digest::{Algorithm, Digest};
 use crate::display::escape;
 use crate::outcome::{Failure, Outcome};
 use crate::regular_file::{self, Links, ReadError};
@@ -23,14 +24,14 @@ pub use format::{Entry, SidecarError, parse};
 /// Sidecars are a line or a listing; anything bigger is not a sidecar.
 pub const SIDECAR_MAX: u64 = 1 << 20;
 
-/// What the sidecar at `path` claims the MD5 of `target` is. One that cannot be read or parsed,
-/// or that gives the file two different digests, is `bad_file`: the sender's fault. One that
-/// names only other files is `md5_mismatch`: it was meant for another upload. Either way the
-/// message names the sidecar, and the line when there is one.
-pub fn claim(path: &Path, target: &Target<'_>) -> Result<Md5Hex, Failure> {
+/// What the `algorithm` sidecar at `path` claims the digest of `target` is. One that cannot be
+/// read or parsed, or that gives the file two different digests, is `bad_file`: the sender's
+/// fault. One that names only other files is `md5_mismatch`: it was meant for another upload.
+/// Either way the message names the sidecar, and the line when there is one.
+pub fn claim(path: &Path, algorithm: Algorithm, target: &Target<'_>) -> Result<Digest, Failure> {
     let shown = escape(path.as_os_str());
-    let unusable = |err: SidecarError| Failure::new(Outcome::BadFile, err.of_sidecar(&shown));
-    let entries = read(path).map_err(unusable)?;
+    let unusable = |err: SidecarError| Failure::new(Outcome::BadFile, err.of_sidecar(&shown, algorithm));
+    let entries = read(path, algorithm).map_err(unusable)?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -46,27 +47,30 @@ pub fn claim(path: &Path, target: &Target<'_>) -> Result<Md5Hex, Failure> {
                 1 => " and 1 other file".to_owned(),
                 n => format!(" and {n} other files"),
             };
-            let detail =
-                format!("MD5 sidecar {shown} is for {}{more}, not {}", escape(&first), escape(target.name));
+            let detail = format!(
+                "{algorithm} sidecar {shown} is for {}{more}, not {}",
+                escape(&first),
+                escape(target.name)
+            );
             Failure::new(Outcome::Md5Mismatch, detail)
         }
     })
 }
 
-/// Every entry of the sidecar at `path`, or why it cannot be read as one. A symlink is not
-/// followed: a sidecar comes from the customer, and one who can make symlinks (SFTP) must not
-/// get another file's digests reported as theirs.
-pub fn read(path: &Path) -> Result<Vec<Entry>, SidecarError> {
+/// Every entry of the `algorithm` sidecar at `path`, or why it cannot be read as one. A symlink
+/// is not followed: a sidecar comes from the customer, and one who can make symlinks (SFTP)
+/// must not get another file's digests reported as theirs.
+pub fn read(path: &Path, algorithm: Algorithm) -> Result<Vec<Entry>, SidecarError> {
     let (bytes, _) = regular_file::read(path, Links::Refuse, SIDECAR_MAX).map_err(|err| {
         SidecarError::Unreadable(match err {
             ReadError::Symlink => "a symlink; only a regular file is read as a sidecar".to_owned(),
             ReadError::TooLarge { len, .. } => {
-                format!("too large for an MD5 sidecar ({len} bytes; the limit is 1 MiB)")
+                format!("too large for {} sidecar ({len} bytes; the limit is 1 MiB)", algorithm.a())
             }
             err => err.to_string(),
         })
     })?;
-    parse(&bytes)
+    parse(&bytes, algorithm)
 }
 
 /// The file a sidecar is read for: its base name, and the file itself (its device and inode),
@@ -89,40 +93,7 @@ impl<'a> Target<'a> {
     }
 }
 
-/// An MD5 digest as 32 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Md5Hex(String);
-
-impl Md5Hex {
-    /// Accepts exactly 32 hex digits, any case.
-    pub fn parse(s: &str) -> Result<Md5Hex, String> {
-        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            Ok(Md5Hex(s.to_ascii_lowercase()))
-        } else {
-            let hex = s.bytes().all(|b| b.is_ascii_hexdigit());
-            match s.len() {
-                n if hex => Err(format!("expected 32 hex digits, got {n}")),
-                _ => Err(format!("expected 32 hex digits, got {:?}", crate::display::escape_str(s))),
-            }
-        }
-    }
-
-    pub fn from_digest(bytes: &[u8]) -> Md5Hex {
-        Md5Hex(hex::encode(bytes))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Md5Hex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Why [`select`] found no MD5 for the file.
+/// Why [`select`] found no digest for the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoClaim {
     /// No entry is for the file: the sidecar names `first` and `more` other files.
@@ -131,17 +102,17 @@ pub enum NoClaim {
     Conflict { first: usize, second: usize },
 }
 
-/// The MD5 the sidecar's `entries` give the file called `filename`: a bare digest's, or that of
-/// every entry for the file, which must agree. An entry is for the file when its name is the
+/// The digest the sidecar's `entries` give the file called `filename`: a bare digest's, or that
+/// of every entry for the file, which must agree. An entry is for the file when its name is the
 /// file's base name, or has a directory part and `leads_to_file` (which resolves it from the
 /// sidecar's directory) says it is the file itself: `x/f` in a listing is not about `f`.
 pub fn select(
     entries: &[Entry],
     filename: &OsStr,
     leads_to_file: impl Fn(&OsStr) -> bool,
-) -> Result<Md5Hex, NoClaim> {
-    if let [Entry { md5, name: None, .. }] = entries {
-        return Ok(md5.clone());
+) -> Result<Digest, NoClaim> {
+    if let [Entry { digest, name: None, .. }] = entries {
+        return Ok(digest.clone());
     }
     let is_for_file =
         |name: &OsStr| name == filename || (name.as_bytes().contains(&b'/') && leads_to_file(name));
@@ -152,13 +123,13 @@ pub fn select(
         }
         match found {
             None => found = Some(entry),
-            Some(first) if first.md5 != entry.md5 => {
+            Some(first) if first.digest != entry.digest => {
                 return Err(NoClaim::Conflict { first: first.line, second: entry.line });
             }
             Some(_) => {}
         }
     }
-    found.map(|entry| entry.md5.clone()).ok_or_else(|| {
+    found.map(|entry| entry.digest.clone()).ok_or_else(|| {
         let mut named = entries.iter().filter_map(|e| e.name.clone());
         let first = named.next().unwrap_or_default();
         NoClaim::ForOthers { first, more: named.count() }
@@ -172,11 +143,8 @@ mod tests {
     const H: &str = "d41d8cd98f00b204e9800998ecf8427e";
     const Z: &str = "00000000000000000000000000000000";
 
-    #[test]
-    fn hex_any_case() {
-        assert_eq!(Md5Hex::parse(&H.to_uppercase()).unwrap().as_str(), H);
-        assert!(Md5Hex::parse("d41d8cd98f00b204e9800998ecf8427").is_err());
-        assert!(Md5Hex::parse("g41d8cd98f00b204e9800998ecf8427e").is_err());
+    fn parse(bytes: &[u8]) -> Result<Vec<Entry>, SidecarError> {
+        super::parse(bytes, Algorithm::Md5)
     }
 
     #[test]

@@ -31,5 +31,6 @@ mod properties;
 mod scan;
 mod serve;
 mod servers;
+mod sha256;
 mod sidecar_forms;
 mod upload_dir;

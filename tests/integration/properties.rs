@@ -8,10 +8,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use ftptrigger::config::{self, Config};
+use ftptrigger::digest::{Algorithm, Digest};
 use ftptrigger::md5block;
 use ftptrigger::plan::{self, Facts};
 use ftptrigger::rules;
-use ftptrigger::sidecar::{self, Md5Hex};
+use ftptrigger::sidecar;
 use ftptrigger::template::{BUILTIN, Template, TemplateError, Values};
 use proptest::prelude::*;
 
@@ -80,11 +81,24 @@ fn gnu_escape(name: &[u8]) -> Vec<u8> {
     out
 }
 
-fn only(bytes: &[u8]) -> sidecar::Entry {
-    let entries =
-        sidecar::parse(bytes).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(bytes)));
+/// An MD5 sidecar's entries.
+fn parse(bytes: &[u8]) -> Result<Vec<sidecar::Entry>, sidecar::SidecarError> {
+    sidecar::parse(bytes, Algorithm::Md5)
+}
+
+fn md5(digest: &[u8]) -> Digest {
+    Digest::from_bytes(Algorithm::Md5, digest)
+}
+
+fn only_of(bytes: &[u8], algorithm: Algorithm) -> sidecar::Entry {
+    let entries = sidecar::parse(bytes, algorithm)
+        .unwrap_or_else(|e| panic!("{:?}: {e:?}", String::from_utf8_lossy(bytes)));
     assert_eq!(entries.len(), 1, "{:?}", String::from_utf8_lossy(bytes));
     entries.into_iter().next().unwrap()
+}
+
+fn only(bytes: &[u8]) -> sidecar::Entry {
+    only_of(bytes, Algorithm::Md5)
 }
 
 /// No name with a directory part leads to the file.
@@ -99,12 +113,15 @@ proptest! {
     /// success has at least one entry with a well-formed digest, and a bare digest only alone.
     #[test]
     fn sidecar_any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        if let Ok(entries) = sidecar::parse(&bytes) {
-            prop_assert!(!entries.is_empty());
-            prop_assert!(entries.len() == 1 || entries.iter().all(|e| e.name.is_some()));
-            for e in &entries {
-                prop_assert_eq!(e.md5.as_str().len(), 32);
-                prop_assert!(e.md5.as_str().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        for algorithm in Algorithm::ALL {
+            if let Ok(entries) = sidecar::parse(&bytes, algorithm) {
+                prop_assert!(!entries.is_empty());
+                prop_assert!(entries.len() == 1 || entries.iter().all(|e| e.name.is_some()));
+                for e in &entries {
+                    prop_assert_eq!(e.digest.algorithm(), algorithm);
+                    prop_assert_eq!(e.digest.as_str().len(), algorithm.hex_len());
+                    prop_assert!(e.digest.as_str().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+                }
             }
         }
     }
@@ -136,23 +153,26 @@ proptest! {
         )
     ) {
         let bytes = parts.concat();
-        if let Ok(entries) = sidecar::parse(&bytes) {
+        if let Ok(entries) = parse(&bytes) {
             let _ = sidecar::select(&entries, OsStr::new("f"), |_| true);
         }
     }
 
     /// Every form senders use gives back the digest and the name that were written, after any
-    /// indentation and with either line ending.
+    /// indentation and with either line ending; in an MD5 sidecar and in a SHA-256 one.
     #[test]
     fn sidecar_formats_round_trip(
-        digest in any::<[u8; 16]>(),
+        sha256 in any::<bool>(),
+        bytes in any::<[u8; 32]>(),
         name in plain_name(),
         upper in any::<bool>(),
         crlf in any::<bool>(),
         indent in prop::sample::select(vec!["", " ", "\t", " \t "]),
     ) {
+        let (algorithm, tag): (_, &[u8]) = if sha256 { (Algorithm::Sha256, b"SHA256") } else { (Algorithm::Md5, b"MD5") };
+        let digest = &bytes[..algorithm.hex_len() / 2];
         let hex = if upper { hex::encode_upper(digest) } else { hex::encode(digest) };
-        let want = Md5Hex::from_digest(&digest);
+        let want = Digest::from_bytes(algorithm, digest);
         let eol: &[u8] = if crlf { b"\r\n" } else { b"\n" };
         let want_name = Some(OsString::from_vec(name.clone()));
         let indent = indent.as_bytes();
@@ -160,8 +180,8 @@ proptest! {
         let mut forms = vec![
             ("GNU text", [indent, hex.as_bytes(), b"  ", &name, eol].concat()),
             ("GNU binary", [indent, hex.as_bytes(), b" *", &name, eol].concat()),
-            ("--tag", [indent, b"MD5 (", &name[..], b") = ", hex.as_bytes(), eol].concat()),
-            ("OpenSSL", [indent, b"MD5(", &name[..], b")= ", hex.as_bytes(), eol].concat()),
+            ("--tag", [indent, tag, b" (", &name[..], b") = ", hex.as_bytes(), eol].concat()),
+            ("OpenSSL", [indent, tag, b"(", &name[..], b")= ", hex.as_bytes(), eol].concat()),
         ];
         // `md5 -r` writes `<hex> <name>`; a name that starts with a blank or `*` would read as
         // GNU's form, as md5sum reads it.
@@ -169,19 +189,19 @@ proptest! {
             forms.push(("md5 -r", [indent, hex.as_bytes(), b" ", &name, eol].concat()));
         }
         for (form, line) in &forms {
-            let e = only(line);
-            prop_assert_eq!(&e.md5, &want, "{}", form);
+            let e = only_of(line, algorithm);
+            prop_assert_eq!(&e.digest, &want, "{}", form);
             prop_assert_eq!(&e.name, &want_name, "{}", form);
         }
 
         let bare = [indent, hex.as_bytes(), eol].concat();
-        let e = only(&bare);
-        prop_assert_eq!(&e.md5, &want);
+        let e = only_of(&bare, algorithm);
+        prop_assert_eq!(&e.digest, &want);
         prop_assert_eq!(&e.name, &None);
 
         // The entry is the file's whose base name it is when it has no directory part, or
         // when it leads to that file; a name with one that leads elsewhere is another file's.
-        let entries = sidecar::parse(&forms[0].1).unwrap();
+        let entries = sidecar::parse(&forms[0].1, algorithm).unwrap();
         let base = OsStr::from_bytes(name.rsplit(|&b| b == b'/').next().unwrap());
         prop_assert_eq!(sidecar::select(&entries, base, |n: &OsStr| n.as_bytes() == name), Ok(want));
         if name.contains(&b'/') {
@@ -202,7 +222,7 @@ proptest! {
         let tagged = [b"\\MD5 (", &gnu_escape(&name)[..], b") = ", hex.as_bytes(), b"\n"].concat();
         for line in [untagged, tagged] {
             let e = only(&line);
-            prop_assert_eq!(e.md5, Md5Hex::from_digest(&digest));
+            prop_assert_eq!(e.digest, md5(&digest));
             prop_assert_eq!(e.name, Some(OsString::from_vec(name.clone())));
         }
     }
@@ -224,10 +244,10 @@ proptest! {
             listing.extend([hex::encode(other(digest)).as_bytes(), b"  x/", name, b"\n"].concat());
             listing.extend([hex::encode(digest).as_bytes(), b"  ", name, b"\n"].concat());
         }
-        let entries = sidecar::parse(&listing).unwrap();
+        let entries = parse(&listing).unwrap();
         for (name, digest) in &files {
             let name = OsStr::from_bytes(name);
-            prop_assert_eq!(sidecar::select(&entries, name, nowhere), Ok(Md5Hex::from_digest(digest)));
+            prop_assert_eq!(sidecar::select(&entries, name, nowhere), Ok(md5(digest)));
             let inside = |n: &OsStr| n.as_bytes() == [b"x/", name.as_bytes()].concat();
             let refused = sidecar::select(&entries, name, inside);
             prop_assert!(matches!(refused, Err(sidecar::NoClaim::Conflict { .. })), "{:?}", refused);
@@ -245,7 +265,7 @@ fn a_digest_with_trailing_blanks_is_a_bare_digest() {
     for tail in [" ", "  ", "   ", "\t", "  \t "] {
         let e = only(format!("{hex}{tail}\n").as_bytes());
         assert_eq!(e.name, None, "{tail:?}");
-        assert_eq!(e.md5.as_str(), hex);
+        assert_eq!(e.digest.as_str(), hex);
     }
 }
 

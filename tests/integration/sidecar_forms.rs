@@ -6,7 +6,7 @@
 //! same directory must give the verdict written down for it: the same, except in the rows
 //! marked as ftptrigger's own (a form GNU does not read, or a listing ftptrigger refuses).
 //! `--strict`, because ftptrigger refuses a sidecar with a line it cannot read rather than
-//! skip the line.
+//! skip the line. The same machinery checks SHA-256 sidecars against `sha256sum` (`sha256.rs`).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -16,7 +16,7 @@ use std::process::Command;
 use crate::support::{Cfg, RECORDING_JOB, World, md5_hex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub enum Verdict {
     /// The file's line is there and its digest is the file's.
     Ok,
     /// The digest differs, or no line is for the file.
@@ -24,36 +24,37 @@ enum Verdict {
     /// The sidecar cannot be read as one.
     Malformed,
 }
-use Verdict::*;
+pub use Verdict::*;
 
 const CONTENT: &[u8] = b"hello\n";
 /// Another file beside the upload, with its own content, for listings.
 const OTHER: &[u8] = b"other\n";
 
 /// One case: what the sidecar says of a file `name` (holding [`CONTENT`]). In `sidecar`, `{h}`
-/// stands for the file's MD5, `{H}` for it in capitals, `{o}` for the MD5 of `x/f.zip` and
-/// `g.zip` (holding [`OTHER`]; both exist), `{z}` for a wrong digest.
-struct Case {
+/// stands for the file's digest, `{H}` for it in capitals, `{o}` for the digest of `x/f.zip`
+/// and `g.zip` (holding [`OTHER`]; both exist), `{z}` for a wrong digest.
+pub struct Case {
     form: &'static str,
     name: &'static [u8],
     sidecar: &'static [u8],
     ftptrigger: Verdict,
-    md5sum: Verdict,
+    /// `md5sum`'s (or `sha256sum`'s).
+    gnu: Verdict,
 }
 
-const fn case(form: &'static str, name: &'static [u8], sidecar: &'static [u8], both: Verdict) -> Case {
-    Case { form, name, sidecar, ftptrigger: both, md5sum: both }
+pub const fn case(form: &'static str, name: &'static [u8], sidecar: &'static [u8], both: Verdict) -> Case {
+    Case { form, name, sidecar, ftptrigger: both, gnu: both }
 }
 
 /// A row where ftptrigger and md5sum differ on purpose, `form` saying why.
-const fn own(
+pub const fn own(
     form: &'static str,
     name: &'static [u8],
     sidecar: &'static [u8],
     ftptrigger: Verdict,
-    md5sum: Verdict,
+    gnu: Verdict,
 ) -> Case {
-    Case { form, name, sidecar, ftptrigger, md5sum }
+    Case { form, name, sidecar, ftptrigger, gnu }
 }
 
 const F: &[u8] = b"f.zip";
@@ -140,11 +141,29 @@ const CASES: &[Case] = &[
     ),
 ];
 
-/// The sidecar's bytes, the placeholders filled in.
-fn sidecar_bytes(template: &[u8]) -> Vec<u8> {
-    let h = md5_hex(CONTENT);
-    let fills: [(&[u8], String); 4] =
-        [(b"{h}", h.clone()), (b"{H}", h.to_uppercase()), (b"{o}", md5_hex(OTHER)), (b"{z}", "0".repeat(32))];
+/// How a kind of sidecar is checked: by which flag, against which GNU tool, with which digest.
+pub struct Kind {
+    /// `--md5-file`.
+    pub flag: &'static str,
+    /// `md5sum`.
+    pub tool: &'static str,
+    /// The digest of some bytes, as lowercase hex.
+    pub digest: fn(&[u8]) -> String,
+    /// How ftptrigger's messages name such a sidecar: `MD5 sidecar`.
+    pub named: &'static str,
+}
+
+const MD5: Kind = Kind { flag: "--md5-file", tool: "md5sum", digest: md5_hex, named: "MD5 sidecar" };
+
+/// The sidecar's bytes, the placeholders filled in with `kind`'s digests.
+fn sidecar_bytes(template: &[u8], kind: &Kind) -> Vec<u8> {
+    let h = (kind.digest)(CONTENT);
+    let fills: [(&[u8], String); 4] = [
+        (b"{h}", h.clone()),
+        (b"{H}", h.to_uppercase()),
+        (b"{o}", (kind.digest)(OTHER)),
+        (b"{z}", "0".repeat(h.len())),
+    ];
     let mut out = Vec::new();
     let mut rest = template;
     'scan: while let Some(&b) = rest.first() {
@@ -162,30 +181,31 @@ fn sidecar_bytes(template: &[u8]) -> Vec<u8> {
 }
 
 /// ftptrigger's verdict on `sidecar` for `file`, from its exit code.
-fn ftptrigger_verdict(w: &World, file: &Path, sidecar: &Path) -> Verdict {
-    let run = w.cmd().arg("acme").arg(file).arg("--md5-file").arg(sidecar).run();
+fn ftptrigger_verdict(w: &World, file: &Path, sidecar: &Path, kind: &Kind) -> Verdict {
+    let run = w.cmd().arg("acme").arg(file).arg(kind.flag).arg(sidecar).run();
     match run.output.status.code() {
         Some(0) => Ok,
         Some(12) => Mismatch,
-        Some(13) if run.stderr().contains("MD5 sidecar") => Malformed,
+        Some(13) if run.stderr().contains(kind.named) => Malformed,
         other => panic!("exit {other:?}: {}", run.stderr()),
     }
 }
 
-fn md5sum_installed() -> bool {
-    Command::new("md5sum").arg("--version").output().is_ok_and(|o| o.status.success())
+fn installed(tool: &str) -> bool {
+    Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
-/// `md5sum -c --strict SIDECAR` in the sidecar's directory: malformed when it says a line is
-/// improperly formatted or none is properly formatted, else ok or not by its status.
-fn md5sum_verdict(sidecar: &Path) -> Verdict {
-    let out = Command::new("md5sum")
+/// `md5sum -c --strict SIDECAR` (or `kind`'s tool) in the sidecar's directory: malformed when
+/// it says a line is improperly formatted or none is properly formatted, else ok or not by its
+/// status.
+fn gnu_verdict(sidecar: &Path, kind: &Kind) -> Verdict {
+    let out = Command::new(kind.tool)
         .args(["-c", "--strict"])
         .arg(sidecar.file_name().unwrap())
         .current_dir(sidecar.parent().unwrap())
         .env("LC_ALL", "C")
         .output()
-        .expect("run md5sum");
+        .unwrap_or_else(|e| panic!("run {}: {e}", kind.tool));
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("improperly formatted") || stderr.contains("no properly formatted") {
         Malformed
@@ -196,34 +216,42 @@ fn md5sum_verdict(sidecar: &Path) -> Verdict {
     }
 }
 
-#[test]
-fn every_sidecar_form_gets_the_verdict_md5sum_gives() {
-    let check_md5sum = md5sum_installed();
-    if !check_md5sum {
-        eprintln!("md5sum is not installed: checking ftptrigger's verdicts only");
+/// Runs every case of `cases` through ftptrigger with `kind`'s flag, each in a world of its
+/// own with the sidecar `sidecar_name` beside the file, and through `kind`'s GNU tool where it
+/// is installed; fails naming every case whose verdicts are not the ones written down.
+pub fn check_cases(cases: &[Case], kind: &Kind, sidecar_name: &str) {
+    let check_gnu = installed(kind.tool);
+    if !check_gnu {
+        eprintln!("{} is not installed: checking ftptrigger's verdicts only", kind.tool);
     }
     let config = Cfg::default().rule("any", "acme", "*", "").text();
     let mut wrong = Vec::new();
-    for case in CASES {
+    for case in cases {
         let w = World::with(&config, RECORDING_JOB);
         let file = w.upload(OsStr::from_bytes(case.name), CONTENT);
         w.upload("g.zip", OTHER);
         std::fs::create_dir(w.root().join("x")).unwrap();
         std::fs::write(w.root().join("x/f.zip"), OTHER).unwrap();
-        let sidecar = w.root().join("SUMS.md5");
-        std::fs::write(&sidecar, sidecar_bytes(case.sidecar)).unwrap();
+        let sidecar = w.root().join(sidecar_name);
+        std::fs::write(&sidecar, sidecar_bytes(case.sidecar, kind)).unwrap();
 
-        let ours = ftptrigger_verdict(&w, &file, &sidecar);
-        let gnu = check_md5sum.then(|| md5sum_verdict(&sidecar));
-        if ours != case.ftptrigger || gnu.is_some_and(|gnu| gnu != case.md5sum) {
+        let ours = ftptrigger_verdict(&w, &file, &sidecar, kind);
+        let gnu = check_gnu.then(|| gnu_verdict(&sidecar, kind));
+        if ours != case.ftptrigger || gnu.is_some_and(|gnu| gnu != case.gnu) {
             wrong.push(format!(
-                "{:?} ({}): ftptrigger {ours:?}, md5sum {gnu:?}; expected {:?} and {:?}",
+                "{:?} ({}): ftptrigger {ours:?}, {} {gnu:?}; expected {:?} and {:?}",
                 String::from_utf8_lossy(case.sidecar),
                 case.form,
+                kind.tool,
                 case.ftptrigger,
-                case.md5sum
+                case.gnu
             ));
         }
     }
-    assert!(wrong.is_empty(), "{} of {} cases:\n{}", wrong.len(), CASES.len(), wrong.join("\n"));
+    assert!(wrong.is_empty(), "{} of {} cases:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
+}
+
+#[test]
+fn every_sidecar_form_gets_the_verdict_md5sum_gives() {
+    check_cases(CASES, &MD5, "SUMS.md5");
 }

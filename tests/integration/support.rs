@@ -19,6 +19,12 @@ pub fn md5_hex(content: &[u8]) -> String {
     hex::encode(md5::Md5::digest(content))
 }
 
+/// SHA-256 of `content`, computed by the `sha2` crate, as lowercase hex.
+pub fn sha256_hex(content: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(content))
+}
+
 /// The job most tests use: it records its argv (NUL-separated), its environment and its
 /// working directory into the world's `out/` directory, and prints a line.
 pub const RECORDING_JOB: &str = r#"#!/bin/sh
