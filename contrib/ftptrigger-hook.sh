@@ -3,9 +3,11 @@
 #
 # The common part of every FTP server integration in contrib/: called once per finished upload
 # with the FTP login and the uploaded file's absolute path, it pairs each data file with its MD5
-# sidecar and, as soon as both are there (whichever arrived second), runs
+# (or SHA-256) sidecar and, as soon as both are there (whichever arrived second), runs
 #
 #     ftptrigger -c CONFIG run --md5-file=FILE.md5 -- CID FILE
+#
+# (`--sha256-file=FILE.sha256` when the sidecar suffix ends in .sha256).
 #
 # An upload whose partner has not arrived yet, and anything that is neither a data file nor a
 # sidecar, ends here quietly: the partner's own upload calls this script again. Names are never
@@ -23,6 +25,7 @@
 #   FTPTRIGGER_CID_MAP          file of "LOGIN CID" lines (# comments); a login it does not list is
 #                               its own CID; a CID of "-" ignores that login's uploads  [login = CID]
 #   FTPTRIGGER_SIDECAR_SUFFIX   what a sidecar's name adds to its data file's name      [.md5]
+#                               (.sha256: the sidecars are sha256sum listings)
 #   FTPTRIGGER_HOOK_LOG         append messages to this file instead of syslog (without either a
 #                               file or a syslog socket at /dev/log, they go to stderr)
 #   FTPTRIGGER_HOOK_FACILITY    syslog facility                                         [ftp]
@@ -38,6 +41,10 @@ PATH=${PATH:-/usr/local/bin:/usr/bin:/bin}
 bin=${FTPTRIGGER_BIN:-/usr/local/bin/ftptrigger}
 config=${FTPTRIGGER_CONFIG:-/etc/ftptrigger/ftpscanner.cfg}
 suffix=${FTPTRIGGER_SIDECAR_SUFFIX:-.md5}
+case $suffix in
+    *.[sS][hH][aA]256) digest_flag=--sha256-file sum_tool=sha256sum sum_width=64 ;;
+    *) digest_flag=--md5-file sum_tool=md5sum sum_width=32 ;;
+esac
 map=${FTPTRIGGER_CID_MAP:-}
 logfile=${FTPTRIGGER_HOOK_LOG:-}
 facility=${FTPTRIGGER_HOOK_FACILITY:-ftp}
@@ -171,8 +178,8 @@ esac
 # (its own hook runs the pair) instead of reporting one. A sidecar that claims the digest of
 # the file there is that file's own (sent just after it, and maybe run already by the data
 # file's hook): it goes on to ftptrigger, which finds the duplicate.
-if [ "$file" = "$sidecar" ] && [ "$data" -ot "$sidecar" ] && command -v md5sum >/dev/null 2>&1; then
-    sum=$(md5sum <"$data" | cut -c1-32)
+if [ "$file" = "$sidecar" ] && [ "$data" -ot "$sidecar" ] && command -v "$sum_tool" >/dev/null 2>&1; then
+    sum=$("$sum_tool" <"$data" | cut -c1-"$sum_width")
     if ! grep -qi "$sum" "$sidecar" 2>/dev/null &&
         "$bin" --config="$config" history --json --count 100 --cid "$cid" --file "${data##*/}" 2>/dev/null </dev/null |
         grep '"outcome":"success"' | grep -q "\"actual\":\"$sum\""; then
@@ -182,7 +189,7 @@ if [ "$file" = "$sidecar" ] && [ "$data" -ot "$sidecar" ] && command -v md5sum >
 fi
 
 trigger() {
-    out=$("$bin" --config="$config" run --md5-file="$sidecar" -- "$cid" "$data" 2>&1 </dev/null)
+    out=$("$bin" --config="$config" run "$digest_flag=$sidecar" -- "$cid" "$data" 2>&1 </dev/null)
     rc=$?
     # ftptrigger's own line for a skipped duplicate names the run that processed the file.
     earlier=$(printf '%s\n' "$out" | sed -n 's/^ftptrigger: .* already succeeded in run \([0-9][0-9]*\) at .*/\1/p' | tail -n 1)

@@ -42,15 +42,16 @@ impl Algorithm {
     }
 
     /// The algorithm of the sidecar a rule's `sidecar` template (or a path) names: SHA-256 when
-    /// it ends in `.sha256`, in any case, as `sha256sum` listings are named; else MD5.
+    /// it ends in `.sha256` or is a `SHA256SUMS` listing, in any case, as `sha256sum` listings
+    /// are named; else MD5.
     pub fn of_sidecar(name: impl AsRef<Path>) -> Algorithm {
-        let name = name.as_ref().as_os_str().as_encoded_bytes();
+        let path = name.as_ref();
+        let name = path.as_os_str().as_encoded_bytes();
+        let base = path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default();
         let suffix = b".sha256";
-        if name.len() >= suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix) {
-            Algorithm::Sha256
-        } else {
-            Algorithm::Md5
-        }
+        let ends_so =
+            name.len() >= suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix);
+        if ends_so || base.eq_ignore_ascii_case(b"SHA256SUMS") { Algorithm::Sha256 } else { Algorithm::Md5 }
     }
 }
 
@@ -151,11 +152,20 @@ mod tests {
     }
 
     #[test]
-    fn a_sidecar_ending_in_sha256_is_a_sha256_one() {
-        for name in ["{filename}.sha256", "{file}.SHA256", "/srv/x/f.zip.Sha256"] {
+    fn a_sidecar_ending_in_sha256_or_named_sha256sums_is_a_sha256_one() {
+        for name in
+            ["{filename}.sha256", "{file}.SHA256", "/srv/x/f.zip.Sha256", "{dir}/SHA256SUMS", "sha256sums"]
+        {
             assert_eq!(Algorithm::of_sidecar(name), Algorithm::Sha256, "{name}");
         }
-        for name in ["{file}.md5", "{dir}/MD5SUMS", "sha256", "{file}.sha256.txt", "{file}.sha25"] {
+        for name in [
+            "{file}.md5",
+            "{dir}/MD5SUMS",
+            "sha256",
+            "{file}.sha256.txt",
+            "{file}.sha25",
+            "{dir}/SHA256SUMS.gpg",
+        ] {
             assert_eq!(Algorithm::of_sidecar(name), Algorithm::Md5, "{name}");
         }
     }

@@ -153,7 +153,7 @@ pub const KEYS: &[Key] = &[
         "sidecar",
         "path template",
         "\"{file}.md5\"",
-        "scan: where a file's MD5 sidecar is; a name ending in .sha256 holds SHA-256 digests",
+        "scan: where a file's MD5 sidecar is; a name ending in .sha256, or SHA256SUMS, holds SHA-256 digests",
     ),
     key(
         "rule",

@@ -351,6 +351,11 @@ impl Server for FtpServer {
 /// Runs `contrib/ftptrigger-hook.sh LOGIN FILE` as a server would, with the world's config, a CID
 /// map and the debug log on; returns its exit code.
 fn run_hook(world: &World, login: &str, file: &Path, bin: &Path) -> Option<i32> {
+    run_hook_with(world, login, file, bin, &[])
+}
+
+/// [`run_hook`] with more variables in the hook's environment.
+fn run_hook_with(world: &World, login: &str, file: &Path, bin: &Path, env: &[(&str, &str)]) -> Option<i32> {
     let hook = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/ftptrigger-hook.sh");
     let mut child = Command::new("/bin/sh")
         .arg(hook)
@@ -364,6 +369,7 @@ fn run_hook(world: &World, login: &str, file: &Path, bin: &Path) -> Option<i32> 
         .env("FTPTRIGGER_CID_MAP", world.path("cid.map"))
         .env("FTPTRIGGER_HOOK_LOG", world.path("hook.log"))
         .env("FTPTRIGGER_HOOK_DEBUG", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -376,6 +382,35 @@ fn run_hook(world: &World, login: &str, file: &Path, bin: &Path) -> Option<i32> 
 const CID_JOB: &str = r#"#!/bin/sh
 printf '%s|%s\n' "$FTPTRIGGER_CID" "$FTPTRIGGER_FILENAME" >> "$(dirname "$0")/jobs.log"
 "#;
+
+/// With `FTPTRIGGER_SIDECAR_SUFFIX=.sha256` the hook pairs files with `sha256sum` listings and
+/// runs them with `--sha256-file`: once per pair, whichever arrives second, and a wrong digest
+/// is exit 12 in its log.
+#[test]
+fn the_hook_pairs_files_with_sha256_sidecars() {
+    let world = World::empty();
+    world.config("[journal]\npath = \"state/journal.db\"\n\n[[rule]]\ncid = \"acme\"\npattern = \"*.csv\"\nroot = \"ftp/acme\"\ncommand = [\"./job.sh\", \"--\", \"{file}\"]\n");
+    world.script("job.sh", CID_JOB);
+    write_mode(&world.path("cid.map"), b"acme acme\n", 0o644);
+    let bin = Path::new(env!("CARGO_BIN_EXE_ftptrigger"));
+    let sha256 = [("FTPTRIGGER_SIDECAR_SUFFIX", ".sha256")];
+    let sha256sum = |content: &[u8]| {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(content))
+    };
+    let data = world.upload("a.csv", b"1\n");
+    assert_eq!(run_hook_with(&world, "acme", &data, bin, &sha256), Some(0));
+    let sidecar = world.upload("a.csv.sha256", format!("{}  a.csv\n", sha256sum(b"1\n")).as_bytes());
+    assert_eq!(run_hook_with(&world, "acme", &sidecar, bin, &sha256), Some(0));
+    assert_eq!(read(&world.path("jobs.log")), "acme|a.csv\n", "{}", read(&world.path("hook.log")));
+
+    let bad = world.upload("b.csv", b"2\n");
+    world.upload("b.csv.sha256", format!("{}  b.csv\n", sha256sum(b"other")).as_bytes());
+    assert_eq!(run_hook_with(&world, "acme", &bad, bin, &sha256), Some(0));
+    let log = read(&world.path("hook.log"));
+    assert!(log.contains("b.csv: ftptrigger exit 12") && log.contains("SHA-256"), "{log}");
+    assert_eq!(read(&world.path("jobs.log")), "acme|a.csv\n");
+}
 
 #[test]
 fn the_hook_pairs_files_maps_logins_and_never_runs_a_name() {
