@@ -264,6 +264,19 @@ fn delete_removes_the_file_and_its_own_sidecar_but_a_shared_listing_stays() {
     assert_eq!(files_under(&w.root()), ["MD5SUMS", "c.zip"]);
 }
 
+/// A SHA-256 sidecar goes with its file as an MD5 one does.
+#[test]
+fn a_sha256_sidecar_moves_with_its_file() {
+    use sha2::Digest as _;
+    let w = World::new();
+    w.config(&Cfg::stmt("on_success = { move_to = \"done\" }").text());
+    let file = w.upload("s.zip", b"s");
+    let listing = format!("{}  s.zip\n", hex::encode(sha2::Sha256::digest(b"s")));
+    let side = w.upload("s.zip.sha256", listing.as_bytes());
+    w.cmd().arg("acme").arg(&file).arg("--sha256-file").arg(&side).run().code(0);
+    assert_eq!(files_under(&w.root()), ["done/s.zip", "done/s.zip.sha256"]);
+}
+
 /// `check` refuses a `move_to` that would leave the root, is absolute, is a path placeholder,
 /// or asks for both a move and a delete; each with its field.
 #[test]
