@@ -218,7 +218,10 @@ fn make_dirs(
     for part in parts {
         path.push(part);
         match rustix::fs::mkdirat(&dir, part.as_os_str(), Mode::from_raw_mode(0o777)) {
-            Ok(()) | Err(Errno::EXIST) => {}
+            Ok(()) => {
+                owned_like_parent(&dir, part).map_err(io(format!("cannot hand over {}", path.display())))?
+            }
+            Err(Errno::EXIST) => {}
             Err(e) => return Err(io(format!("cannot create directory {}", path.display()))(e)),
         }
         dir = rustix::fs::openat(&dir, part.as_os_str(), walk, Mode::empty()).map_err(|e| match e {
@@ -229,6 +232,17 @@ fn make_dirs(
         })?;
     }
     Ok((dir, path))
+}
+
+/// Root (a `scan` from cron, say) gives a directory it made, `name` in `parent`, to the owner
+/// of `parent`: the customer's own tree stays theirs to tidy. Anyone else's directory is theirs.
+fn owned_like_parent(parent: &OwnedFd, name: &OsStr) -> Result<(), Errno> {
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let owner = rustix::fs::fstat(parent)?;
+    let (uid, gid) = (rustix::fs::Uid::from_raw(owner.st_uid), rustix::fs::Gid::from_raw(owner.st_gid));
+    rustix::fs::chownat(parent, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)
 }
 
 /// The names `name`, `name.1`, `name.2`, ... in turn.
@@ -353,6 +367,12 @@ fn copy_then_name(
             tv_nsec: source.st_mtime_nsec as _,
         },
     };
+    if rustix::process::geteuid().is_root() {
+        // Root's copy would be root's: it keeps the owner the original had.
+        let (uid, gid) = (rustix::fs::Uid::from_raw(source.st_uid), rustix::fs::Gid::from_raw(source.st_gid));
+        rustix::fs::fchown(&copy, Some(uid), Some(gid))
+            .map_err(io(format!("cannot set the owner of the copy in {shown}")))?;
+    }
     rustix::fs::fchmod(&copy, mode).map_err(io(format!("cannot set the mode of the copy in {shown}")))?;
     rustix::fs::futimens(&copy, &times)
         .map_err(io(format!("cannot set the times of the copy in {shown}")))?;

@@ -264,6 +264,26 @@ fn delete_removes_the_file_and_its_own_sidecar_but_a_shared_listing_stays() {
     assert_eq!(files_under(&w.root()), ["MD5SUMS", "c.zip"]);
 }
 
+/// Directories root makes for a `move_to` (a `scan` from cron as root) belong to the owner of
+/// the directory they are made in, not to root: the customer's tree stays theirs. Needs root.
+#[test]
+fn directories_root_makes_for_a_move_belong_to_the_customer() {
+    use std::os::unix::fs::MetadataExt as _;
+    if !is_root() {
+        eprintln!("skipped: only root's directories are handed over");
+        return;
+    }
+    let w = World::new();
+    w.config(&Cfg::stmt("on_success = { move_to = \"done/{date}\" }").text());
+    std::os::unix::fs::chown(w.root(), Some(65534), Some(65533)).expect("chown");
+    let file = w.upload("a.zip", b"a");
+    w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(b"a")]).run().code(0);
+    for dir in [w.root().join("done"), w.root().join("done").join(today())] {
+        let meta = std::fs::metadata(&dir).expect("made");
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65533), "{}", dir.display());
+    }
+}
+
 /// A SHA-256 sidecar goes with its file as an MD5 one does.
 #[test]
 fn a_sha256_sidecar_moves_with_its_file() {
@@ -350,6 +370,8 @@ fn a_move_across_filesystems_copies_syncs_and_removes_the_original() {
     let old = std::time::SystemTime::now() - Duration::from_secs(86_400);
     std::fs::File::options().write(true).open(&file).and_then(|f| f.set_modified(old)).expect("mtime");
     std::fs::write(done.join("big.zip"), b"already here").expect("clash");
+    // The upload is the customer's (uid and gid 65534 here); root's copy must stay theirs.
+    std::os::unix::fs::chown(&file, Some(65534), Some(65534)).expect("chown");
     let v = w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(&content), "--json"]).run().code(0).json();
     assert_eq!(v["moved_to"], done.join("big.zip.1").to_string_lossy().as_ref(), "{v}");
     assert!(!file.exists(), "the original stayed");
@@ -357,6 +379,8 @@ fn a_move_across_filesystems_copies_syncs_and_removes_the_original() {
     assert_eq!(std::fs::read(done.join("big.zip")).expect("kept"), b"already here");
     let copied = std::fs::metadata(done.join("big.zip.1")).expect("meta");
     assert_eq!(copied.modified().ok(), Some(old));
+    use std::os::unix::fs::MetadataExt as _;
+    assert_eq!((copied.uid(), copied.gid()), (65534, 65534), "root's copy is root's");
     assert_eq!(files_under(&done), ["big.zip", "big.zip.1"], "a temporary copy was left");
 }
 
