@@ -337,6 +337,27 @@ fn a_move_to_through_a_symlink_leaves_the_file_in_place() {
     assert!(file.exists() && std::fs::read_dir(&outside).expect("outside").next().is_none());
 }
 
+/// The upload's directory swapped for a symlink to somewhere else while the job ran (the job
+/// does it here; a customer with SFTP could): the move does not follow the path, so nothing
+/// outside the root is moved, and the verified file is not taken from where it went either.
+#[test]
+fn a_directory_swapped_while_the_job_ran_cannot_redirect_the_move() {
+    let w = World::new();
+    let swap = r#"["sh", "-c", "mv ftp/acme/in ftp/acme/in.old && ln -s ../../outside ftp/acme/in"]"#;
+    let rule = "on_success = { move_to = \"done\" }\non_failure = { move_to = \"done\" }";
+    w.config(&Cfg::default().rule_running("stmt", "acme", "*.zip", swap, rule).text());
+    std::fs::create_dir_all(w.path("outside")).expect("outside");
+    std::fs::write(w.path("outside/a.zip"), b"not the customer's").expect("outside file");
+    std::fs::create_dir_all(w.root().join("in")).expect("in");
+    let file = w.upload("in/a.zip", b"a");
+    let v = w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(b"a"), "--json"]).run().code(0).json();
+    let message = v["message"].as_str().unwrap_or_default();
+    assert!(message.contains("left in place: it was replaced by another file"), "{message}");
+    assert_eq!(std::fs::read(w.path("outside/a.zip")).ok().as_deref(), Some(&b"not the customer's"[..]));
+    assert_eq!(std::fs::read(w.root().join("in.old/a.zip")).ok().as_deref(), Some(&b"a"[..]));
+    assert!(!w.root().join("done").exists(), "something was moved");
+}
+
 /// A `move_to` on another filesystem (a tmpfs mounted inside the root) is a copy, synced, then
 /// the original removed: same bytes, mode and mtime, nothing left behind. Needs root to mount.
 #[test]
