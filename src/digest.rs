@@ -76,7 +76,8 @@ impl Digest {
         match s.len() {
             n if hex && n == want => Ok(Digest { algorithm, hex: s.to_ascii_lowercase() }),
             n if hex => Err(format!("expected {want} hex digits, got {n}")),
-            _ => Err(format!("expected {want} hex digits, got {:?}", crate::display::escape_str(s))),
+            // Escaped once, for the terminal; quoted by hand, since `{:?}` would escape it again.
+            _ => Err(format!("expected {want} hex digits, got \"{}\"", crate::display::escape_str(s))),
         }
     }
 
@@ -148,6 +149,11 @@ mod tests {
         assert!(
             Digest::parse(Algorithm::Sha256, "x")
                 .is_err_and(|why| why.starts_with("expected 64 hex digits, got "))
+        );
+        // A control character is shown escaped once: `\n`, not `\\n`.
+        assert_eq!(
+            Digest::parse(Algorithm::Md5, "x\ny"),
+            Err("expected 32 hex digits, got \"x\\ny\"".to_owned())
         );
     }
 
