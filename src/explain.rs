@@ -165,14 +165,10 @@ impl Explanation {
                 let _ =
                     writeln!(out, "a run would execute ({{md5}} and {{run_id}} are filled in at run time):");
                 out.push_str(describe);
-                for (when, action) in [
-                    ("after a success", &self.on_success),
-                    ("after a failure (exit 12, 13 for the content type, 14, 15)", &self.on_failure),
-                ] {
-                    if let Some(action) = action {
-                        let _ = writeln!(out, "{when}, the file and its sidecar are {action}");
-                    }
-                }
+                out.push_str(&crate::lifecycle::afterwards(
+                    self.on_success.as_deref(),
+                    self.on_failure.as_deref(),
+                ));
             }
             (None, Some(Outcome::NotConfigured)) => {
                 let _ = writeln!(out, "no rule matches: a run would exit {}", Outcome::NotConfigured.code());

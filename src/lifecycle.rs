@@ -54,6 +54,21 @@ impl Action {
     }
 }
 
+/// What becomes of the file after its run, a line for each action there is (`explain`,
+/// `--dry-run`): `on_success`'s and `on_failure`'s [`Action::describe`].
+pub fn afterwards(on_success: Option<&str>, on_failure: Option<&str>) -> String {
+    let mut out = String::new();
+    for (when, action) in [
+        ("after a success", on_success),
+        ("after a failure (exit 12, 13 for the content type, 14, 15)", on_failure),
+    ] {
+        if let Some(action) = action {
+            out.push_str(&format!("{when}, the file and its sidecar are {action}\n"));
+        }
+    }
+    out
+}
+
 /// The placeholders a `move_to` may use besides the rule's regex captures: what names the
 /// run, never an absolute path.
 pub const MOVE_PLACEHOLDERS: &[&str] =

@@ -290,7 +290,15 @@ impl<'c> Context<'_, 'c> {
         let job = self.plan(&found, upload, &digests.md5);
         progress.process = Some(Process::new(&job, None));
         if req.dry_run {
-            let text = format!("dry run: rule {} would run:\n{}", found.rule.name, plan::describe(&job));
+            let settings = &found.rule.settings;
+            let describe =
+                |action: &Option<lifecycle::Action>| action.as_ref().map(|a| a.describe(&found.rule.root));
+            let afterwards = lifecycle::afterwards(
+                describe(&settings.on_success).as_deref(),
+                describe(&settings.on_failure).as_deref(),
+            );
+            let text =
+                format!("dry run: rule {} would run:\n{}{afterwards}", found.rule.name, plan::describe(&job));
             print_plan(&text, req.output);
             return Ok(format!("dry run: {} verified, nothing ran", escape(&found.name)));
         }

@@ -152,6 +152,12 @@ fn success_moves_the_file_and_its_sidecar_into_a_dated_directory_and_never_overw
     assert_eq!(dup["outcome"], "duplicate_skipped");
     assert!(dup.get("moved_to").is_none() && again.exists(), "{dup}");
 
+    // A dry run says so too, and moves nothing.
+    let dry = w.cmd().arg("acme").arg(&again).args(["--md5", &md5_hex(b"first"), "--dry-run", "--force"]);
+    let dry = dry.run().code(0).stdout();
+    assert!(dry.contains("after a success, the file and its sidecar are moved to "), "{dry}");
+    assert!(again.exists());
+
     // New bytes under the same name: processed, and moved beside the first as `.1`.
     std::fs::write(&again, b"second").expect("re-upload");
     w.cmd().arg("acme").arg(&again).args(["--md5", &md5_hex(b"second")]).run().code(0);
