@@ -90,6 +90,10 @@ pub struct Disposed {
 pub enum LifecycleError {
     #[error("move_to {0} must name a directory inside the root, without `..`")]
     BadTarget(String),
+    #[error(
+        "move_to leads through {0}, which is a symlink or not a directory; a move goes only into real directories inside the root"
+    )]
+    NotADirectory(String),
     #[error("{0}")]
     Changed(String),
     #[error("{what}: {source}")]
@@ -240,9 +244,7 @@ fn make_dirs(
             Err(e) => return Err(io(format!("cannot create directory {}", path.display()))(e)),
         }
         dir = rustix::fs::openat(&dir, part.as_os_str(), walk, Mode::empty()).map_err(|e| match e {
-            Errno::LOOP | Errno::NOTDIR => {
-                LifecycleError::BadTarget(format!("{} (it is a symlink or not a directory)", path.display()))
-            }
+            Errno::LOOP | Errno::NOTDIR => LifecycleError::NotADirectory(path.display().to_string()),
             e => io(format!("cannot open directory {}", path.display()))(e),
         })?;
     }

@@ -345,6 +345,9 @@ impl<'c> Context<'_, 'c> {
                 } else if done.deleted {
                     report.message.push_str("; deleted");
                 }
+                if let Some(to) = &done.sidecar {
+                    log::info!("its sidecar went to {}", escape(to.as_os_str()));
+                }
                 if let Some(why) = done.sidecar_stayed {
                     log::warn!("the sidecar stays: {why}");
                     report.message.push_str(&format!(" (its sidecar stays: {why})"));
