@@ -182,8 +182,9 @@ pub fn apply(
 
 /// The sidecar at `path` as an entry of the upload's directory, opened, when it goes with the
 /// upload: it lies in the same directory, is a regular file, and names no other file (a
-/// listing of several uploads stays for the others).
-fn own_sidecar(upload: &Upload, path: &Path, algorithm: Algorithm) -> Option<(OsString, OwnedFd)> {
+/// listing of several uploads stays for the others). What it says is read from the very file
+/// that would move.
+fn own_sidecar(upload: &Upload, path: &Path, algorithm: Algorithm) -> Option<(OsString, File)> {
     let name = path.file_name()?.to_owned();
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -195,13 +196,16 @@ fn own_sidecar(upload: &Upload, path: &Path, algorithm: Algorithm) -> Option<(Os
         return None;
     }
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(&upload.place.dir_fd, &name, flags, Mode::empty()).ok()?;
-    if !rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&fd).ok()?.st_mode).is_file() {
+    let file = File::from(rustix::fs::openat(&upload.place.dir_fd, &name, flags, Mode::empty()).ok()?);
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
         return None;
     }
-    let entries = crate::sidecar::read(path, algorithm).ok()?;
+    let bytes =
+        crate::regular_file::read_to_end(file.try_clone().ok()?, &meta, crate::sidecar::SIDECAR_MAX).ok()?;
+    let entries = crate::sidecar::parse(&bytes, algorithm).ok()?;
     let only_this = entries.iter().all(|e| e.name.as_deref().is_none_or(|n| n == upload.name));
-    only_this.then_some((name, fd))
+    only_this.then_some((name, file))
 }
 
 /// The directory `template` names, as components below the root, each checked: no `..`, no
