@@ -364,6 +364,55 @@ fn a_directory_swapped_while_the_job_ran_cannot_redirect_the_move() {
     assert!(!w.root().join("done").exists(), "something was moved");
 }
 
+/// A tmpfs of `size` mounted at `dir` (created), unmounted when dropped; `None`, saying why,
+/// where root may not mount one.
+fn tmpfs(dir: &Path, size: &str) -> Option<Unmount> {
+    std::fs::create_dir_all(dir).expect("mount point");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: this machine does not let root mount a tmpfs");
+        return None;
+    }
+    Some(Unmount(dir.to_owned()))
+}
+
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A move onto a filesystem too full for the copy leaves the file where it was, whole, and no
+/// partial copy behind; the run's outcome stands and the message says why. Needs root.
+#[test]
+fn a_move_onto_a_full_filesystem_leaves_the_file_and_no_partial_copy() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let w = World::new();
+    w.config(&Cfg::stmt("on_success = { move_to = \"done\" }").text());
+    let done = w.root().join("done");
+    let Some(_unmount) = tmpfs(&done, "1m") else { return };
+    let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let file = w.upload("big.zip", &content);
+    let v = w.cmd().arg("acme").arg(&file).args(["--md5", &md5_hex(&content), "--json"]).run().code(0).json();
+    let message = v["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("left in place: cannot write a copy in") && message.contains("No space left"),
+        "{message}"
+    );
+    assert!(v.get("moved_to").is_none(), "{v}");
+    assert_eq!(std::fs::read(&file).expect("still there"), content);
+    assert!(std::fs::read_dir(&done).expect("done").next().is_none(), "a partial copy was left");
+}
+
 /// A `move_to` on another filesystem (a tmpfs mounted inside the root) is a copy, synced, then
 /// the original removed: same bytes, mode and mtime, nothing left behind. Needs root to mount.
 #[test]
@@ -375,23 +424,7 @@ fn a_move_across_filesystems_copies_syncs_and_removes_the_original() {
     let w = World::new();
     w.config(&Cfg::stmt("on_success = { move_to = \"done\" }").text());
     let done = w.root().join("done");
-    std::fs::create_dir_all(&done).expect("done");
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
-        .arg(&done)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped: this machine does not let root mount a tmpfs");
-        return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(done.clone());
+    let Some(_unmount) = tmpfs(&done, "16m") else { return };
     let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let file = w.upload("big.zip", &content);
     let old = std::time::SystemTime::now() - Duration::from_secs(86_400);
