@@ -148,13 +148,20 @@ fn row(run: &Run, zone: &TimeZone) -> [String; 7] {
     ]
 }
 
-/// The file's name, and where `on_success` / `on_failure` moved it: relative to the directory
-/// it landed in when it went below it (`done/20261129/a.zip`), else in full.
+/// The file's name, and where `on_success` / `on_failure` moved it, from the nearest directory
+/// that holds both where it landed and where it went (the rule's root, as a rule):
+/// `a.zip → done/20261129/a.zip` for `incoming/a.zip`. Nothing in common: in full.
 fn file_cell(run: &Run) -> String {
+    use std::path::{Component, Path, PathBuf};
     let Some(moved) = &run.moved_to else { return escape_str(&run.filename) };
-    let landed = std::path::Path::new(&run.file).parent().unwrap_or(std::path::Path::new("/"));
-    let moved = std::path::Path::new(moved);
-    let shown = moved.strip_prefix(landed).unwrap_or(moved);
+    let landed = Path::new(&run.file).parent().unwrap_or(Path::new("/"));
+    let moved = Path::new(moved);
+    let common: PathBuf =
+        landed.components().zip(moved.components()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect();
+    let shown = match common.components().any(|c| matches!(c, Component::Normal(_))) {
+        true => moved.strip_prefix(&common).unwrap_or(moved),
+        false => moved,
+    };
     format!("{} → {}", escape_str(&run.filename), escape_str(&shown.to_string_lossy()))
 }
 
@@ -178,6 +185,25 @@ pub fn terminal_width() -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moved_file_is_shown_from_the_directory_its_two_places_share() {
+        let mut run: Run = serde_json::from_str(
+            &crate::report::Report::start(
+                "acme",
+                std::ffi::OsStr::new("/srv/ftp/acme/incoming/a.zip"),
+                std::ffi::OsStr::new("a.zip"),
+            )
+            .to_json(),
+        )
+        .expect("a run");
+        run.moved_to = Some("/srv/ftp/acme/done/20261129/a.zip".into());
+        assert_eq!(file_cell(&run), "a.zip → done/20261129/a.zip");
+        run.file = "/srv/ftp/acme/a.zip".into();
+        assert_eq!(file_cell(&run), "a.zip → done/20261129/a.zip");
+        run.file = "/other/a.zip".into();
+        assert_eq!(file_cell(&run), "a.zip → /srv/ftp/acme/done/20261129/a.zip");
+    }
 
     #[test]
     fn durations_under_a_second_are_in_milliseconds() {
