@@ -266,15 +266,29 @@ fn owned_like_parent(parent: &OwnedFd, name: &OsStr) -> Result<(), Errno> {
     rustix::fs::chownat(parent, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)
 }
 
-/// The names `name`, `name.1`, `name.2`, ... in turn.
-fn candidates(name: &OsStr) -> impl Iterator<Item = OsString> + '_ {
-    (0..=MAX_SUFFIX).map(move |n| {
+/// Renames `from` in `dir` into `to_dir` under `name`, or the first of `name.1`, `name.2`, ...
+/// that is free, and returns the name it got; `None` when every one is taken.
+fn rename_to_free_name(
+    dir: BorrowedFd<'_>,
+    from: &OsStr,
+    to_dir: BorrowedFd<'_>,
+    name: &OsStr,
+) -> Result<Option<OsString>, Errno> {
+    for n in 0..=MAX_SUFFIX {
         let mut candidate = name.to_owned();
         if n > 0 {
             candidate.push(format!(".{n}"));
         }
-        candidate
-    })
+        if rename_new(dir, from, to_dir, &candidate)? {
+            return Ok(Some(candidate));
+        }
+    }
+    Ok(None)
+}
+
+/// A name for a file set aside or half made, hidden and unlike any upload's.
+fn hidden_name() -> OsString {
+    OsString::from(format!(".ftptrigger-{}", uuid::Uuid::new_v4().simple()))
 }
 
 /// Renames `from` in `dir` to `to` in `to_dir` unless `to` exists: `Ok(false)` then. Where the
@@ -296,23 +310,17 @@ fn rename_new(dir: BorrowedFd<'_>, from: &OsStr, to_dir: BorrowedFd<'_>, to: &Os
 /// Moves `entry` into `to` (whose path is `to_path`) under its own name or the first free
 /// numbered one, which it returns.
 fn move_entry(entry: &Entry<'_>, to: BorrowedFd<'_>, to_path: &Path) -> Result<OsString, LifecycleError> {
-    let shown = || escape(entry.name);
-    for candidate in candidates(entry.name) {
-        match rename_new(entry.dir, entry.name, to, &candidate) {
-            Ok(false) => continue,
-            Ok(true) => {
-                if entry.is_at(to, &candidate)? {
-                    return Ok(candidate);
-                }
-                // What was renamed is not the verified file: it replaced it after the last
-                // check. It goes back, and the file stays for its own run.
-                return Err(put_back(to, &candidate, entry, to_path));
-            }
-            Err(Errno::XDEV) => return copy_across(entry, to, to_path),
-            Err(e) => return Err(io(format!("cannot move {} to {}", shown(), to_path.display()))(e)),
+    match rename_to_free_name(entry.dir, entry.name, to, entry.name) {
+        Ok(Some(name)) if entry.is_at(to, &name)? => Ok(name),
+        // What was renamed is not the verified file: it replaced it after the last check. It
+        // goes back, and the file stays for its own run.
+        Ok(Some(name)) => Err(put_back(to, &name, entry, to_path)),
+        Ok(None) => {
+            Err(LifecycleError::NoFreeName { name: escape(entry.name), dir: to_path.display().to_string() })
         }
+        Err(Errno::XDEV) => copy_across(entry, to, to_path),
+        Err(e) => Err(io(format!("cannot move {} to {}", escape(entry.name), to_path.display()))(e)),
     }
-    Err(LifecycleError::NoFreeName { name: shown(), dir: to_path.display().to_string() })
 }
 
 /// Puts back a file that `name` in `dir` turned out to be, which is not the verified one.
@@ -330,7 +338,7 @@ fn put_back(dir: BorrowedFd<'_>, name: &OsStr, entry: &Entry<'_>, dir_path: &Pat
 /// The move across filesystems: the verified file is copied, through its descriptor, to a
 /// hidden name in `to`, synced, and renamed to its free name; only then does the original go.
 fn copy_across(entry: &Entry<'_>, to: BorrowedFd<'_>, to_path: &Path) -> Result<OsString, LifecycleError> {
-    let temp = OsString::from(format!(".ftptrigger-{}", uuid::Uuid::new_v4().simple()));
+    let temp = hidden_name();
     let result = copy_then_name(entry, to, to_path, &temp);
     if result.is_err() {
         let _ = rustix::fs::unlinkat(to, &temp, AtFlags::empty());
@@ -399,17 +407,11 @@ fn copy_then_name(
         .map_err(io(format!("cannot set the times of the copy in {shown}")))?;
     copy.sync_all()
         .map_err(|source| LifecycleError::Io { what: format!("cannot sync the copy in {shown}"), source })?;
-    for candidate in candidates(entry.name) {
-        match rename_new(to, temp, to, &candidate) {
-            Ok(false) => continue,
-            Ok(true) => {
-                sync_dir(to).map_err(io(format!("cannot sync directory {shown}")))?;
-                return Ok(candidate);
-            }
-            Err(e) => return Err(io(format!("cannot name the copy in {shown}"))(e)),
-        }
-    }
-    Err(LifecycleError::NoFreeName { name: escape(entry.name), dir: shown.to_string() })
+    let name = rename_to_free_name(to, temp, to, entry.name)
+        .map_err(io(format!("cannot name the copy in {shown}")))?
+        .ok_or_else(|| LifecycleError::NoFreeName { name: escape(entry.name), dir: shown.to_string() })?;
+    sync_dir(to).map_err(io(format!("cannot sync directory {shown}")))?;
+    Ok(name)
 }
 
 /// Syncs the directory `dir` (a path descriptor), so a name made in it survives a crash.
@@ -422,7 +424,7 @@ fn sync_dir(dir: BorrowedFd<'_>) -> Result<(), Errno> {
 /// Removes `entry`: renamed aside first, then unlinked once the name aside is known to be the
 /// verified file; anything else that had taken its name is put back.
 fn delete(entry: &Entry<'_>) -> Result<(), LifecycleError> {
-    let aside = OsString::from(format!(".ftptrigger-{}", uuid::Uuid::new_v4().simple()));
+    let aside = hidden_name();
     let shown = || escape(entry.name);
     match rename_new(entry.dir, entry.name, entry.dir, &aside) {
         Ok(true) => {}
