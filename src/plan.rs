@@ -44,8 +44,9 @@ pub fn file_values(cid: &str, path: &Path, captures: &Captures) -> Values {
     values
 }
 
-/// Expands the rule's command for one file.
-pub fn job(rule: &Rule, facts: &Facts<'_>) -> Job {
+/// Every placeholder's value for a run of `rule` on the file `facts` describes, and the
+/// builtin placeholders whose values are not known yet (left unset).
+pub fn values(rule: &Rule, facts: &Facts<'_>) -> (Values, Vec<&'static str>) {
     let mut values = file_values(facts.cid, facts.path, facts.captures);
     let mut unknown = Vec::new();
     values.set("rule", &rule.name);
@@ -61,6 +62,12 @@ pub fn job(rule: &Rule, facts: &Facts<'_>) -> Job {
         Some(id) => values.set("run_id", id.to_string()),
         None => unknown.push("run_id"),
     }
+    (values, unknown)
+}
+
+/// Expands the rule's command for one file.
+pub fn job(rule: &Rule, facts: &Facts<'_>) -> Job {
+    let (values, mut unknown) = values(rule, facts);
     // explain shows unknown values as their placeholder, so its argv reads as a template
     // (literal braces doubled); a run expands everything, literal braces single.
     if !facts.keep_unknown {

@@ -325,11 +325,17 @@ impl<'c> Context<'_, 'c> {
             Expected::Sidecar(path, algorithm) => Some((path.as_path(), *algorithm)),
             Expected::Given(_) => None,
         };
-        let mut values = plan::file_values(&self.req.cid, &upload.path, &progress.captures);
-        values.set("rule", &rule.name);
-        values.set("md5", progress.md5.actual.as_deref().unwrap_or_default());
-        values.set("size", upload.size().to_string());
-        values.set("run_id", report.run_id.map(|id| id.to_string()).unwrap_or_default());
+        let md5 = progress.md5.actual.as_deref().and_then(|md5| Md5Hex::parse(md5).ok());
+        let facts = Facts {
+            cid: &self.req.cid,
+            path: &upload.path,
+            md5: md5.as_ref(),
+            size: Some(upload.size()),
+            run_id: report.run_id,
+            captures: &progress.captures,
+            keep_unknown: false,
+        };
+        let (mut values, _) = plan::values(rule, &facts);
         values.set(
             "date",
             jiff::Timestamp::now()
