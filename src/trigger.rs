@@ -403,8 +403,7 @@ impl<'c> Context<'_, 'c> {
         }
         // A journal shared by several hosts also locks the file for all of them, by CID and
         // its path within the rule's root (hosts may mount the storage at different paths).
-        let root = rule.root.canonicalize().unwrap_or_else(|_| rule.root.clone());
-        let within = upload.path.strip_prefix(&root).unwrap_or(&upload.path);
+        let within = upload.path.strip_prefix(&upload.place.root).unwrap_or(&upload.path);
         let key = crate::journal::pg::file_key(&req.cid, within);
         let stop = || self.interrupt.raised().is_some();
         match self.journal.lock_file(key, wait, stop) {
