@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use crate::ftp_support::{
     Daemon, FtpClient, JOB, LIMIT, PASSWORD_HASH, Pairs, Server, count, find_tool, free_port,
-    history_outcomes, hook_invocations, hooked_journal, job_runs, read, skip, skip_or_fail, upload_pairs,
-    wait_listening,
+    history_outcomes, hook_invocations, hooked_journal, job_runs, names_in, read, skip, skip_or_fail,
+    upload_pairs, wait_listening,
 };
 use crate::servers::HttpReceiver;
 use crate::support::{World, md5_hex, wait_or_kill, write_mode};
@@ -339,9 +339,7 @@ impl Server for FtpServer {
             read(&self.dir.join("jobs.log")),
             read(&self.dir.join("pure-ftpd.log")),
             read(&self.dir.join("pure-uploadscript.log")),
-            fs::read_dir(self.dir.join("ftp/acme"))
-                .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
-                .unwrap_or_default()
+            names_in(&self.dir.join("ftp/acme"))
         )
     }
 }

@@ -17,7 +17,7 @@ use std::process::Stdio;
 
 use crate::ftp_support::{
     Account, Daemon, FtpClient, JOB, PASSWORD_HASH, Pairs, Server, count, find_tool, free_port,
-    history_outcomes, hook_invocations, hooked_journal, job_runs, own, read, skip, skip_or_fail,
+    history_outcomes, hook_invocations, hooked_journal, job_runs, names_in, own, read, skip, skip_or_fail,
     unpacked_servers, upload_pairs, wait_for, wait_listening,
 };
 use crate::support::{World, md5_hex, write_mode};
@@ -273,9 +273,7 @@ impl Server for ProFtpd {
             read(&self.dir.join("jobs.log")),
             self.exec_log(),
             read(&self.dir.join("proftpd.log")),
-            fs::read_dir(self.dir.join("ftp/acme"))
-                .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
-                .unwrap_or_default()
+            names_in(&self.dir.join("ftp/acme"))
         )
     }
 }

@@ -284,6 +284,11 @@ pub fn job_runs(world: &World) -> Vec<String> {
     read(&world.path("jobs.log")).lines().map(str::to_owned).collect()
 }
 
+/// The names in `dir`, for a test's diagnostics; none when it cannot be read.
+pub fn names_in(dir: &Path) -> Vec<std::ffi::OsString> {
+    fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default()
+}
+
 pub fn read(path: &Path) -> String {
     fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
 }

@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use crate::ftp_support::{
     Account, Daemon, EtcFile, FtpClient, JOB, LIMIT, PASSWORD_HASH, Server, find_tool, free_port,
-    history_outcomes, job_runs, outcomes, own, read, skip, skip_or_fail, unpacked_servers, wait_listening,
+    history_outcomes, job_runs, names_in, outcomes, own, read, skip, skip_or_fail, unpacked_servers,
+    wait_listening,
 };
 use crate::support::{Run, Trigger, World, md5_hex, write_mode};
 
@@ -329,9 +330,7 @@ impl Server for Vsftpd {
             read(&self.dir.join("jobs.log")),
             read(&self.dir.join("vsftpd.log")),
             read(&self.dir.join("vsftpd.out")),
-            fs::read_dir(self.dir.join("ftp").join(&self.customer.name))
-                .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
-                .unwrap_or_default()
+            names_in(&self.dir.join("ftp").join(&self.customer.name))
         )
     }
 }
