@@ -365,8 +365,12 @@ fn a_directory_swapped_while_the_job_ran_cannot_redirect_the_move() {
 }
 
 /// A tmpfs of `size` mounted at `dir` (created), unmounted when dropped; `None`, saying why,
-/// where root may not mount one.
+/// when not root or where root may not mount one.
 fn tmpfs(dir: &Path, size: &str) -> Option<Unmount> {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return None;
+    }
     std::fs::create_dir_all(dir).expect("mount point");
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -392,10 +396,6 @@ impl Drop for Unmount {
 /// partial copy behind; the run's outcome stands and the message says why. Needs root.
 #[test]
 fn a_move_onto_a_full_filesystem_leaves_the_file_and_no_partial_copy() {
-    if !is_root() {
-        eprintln!("skipped: mounting a small tmpfs needs root");
-        return;
-    }
     let w = World::new();
     w.config(&Cfg::stmt("on_success = { move_to = \"done\" }").text());
     let done = w.root().join("done");
@@ -417,10 +417,6 @@ fn a_move_onto_a_full_filesystem_leaves_the_file_and_no_partial_copy() {
 /// the original removed: same bytes, mode and mtime, nothing left behind. Needs root to mount.
 #[test]
 fn a_move_across_filesystems_copies_syncs_and_removes_the_original() {
-    if !is_root() {
-        eprintln!("skipped: mounting a tmpfs for the cross-filesystem move needs root");
-        return;
-    }
     let w = World::new();
     w.config(&Cfg::stmt("on_success = { move_to = \"done\" }").text());
     let done = w.root().join("done");

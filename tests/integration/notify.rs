@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::servers::{
-    HttpReceiver, HttpsReceiver, Reply, SmtpOptions, SmtpServer, Tarpit, TestCa, closed_port,
+    HttpReceiver, HttpsReceiver, Received, Reply, SmtpOptions, SmtpServer, Tarpit, TestCa, closed_port,
 };
 use crate::support::{Cfg, Run, Trigger, World, md5_hex, wait_until};
 
@@ -1175,13 +1175,7 @@ fn secret_values_appear_nowhere_but_where_they_are_sent() {
             && asked.iter().all(|r| r.header("Authorization").is_some_and(|a| a.starts_with("Basic ")))
     );
     for r in delivered.iter().chain(&asked) {
-        let others: Vec<String> = r
-            .headers
-            .iter()
-            .filter(|(n, _)| !n.eq_ignore_ascii_case("Authorization"))
-            .map(|(n, v)| format!("{n}: {v}"))
-            .collect();
-        outputs.push(("OAuth2 request".into(), format!("{}\n{}", others.join("\n"), r.body_text())));
+        outputs.push(("OAuth2 request".into(), all_but_authorization(r)));
     }
     assert_secrets_only_where_sent(
         &w,
@@ -1381,6 +1375,18 @@ fn secrets_stay_secret_for_every_outcome() {
     assert_secrets_only_where_sent(&w, seen, &requests, &mails, TOKEN, PASSWORD, &[SIGNING, TOKEN, PASSWORD]);
 }
 
+/// A request as a secret could show in it, bar the header it is meant for: every other header
+/// and the body.
+fn all_but_authorization(r: &Received) -> String {
+    let others: Vec<String> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("Authorization"))
+        .map(|(n, v)| format!("{n}: {v}"))
+        .collect();
+    format!("{}\n{}", others.join("\n"), r.body_text())
+}
+
 /// The secrets reached the servers where they belong (the bearer token in `Authorization`,
 /// the password in SMTP AUTH) and are in nothing else: not in `seen` (what the commands
 /// printed), a webhook body or another header, an email, the journal or its WAL.
@@ -1396,13 +1402,7 @@ fn assert_secrets_only_where_sent(
     assert!(requests.iter().all(|r| r.header("Authorization") == Some(&format!("Bearer {token}"))));
     assert!(mails.iter().all(|m| m.auth == Some(("ftptrigger".to_owned(), password.to_owned()))));
     for r in requests {
-        let others: Vec<String> = r
-            .headers
-            .iter()
-            .filter(|(n, _)| !n.eq_ignore_ascii_case("Authorization"))
-            .map(|(n, v)| format!("{n}: {v}"))
-            .collect();
-        seen.push(("webhook".into(), format!("{}\n{}", others.join("\n"), r.body_text())));
+        seen.push(("webhook".into(), all_but_authorization(r)));
     }
     for m in mails {
         seen.push(("email".into(), m.text()));
