@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use crate::ftp_support::{
     Daemon, FtpClient, JOB, LIMIT, PASSWORD_HASH, Pairs, Server, count, find_tool, free_port,
-    history_outcomes, hook_invocations, hooked_journal, job_runs, names_in, read, skip, skip_or_fail,
-    upload_pairs, wait_listening,
+    history_outcomes, hook_invocations, hooked_journal, job_runs, read, skip, skip_or_fail, upload_pairs,
+    wait_listening,
 };
 use crate::servers::HttpReceiver;
 use crate::support::{World, md5_hex, wait_or_kill, write_mode};
@@ -330,17 +330,12 @@ impl Server for FtpServer {
         &self.dir
     }
 
-    /// Everything worth seeing when something went wrong.
-    fn diagnostics(&self) -> String {
-        format!(
-            "\n--- hook.log:\n{}\n--- jobs.log:\n{}\n--- pure-ftpd.log:\n{}\n\
-             --- pure-uploadscript.log:\n{}\n--- files:\n{:?}",
-            self.hook_log(),
-            read(&self.dir.join("jobs.log")),
-            read(&self.dir.join("pure-ftpd.log")),
-            read(&self.dir.join("pure-uploadscript.log")),
-            names_in(&self.dir.join("ftp/acme"))
-        )
+    fn logs(&self) -> &'static [&'static str] {
+        &["hook.log", "jobs.log", "pure-ftpd.log", "pure-uploadscript.log"]
+    }
+
+    fn uploads(&self) -> PathBuf {
+        self.dir.join("ftp/acme")
     }
 }
 

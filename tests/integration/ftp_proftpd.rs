@@ -17,7 +17,7 @@ use std::process::Stdio;
 
 use crate::ftp_support::{
     Account, Daemon, FtpClient, JOB, PASSWORD_HASH, Pairs, Server, count, find_tool, free_port,
-    history_outcomes, hook_invocations, hooked_journal, job_runs, names_in, own, read, skip, skip_or_fail,
+    history_outcomes, hook_invocations, hooked_journal, job_runs, own, read, skip, skip_or_fail,
     unpacked_servers, upload_pairs, wait_for, wait_listening,
 };
 use crate::support::{World, md5_hex, write_mode};
@@ -265,16 +265,12 @@ impl Server for ProFtpd {
         &self.dir
     }
 
-    /// Everything worth seeing when something went wrong.
-    fn diagnostics(&self) -> String {
-        format!(
-            "\n--- hook.log:\n{}\n--- jobs.log:\n{}\n--- exec.log:\n{}\n--- proftpd.log:\n{}\n--- files:\n{:?}",
-            self.hook_log(),
-            read(&self.dir.join("jobs.log")),
-            self.exec_log(),
-            read(&self.dir.join("proftpd.log")),
-            names_in(&self.dir.join("ftp/acme"))
-        )
+    fn logs(&self) -> &'static [&'static str] {
+        &["hook.log", "jobs.log", "exec.log", "proftpd.log"]
+    }
+
+    fn uploads(&self) -> PathBuf {
+        self.dir.join("ftp/acme")
     }
 }
 

@@ -194,8 +194,19 @@ pub trait Server {
     fn client(&self) -> &FtpClient;
     /// The test's directory: the world, with the server's own files.
     fn dir(&self) -> &Path;
-    /// Everything worth seeing when something went wrong.
-    fn diagnostics(&self) -> String;
+    /// The logs in [`Server::dir`] worth seeing when something went wrong, in order.
+    fn logs(&self) -> &'static [&'static str];
+    /// Where the customer's uploads land.
+    fn uploads(&self) -> PathBuf;
+
+    /// Everything worth seeing when something went wrong: each log, then the uploads there.
+    fn diagnostics(&self) -> String {
+        let mut out = String::new();
+        for log in self.logs() {
+            out.push_str(&format!("\n--- {log}:\n{}", read(&self.dir().join(log))));
+        }
+        out + &format!("\n--- files:\n{:?}", names_in(&self.uploads()))
+    }
 
     /// `curl -T` of `content` as NAME; fails the test if curl does.
     fn upload(&self, name: &str, content: &[u8]) {
@@ -285,7 +296,7 @@ pub fn job_runs(world: &World) -> Vec<String> {
 }
 
 /// The names in `dir`, for a test's diagnostics; none when it cannot be read.
-pub fn names_in(dir: &Path) -> Vec<std::ffi::OsString> {
+fn names_in(dir: &Path) -> Vec<std::ffi::OsString> {
     fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default()
 }
 

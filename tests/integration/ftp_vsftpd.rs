@@ -20,8 +20,7 @@ use std::time::Duration;
 
 use crate::ftp_support::{
     Account, Daemon, EtcFile, FtpClient, JOB, LIMIT, PASSWORD_HASH, Server, find_tool, free_port,
-    history_outcomes, job_runs, names_in, outcomes, own, read, skip, skip_or_fail, unpacked_servers,
-    wait_listening,
+    history_outcomes, job_runs, outcomes, own, read, skip, skip_or_fail, unpacked_servers, wait_listening,
 };
 use crate::support::{Run, Trigger, World, md5_hex, write_mode};
 
@@ -323,15 +322,12 @@ impl Server for Vsftpd {
         &self.dir
     }
 
-    /// Everything worth seeing when something went wrong.
-    fn diagnostics(&self) -> String {
-        format!(
-            "\n--- jobs.log:\n{}\n--- vsftpd.log:\n{}\n--- vsftpd.out:\n{}\n--- files:\n{:?}",
-            read(&self.dir.join("jobs.log")),
-            read(&self.dir.join("vsftpd.log")),
-            read(&self.dir.join("vsftpd.out")),
-            names_in(&self.dir.join("ftp").join(&self.customer.name))
-        )
+    fn logs(&self) -> &'static [&'static str] {
+        &["jobs.log", "vsftpd.log", "vsftpd.out"]
+    }
+
+    fn uploads(&self) -> PathBuf {
+        self.dir.join("ftp").join(&self.customer.name)
     }
 }
 
