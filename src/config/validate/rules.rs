@@ -65,14 +65,13 @@ impl Validator<'_> {
                 );
             }
             let matcher = self.matcher(i, &r, span.clone());
-            let capture_names: Vec<String> = match &matcher {
+            let captures: Vec<String> = match &matcher {
                 Some(Matcher::Regex { regex, .. }) => {
                     regex.capture_names().flatten().map(str::to_owned).collect()
                 }
                 _ => Vec::new(),
             };
-            let settings =
-                self.settings(&format!("rule[{i}]"), r.settings(), defaults, channels, &capture_names);
+            let settings = self.settings(&format!("rule[{i}]"), r.settings(), defaults, channels, &captures);
             let cid = r.cid.as_ref().map_or("", |c| c.get_ref().as_str());
             let name = match (&r.name, &r.pattern, &r.regex) {
                 (Some(n), _, _) => n.get_ref().clone(),
@@ -90,7 +89,6 @@ impl Validator<'_> {
             if matcher.is_none() && r.regex.is_some() {
                 continue;
             }
-            let captures = capture_names;
             let path = r.env.iter().find(|(k, _)| k.get_ref() == "PATH").map(|(_, v)| v.as_str());
             let command = r.command.as_ref().and_then(|command| self.command(i, command, &captures, path));
             let sidecar = self.sidecar(&field("sidecar"), r.sidecar.as_ref(), &captures);
